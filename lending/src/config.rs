@@ -1,0 +1,226 @@
+//! Configuration from a TOML file and the environment (SPEC §5). The environment wins over the
+//! file. A bad value stops start-up with a message naming the setting.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// One setting: its environment name, its key in the TOML file, and what it is for.
+pub struct Setting {
+    pub env: &'static str,
+    pub key: &'static str,
+    pub help: &'static str,
+}
+
+/// Every setting, for `--help` and the README.
+pub const SETTINGS: &[Setting] = &[
+    Setting { env: "LENDING_CONFIG", key: "-", help: "path of an optional TOML file holding the settings below (keys in lower case)" },
+    Setting { env: "LENDING_DATA_DIR", key: "data_dir", help: "data directory (SQLite file, mail outbox, keys); default ./data" },
+    Setting { env: "LENDING_DATABASE_URL", key: "database_url", help: "sqlite://… or postgres://…; default SQLite file in the data directory" },
+    Setting { env: "LENDING_SERVER_LISTEN", key: "server_listen", help: "staff app address; default 127.0.0.1:8080" },
+    Setting { env: "LENDING_MOBILE_LISTEN", key: "mobile_listen", help: "public service address; default 127.0.0.1:8081" },
+    Setting { env: "LENDING_MOBILE_DATABASE_URL", key: "mobile_database_url", help: "the public service's own database credentials; default the main URL" },
+    Setting { env: "LENDING_PUBLIC_BASE_URL", key: "public_base_url", help: "what QR labels point at, e.g. https://help.example-clinic.jp; default http://127.0.0.1:8081" },
+    Setting { env: "LENDING_STAFF_BASE_URL", key: "staff_base_url", help: "the staff app's address as staff reach it (links in e-mails); default http://127.0.0.1:8080" },
+    Setting { env: "LENDING_SMTP_URL", key: "smtp_url", help: "smtp://user:pass@host:587 (STARTTLS) or smtps://… (TLS); unset = .eml files in data/outbox" },
+    Setting { env: "LENDING_MAIL_FROM", key: "mail_from", help: "sender address of reminder mails; default lending@localhost" },
+];
+
+/// A secret that never appears in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: Secret,
+    pub server_listen: SocketAddr,
+    pub mobile_listen: SocketAddr,
+    pub mobile_database_url: Secret,
+    pub public_base_url: String,
+    pub staff_base_url: String,
+    pub smtp_url: Option<Secret>,
+    pub mail_from: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("設定エラー / configuration error: {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+fn err(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { setting: setting.to_owned(), message: message.into() }
+}
+
+impl Config {
+    /// Reads `LENDING_CONFIG` (if set) and then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("LENDING_")).collect();
+        Self::from_sources(&env)
+    }
+
+    /// Builds the configuration from environment-style variables (tests pass their own).
+    pub fn from_sources(env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let mut values: BTreeMap<&'static str, String> = BTreeMap::new();
+        if let Some(path) = env.get("LENDING_CONFIG") {
+            for (setting, value) in read_file(Path::new(path))? {
+                values.insert(setting, value);
+            }
+        }
+        for s in SETTINGS {
+            if let Some(v) = env.get(s.env) {
+                values.insert(s.env, v.clone());
+            }
+        }
+        let get = |name: &str| values.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let data_dir = PathBuf::from(get("LENDING_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = match get("LENDING_DATABASE_URL") {
+            Some(u) => check_db_url("LENDING_DATABASE_URL", &u)?,
+            None => format!("sqlite://{}", data_dir.join("lending.sqlite").display()),
+        };
+        let mobile_database_url = match get("LENDING_MOBILE_DATABASE_URL") {
+            Some(u) => check_db_url("LENDING_MOBILE_DATABASE_URL", &u)?,
+            None => database_url.clone(),
+        };
+        let addr = |name: &str, default: &str| -> Result<SocketAddr, ConfigError> {
+            let v = get(name).unwrap_or_else(|| default.to_owned());
+            v.parse().map_err(|_| err(name, format!("「{v}」はアドレスとして読めません (expected host:port, e.g. 127.0.0.1:8080)")))
+        };
+        let url = |name: &str, default: &str| -> Result<String, ConfigError> {
+            let v = get(name).unwrap_or_else(|| default.to_owned());
+            if !(v.starts_with("http://") || v.starts_with("https://")) || v.contains(char::is_whitespace) {
+                return Err(err(name, format!("「{v}」は http:// または https:// で始まる URL ではありません")));
+            }
+            Ok(v.trim_end_matches('/').to_owned())
+        };
+        let smtp_url = match get("LENDING_SMTP_URL") {
+            Some(u) if u.starts_with("smtp://") || u.starts_with("smtps://") => Some(Secret::new(u)),
+            Some(_) => return Err(err("LENDING_SMTP_URL", "smtp:// または smtps:// で始めてください (must start with smtp:// or smtps://)")),
+            None => None,
+        };
+        let mail_from = get("LENDING_MAIL_FROM").unwrap_or_else(|| "lending@localhost".into());
+        if !mail_from.contains('@') {
+            return Err(err("LENDING_MAIL_FROM", "メールアドレスではありません (not an e-mail address)"));
+        }
+        Ok(Self {
+            data_dir,
+            database_url: Secret::new(database_url),
+            server_listen: addr("LENDING_SERVER_LISTEN", "127.0.0.1:8080")?,
+            mobile_listen: addr("LENDING_MOBILE_LISTEN", "127.0.0.1:8081")?,
+            mobile_database_url: Secret::new(mobile_database_url),
+            public_base_url: url("LENDING_PUBLIC_BASE_URL", "http://127.0.0.1:8081")?,
+            staff_base_url: url("LENDING_STAFF_BASE_URL", "http://127.0.0.1:8080")?,
+            smtp_url,
+            mail_from,
+        })
+    }
+
+    /// A configuration for tests: everything under `data_dir`, on the given database.
+    pub fn for_tests(data_dir: &Path, database_url: &str) -> Self {
+        Self {
+            data_dir: data_dir.to_owned(),
+            database_url: Secret::new(database_url),
+            server_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mobile_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mobile_database_url: Secret::new(database_url),
+            public_base_url: "http://127.0.0.1:8081".into(),
+            staff_base_url: "http://127.0.0.1:8080".into(),
+            smtp_url: None,
+            mail_from: "lending@localhost".into(),
+        }
+    }
+}
+
+fn check_db_url(setting: &str, url: &str) -> Result<String, ConfigError> {
+    if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(url.to_owned())
+    } else {
+        Err(err(setting, "sqlite:// または postgres:// で始めてください (must start with sqlite:// or postgres://)"))
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err("LENDING_CONFIG", format!("{} を読めません: {e}", path.display())))?;
+    let table: toml::Table =
+        text.parse().map_err(|e| err("LENDING_CONFIG", format!("{} は TOML として読めません: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let setting = SETTINGS
+            .iter()
+            .find(|s| s.key == key)
+            .ok_or_else(|| err(&key, format!("{} に未知の設定があります (unknown setting)", path.display())))?;
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            other => return Err(err(&key, format!("文字列で指定してください (expected a string, got {other})"))),
+        };
+        out.push((setting.env, value));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_are_embedded_sqlite_on_loopback() {
+        let c = Config::from_sources(&env(&[])).unwrap();
+        assert_eq!(c.server_listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.mobile_listen.to_string(), "127.0.0.1:8081");
+        assert!(c.database_url.expose().starts_with("sqlite://"));
+        assert_eq!(c.mobile_database_url, c.database_url);
+        assert!(!format!("{c:?}").contains("lending.sqlite"), "database URLs are redacted in Debug");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = Config::from_sources(&env(&[("LENDING_SERVER_LISTEN", "nonsense")])).unwrap_err();
+        assert_eq!(e.setting, "LENDING_SERVER_LISTEN");
+        let e = Config::from_sources(&env(&[("LENDING_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert_eq!(e.setting, "LENDING_DATABASE_URL");
+        let e = Config::from_sources(&env(&[("LENDING_PUBLIC_BASE_URL", "help.example")])).unwrap_err();
+        assert_eq!(e.setting, "LENDING_PUBLIC_BASE_URL");
+    }
+
+    #[test]
+    fn file_values_are_overridden_by_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lending.toml");
+        std::fs::write(&path, "server_listen = \"127.0.0.1:9000\"\nmobile_listen = \"127.0.0.1:9001\"\n").unwrap();
+        let c = Config::from_sources(&env(&[
+            ("LENDING_CONFIG", path.to_str().unwrap()),
+            ("LENDING_MOBILE_LISTEN", "127.0.0.1:9100"),
+        ]))
+        .unwrap();
+        assert_eq!(c.server_listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(c.mobile_listen.to_string(), "127.0.0.1:9100");
+        std::fs::write(&path, "no_such_key = \"x\"\n").unwrap();
+        let e = Config::from_sources(&env(&[("LENDING_CONFIG", path.to_str().unwrap())])).unwrap_err();
+        assert_eq!(e.setting, "no_such_key");
+    }
+}

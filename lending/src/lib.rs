@@ -1,0 +1,24 @@
+//! The device-lending tracker's library: domain rules, the storage layer over SQLite and
+//! PostgreSQL, the audit chain and the demo clinic. Both binaries (`server`, `mobile-api`)
+//! depend on this crate and on nothing of each other.
+
+pub mod actor;
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod ids;
+pub mod lifecycle;
+pub mod service;
+pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod timefmt;
+
+pub use actor::{Actor, Role};
+pub use clock::Clock;
+pub use config::Config;
+pub use error::{Error, Result};
+pub use lifecycle::DeviceStatus;
+pub use store::{Backend, Store, Tx};

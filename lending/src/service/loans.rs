@@ -1,0 +1,237 @@
+//! Check-out (a kit under one signed consent) and return.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::documents::{consent_text, section};
+use super::{bounded, require_writer, required};
+use crate::actor::Actor;
+use crate::audit::NewEvent;
+use crate::error::{Error, Result};
+use crate::ids::{new_id, sha256_hex};
+use crate::lifecycle::DeviceStatus;
+use crate::store::devices::{self, Device};
+use crate::store::loans::{self, Consent, Loan, Return};
+use crate::store::registry::{self, Document};
+use crate::store::{patients, Tx};
+
+/// Who signed, and what they were shown.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ConsentInput {
+    pub signer_name: String,
+    /// `self` (本人), `family` (家族) or `agent` (代理人).
+    pub relationship: String,
+    #[serde(default)]
+    pub relationship_note: String,
+    /// The signature as SVG vector strokes.
+    pub signature_svg: String,
+    /// The explanation documents shown; they must be the models' current versions.
+    pub document_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct CheckOutRequest {
+    pub patient_id: String,
+    pub device_ids: Vec<String>,
+    pub due_on: NaiveDate,
+    #[serde(default)]
+    pub purpose: String,
+    /// Without a consent nothing is lent (SPEC §4).
+    pub consent: Option<ConsentInput>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckedOut {
+    pub loan: Loan,
+    pub consent: Consent,
+    pub devices: Vec<Device>,
+}
+
+/// Lends one or more devices to a patient under one consent: consent, loan, devices and the
+/// audit event commit together or not at all.
+pub async fn check_out(tx: &mut Tx, actor: &Actor, req: CheckOutRequest) -> Result<CheckedOut> {
+    require_writer(actor)?;
+    let Some(consent_in) = req.consent else {
+        return Err(Error::conflict(
+            "説明と同意（署名）がないため貸出できません。",
+            "A signed consent is required before lending.",
+        ));
+    };
+    let signer_name = required("signer_name", &consent_in.signer_name, 100, "署名者の氏名")?;
+    if !["self", "family", "agent"].contains(&consent_in.relationship.as_str()) {
+        return Err(Error::invalid("relationship", "署名者と患者の関係を選んでください。", "Choose the signer's relationship."));
+    }
+    let relationship_note = bounded("relationship_note", &consent_in.relationship_note, 100, "関係の説明")?;
+    if !consent_in.signature_svg.trim_start().starts_with("<svg") || consent_in.signature_svg.len() > 200_000 {
+        return Err(Error::conflict("署名がありません。", "The signature is missing."));
+    }
+    let purpose = bounded("purpose", &req.purpose, 500, "目的")?;
+    let unique: BTreeSet<&String> = req.device_ids.iter().collect();
+    if req.device_ids.is_empty() || unique.len() != req.device_ids.len() || req.device_ids.len() > 20 {
+        return Err(Error::invalid("device_ids", "貸し出す機器を1台以上（重複なし）選んでください。", "Choose one or more distinct devices."));
+    }
+    let now = tx.now();
+    if req.due_on < tx.clock().today_tokyo() {
+        return Err(Error::invalid("due_on", "返却予定日に過去の日付は指定できません。", "The due date is in the past."));
+    }
+    let patient = patients::get(tx, &req.patient_id).await?.ok_or_else(|| {
+        Error::invalid("patient_id", "患者が見つかりません。", "Unknown patient.")
+    })?;
+    let institution = registry::institution(tx).await?.ok_or_else(|| {
+        Error::conflict("医療機関の設定（連絡先）が未登録です。", "Institution settings (contacts) are not set up.")
+    })?;
+
+    // Each device must be available; each model's current document must be what was shown.
+    let mut kit = Vec::new();
+    let mut documents: Vec<Document> = Vec::new();
+    let mut sections = Vec::new();
+    for id in &req.device_ids {
+        let device = devices::get(tx, id).await?.ok_or_else(|| {
+            Error::invalid("device_ids", "機器が見つかりません。", "Unknown device.")
+        })?;
+        if device.status != DeviceStatus::Available {
+            return Err(Error::conflict(
+                format!("機器 {} は「{}」のため貸出できません。", device.asset_tag, device.status.label_ja()),
+                format!("Device {} is {} and cannot be lent.", device.asset_tag, device.status.label_en()),
+            ));
+        }
+        let model = registry::model(tx, &device.model_id).await?.ok_or(Error::NotFound)?;
+        let doc_id = model.current_document_id.clone().ok_or_else(|| {
+            Error::conflict("この機種の説明文書が未登録です。", "This model has no explanation document.")
+        })?;
+        if !documents.iter().any(|d| d.id == doc_id) {
+            let doc = registry::document(tx, &doc_id).await?.ok_or(Error::NotFound)?;
+            let vendor = match &model.vendor_id {
+                Some(v) => registry::vendor(tx, v).await?,
+                None => None,
+            };
+            sections.push(section(&doc, &institution, vendor.as_ref()));
+            documents.push(doc);
+        }
+        kit.push(device);
+    }
+    let shown: BTreeSet<&String> = consent_in.document_ids.iter().collect();
+    let current: BTreeSet<&String> = documents.iter().map(|d| &d.id).collect();
+    if shown != current {
+        return Err(Error::conflict(
+            "説明文書が最新版ではありません。最新版を表示して説明し、署名をもらい直してください。",
+            "The explanation shown is not the current version; show the current one and sign again.",
+        ));
+    }
+
+    let (document_text, document_sha256) = consent_text(&sections);
+    let loan_id = new_id();
+    let consent = Consent {
+        id: new_id(),
+        loan_id: loan_id.clone(),
+        patient_id: patient.id.clone(),
+        document_sha256,
+        document_text,
+        signer_name,
+        relationship: consent_in.relationship,
+        relationship_note,
+        signature_svg: consent_in.signature_svg,
+        explained_by: actor.user_id.clone(),
+        signed_at: now,
+        receipt_signature: String::new(),
+        verification_code: String::new(),
+    };
+    let loan = Loan {
+        id: loan_id,
+        patient_id: patient.id.clone(),
+        consent_id: consent.id.clone(),
+        lent_by: actor.user_id.clone(),
+        lent_at: now,
+        due_on: req.due_on,
+        purpose,
+        site: String::new(),
+        closed_at: None,
+    };
+    loans::insert(tx, &loan).await?;
+    loans::insert_consent(tx, &consent).await?;
+    for (doc, text) in documents.iter().zip(&sections) {
+        loans::insert_consent_document(tx, &consent.id, &doc.id, doc.version, &sha256_hex(text)).await?;
+    }
+    for device in &mut kit {
+        // The partial unique index refuses a second open loan even if two check-outs race.
+        loans::add_device(tx, &loan.id, &device.id).await.map_err(|e| match e {
+            Error::Conflict(_) => Error::conflict(
+                format!("機器 {} はほかの貸出に使われています。", device.asset_tag),
+                format!("Device {} is already on another loan.", device.asset_tag),
+            ),
+            other => other,
+        })?;
+        devices::set_status(tx, &device.id, DeviceStatus::Available, DeviceStatus::OnLoan).await?;
+        device.status = DeviceStatus::OnLoan;
+    }
+    tx.audit(
+        actor,
+        NewEvent::new("loan.check_out", "loan", &loan.id).patient(&patient.id).details(&json!({
+            "consent_id": consent.id,
+            "document_sha256": consent.document_sha256,
+            "devices": kit.iter().map(|d| d.asset_tag.as_str()).collect::<Vec<_>>(),
+            "due_on": loan.due_on.to_string(),
+        })),
+    );
+    Ok(CheckedOut { loan, consent, devices: kit })
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ReturnRequest {
+    pub device_id: String,
+    #[serde(default)]
+    pub damaged: bool,
+    #[serde(default = "yes")]
+    pub accessories_complete: bool,
+    #[serde(default)]
+    pub cleaned: bool,
+    #[serde(default)]
+    pub condition_notes: String,
+    /// The patient or family member handing it back.
+    #[serde(default)]
+    pub returned_by_name: String,
+    #[serde(default)]
+    pub signature_svg: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Takes one device of a kit back; it then awaits its data wipe.
+pub async fn return_device(tx: &mut Tx, actor: &Actor, req: ReturnRequest) -> Result<Return> {
+    require_writer(actor)?;
+    let device = devices::get(tx, &req.device_id).await?.ok_or(Error::NotFound)?;
+    DeviceStatus::check(device.status, DeviceStatus::AwaitingWipe)?;
+    let loan = loans::open_loan_of_device(tx, &device.id).await?.ok_or_else(|| {
+        Error::conflict("この機器の貸出記録が見つかりません。", "This device has no open loan.")
+    })?;
+    let ret = Return {
+        id: new_id(),
+        loan_id: loan.id.clone(),
+        device_id: device.id.clone(),
+        returned_at: tx.now(),
+        received_by: actor.user_id.clone(),
+        damaged: req.damaged,
+        accessories_complete: req.accessories_complete,
+        cleaned: req.cleaned,
+        condition_notes: bounded("condition_notes", &req.condition_notes, 2000, "状態の記録")?,
+        returned_by_name: bounded("returned_by_name", &req.returned_by_name, 100, "返却者の氏名")?,
+        signature_svg: req.signature_svg.filter(|s| s.trim_start().starts_with("<svg") && s.len() <= 200_000),
+    };
+    loans::insert_return(tx, &ret).await?;
+    loans::end_device(tx, &loan.id, &device.id, "returned").await?;
+    devices::set_status(tx, &device.id, DeviceStatus::OnLoan, DeviceStatus::AwaitingWipe).await?;
+    tx.audit(
+        actor,
+        NewEvent::new("loan.return", "device", &device.id).patient(&loan.patient_id).details(&json!({
+            "loan_id": loan.id,
+            "asset_tag": device.asset_tag,
+            "damaged": ret.damaged,
+            "accessories_complete": ret.accessories_complete,
+        })),
+    );
+    Ok(ret)
+}

@@ -1,0 +1,43 @@
+//! Domain operations: each validates its input, checks the lifecycle, writes through the
+//! `Store` in one transaction and records its audit event. Handlers and the CLI call these.
+
+pub mod documents;
+pub mod incidents;
+pub mod loans;
+pub mod registry;
+pub mod users;
+pub mod wipes;
+
+use crate::actor::Actor;
+use crate::error::{Error, Result};
+
+/// Auditors read everything and change nothing.
+pub(crate) fn require_writer(actor: &Actor) -> Result<()> {
+    if actor.role == "auditor" {
+        Err(Error::Forbidden)
+    } else {
+        Ok(())
+    }
+}
+
+/// A required, trimmed, bounded text field.
+pub(crate) fn required(field: &str, value: &str, max_chars: usize, label_ja: &str) -> Result<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(Error::invalid(field, &format!("{label_ja}を入力してください。"), &format!("{field} is required.")));
+    }
+    bounded(field, v, max_chars, label_ja)
+}
+
+/// An optional, trimmed, bounded text field.
+pub(crate) fn bounded(field: &str, value: &str, max_chars: usize, label_ja: &str) -> Result<String> {
+    let v = value.trim();
+    if v.chars().count() > max_chars {
+        return Err(Error::invalid(
+            field,
+            &format!("{label_ja}は{max_chars}文字以内で入力してください。"),
+            &format!("{field} must be at most {max_chars} characters."),
+        ));
+    }
+    Ok(v.to_owned())
+}

@@ -1,0 +1,166 @@
+//! The registry: institution settings, vendors, device models with their explanation
+//! documents, devices and patients.
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::{bounded, require_writer, required};
+use crate::actor::Actor;
+use crate::audit::NewEvent;
+use crate::error::{Error, Result};
+use crate::ids::{new_id, sha256_hex, AssetTag, QrToken};
+use crate::lifecycle::DeviceStatus;
+use crate::store::devices::{self, Device};
+use crate::store::patients::{self, Patient};
+use crate::store::registry::{self, DeviceModel, Document, Institution, Vendor};
+use crate::store::Tx;
+
+pub async fn save_institution(tx: &mut Tx, actor: &Actor, inst: &Institution) -> Result<()> {
+    require_writer(actor)?;
+    required("name", &inst.name, 100, "医療機関名")?;
+    required("day_phone", &inst.day_phone, 30, "日中の電話番号")?;
+    required("night_phone", &inst.night_phone, 30, "夜間・休日の電話番号")?;
+    registry::save_institution(tx, inst).await?;
+    tx.audit(actor, NewEvent::new("institution.save", "institution", "1"));
+    Ok(())
+}
+
+pub async fn create_vendor(tx: &mut Tx, actor: &Actor, mut v: Vendor) -> Result<Vendor> {
+    require_writer(actor)?;
+    v.id = new_id();
+    v.name = required("name", &v.name, 100, "事業者名")?;
+    v.support_phone = bounded("support_phone", &v.support_phone, 30, "サポート電話番号")?;
+    registry::insert_vendor(tx, &v).await?;
+    tx.audit(actor, NewEvent::new("vendor.create", "vendor", &v.id).details(&json!({ "name": v.name })));
+    Ok(v)
+}
+
+/// A new version of a model's explanation document, made current. Earlier versions and the
+/// consents signed on them stay exactly as they were.
+pub struct NewDocument {
+    pub title_ja: String,
+    pub title_en: String,
+    pub body_ja: String,
+    pub body_en: String,
+}
+
+pub async fn add_document_version(tx: &mut Tx, actor: &Actor, model_id: &str, d: NewDocument) -> Result<Document> {
+    require_writer(actor)?;
+    let title_ja = required("title_ja", &d.title_ja, 200, "表題")?;
+    let body_ja = required("body_ja", &d.body_ja, 20_000, "本文")?;
+    if registry::model(tx, model_id).await?.is_none() {
+        return Err(Error::NotFound);
+    }
+    let version = registry::latest_document_version(tx, model_id).await? + 1;
+    let doc = Document {
+        id: new_id(),
+        model_id: model_id.to_owned(),
+        version,
+        sha256: sha256_hex(&format!("{title_ja}\n{body_ja}\n{}", d.body_en)),
+        title_ja,
+        title_en: d.title_en,
+        body_ja,
+        body_en: d.body_en,
+        created_by: (!actor.user_id.is_empty()).then(|| actor.user_id.clone()),
+        created_at: tx.now(),
+    };
+    registry::insert_document(tx, &doc).await?;
+    registry::set_current_document(tx, model_id, &doc.id).await?;
+    tx.audit(
+        actor,
+        NewEvent::new("document.create", "explanation_document", &doc.id)
+            .details(&json!({ "model_id": model_id, "version": version, "sha256": doc.sha256 })),
+    );
+    Ok(doc)
+}
+
+pub async fn create_model(tx: &mut Tx, actor: &Actor, mut m: DeviceModel, document: NewDocument) -> Result<DeviceModel> {
+    require_writer(actor)?;
+    m.id = new_id();
+    m.manufacturer = required("manufacturer", &m.manufacturer, 100, "製造販売業者")?;
+    m.model_name = required("model_name", &m.model_name, 100, "機種名")?;
+    if !["wearable", "home_iot", "other"].contains(&m.kind.as_str()) {
+        return Err(Error::invalid("kind", "種類を選んでください。", "kind must be wearable, home_iot or other."));
+    }
+    if let Some(vid) = &m.vendor_id {
+        if registry::vendor(tx, vid).await?.is_none() {
+            return Err(Error::invalid("vendor_id", "委託先事業者が見つかりません。", "Unknown vendor."));
+        }
+    }
+    m.current_document_id = None;
+    registry::insert_model(tx, &m).await?;
+    tx.audit(
+        actor,
+        NewEvent::new("model.create", "device_model", &m.id).details(&json!({ "model_name": m.model_name })),
+    );
+    let doc = add_document_version(tx, actor, &m.id, document).await?;
+    m.current_document_id = Some(doc.id);
+    Ok(m)
+}
+
+pub struct NewDevice {
+    pub asset_tag: String,
+    pub serial: String,
+    pub model_id: String,
+    pub firmware_version: String,
+    pub firmware_updated_on: Option<NaiveDate>,
+    pub site: String,
+    pub location: String,
+    pub notes: String,
+}
+
+pub async fn register_device(tx: &mut Tx, actor: &Actor, d: NewDevice) -> Result<Device> {
+    require_writer(actor)?;
+    let tag = AssetTag::parse(&d.asset_tag)?;
+    if registry::model(tx, &d.model_id).await?.is_none() {
+        return Err(Error::invalid("model_id", "機種が見つかりません。", "Unknown device model."));
+    }
+    if devices::by_asset_tag(tx, tag.as_str()).await?.is_some() {
+        return Err(Error::conflict(
+            format!("資産番号 {} はすでに登録されています。", tag.as_str()),
+            format!("Asset tag {} is already registered.", tag.as_str()),
+        ));
+    }
+    let device = Device {
+        id: new_id(),
+        asset_tag: tag.as_str().to_owned(),
+        serial: bounded("serial", &d.serial, 64, "シリアル番号")?,
+        model_id: d.model_id,
+        firmware_version: bounded("firmware_version", &d.firmware_version, 32, "ファームウェア")?,
+        firmware_updated_on: d.firmware_updated_on,
+        status: DeviceStatus::Available,
+        status_changed_at: tx.now(),
+        qr_token: QrToken::generate().as_str().to_owned(),
+        site: bounded("site", &d.site, 100, "拠点")?,
+        location: bounded("location", &d.location, 100, "保管場所")?,
+        notes: bounded("notes", &d.notes, 2000, "備考")?,
+    };
+    devices::insert(tx, &device).await?;
+    tx.audit(
+        actor,
+        NewEvent::new("device.register", "device", &device.id).details(&json!({ "asset_tag": device.asset_tag })),
+    );
+    Ok(device)
+}
+
+pub struct NewPatient {
+    pub number: String,
+    pub name: String,
+    pub kana: String,
+    pub phone: String,
+}
+
+pub async fn create_patient(tx: &mut Tx, actor: &Actor, p: NewPatient) -> Result<Patient> {
+    require_writer(actor)?;
+    let patient = Patient {
+        id: new_id(),
+        number: required("number", &p.number, 32, "院内ID")?,
+        name: required("name", &p.name, 100, "氏名")?,
+        kana: bounded("kana", &p.kana, 100, "フリガナ")?,
+        phone: bounded("phone", &p.phone, 30, "電話番号")?,
+    };
+    patients::insert(tx, &patient).await?;
+    // The audit chain names the patient by id only: no PHI in the log.
+    tx.audit(actor, NewEvent::new("patient.create", "patient", &patient.id).patient(&patient.id));
+    Ok(patient)
+}

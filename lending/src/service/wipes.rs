@@ -1,0 +1,137 @@
+//! Data wiping (データ消去, NIST SP 800-88): one person records, a different person verifies,
+//! and only then does the device become available again (or retired, for destruction).
+
+use serde_json::json;
+
+use super::{bounded, require_writer};
+use crate::actor::Actor;
+use crate::audit::NewEvent;
+use crate::error::{Error, Result};
+use crate::ids::new_id;
+use crate::lifecycle::DeviceStatus;
+use crate::store::registry::{self, DeviceModel};
+use crate::store::wipes::{self, Wipe};
+use crate::store::{devices, Tx};
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct WipeRequest {
+    pub device_id: String,
+    /// `clear`, `purge` or `destroy`.
+    pub method: String,
+    #[serde(default)]
+    pub tool: String,
+    #[serde(default)]
+    pub tool_version: String,
+    /// The model's checklist items done; a passing wipe needs all of them.
+    #[serde(default)]
+    pub checklist: Vec<String>,
+    #[serde(default)]
+    pub evidence_ref: String,
+    pub passed: bool,
+    #[serde(default)]
+    pub destination: String,
+    #[serde(default)]
+    pub notes: String,
+}
+
+pub async fn record(tx: &mut Tx, actor: &Actor, req: WipeRequest) -> Result<Wipe> {
+    require_writer(actor)?;
+    if !["clear", "purge", "destroy"].contains(&req.method.as_str()) {
+        return Err(Error::invalid("method", "消去方法（clear / purge / destroy）を選んでください。", "method must be clear, purge or destroy."));
+    }
+    let device = devices::get(tx, &req.device_id).await?.ok_or(Error::NotFound)?;
+    if !matches!(device.status, DeviceStatus::AwaitingWipe | DeviceStatus::Maintenance) {
+        return Err(Error::conflict(
+            format!("機器 {} は「{}」のため、データ消去を記録できません。", device.asset_tag, device.status.label_ja()),
+            format!("Device {} is {}; a wipe cannot be recorded now.", device.asset_tag, device.status.label_en()),
+        ));
+    }
+    let model = registry::model(tx, &device.model_id).await?.ok_or(Error::NotFound)?;
+    let steps = DeviceModel::list(&model.wipe_steps);
+    let missing: Vec<&String> = steps.iter().filter(|s| !req.checklist.contains(s)).collect();
+    if req.passed && req.method != "destroy" && !missing.is_empty() {
+        return Err(Error::invalid(
+            "checklist",
+            &format!("チェックリストの未完了の項目があります: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("、")),
+            "Some checklist items are not done.",
+        ));
+    }
+    let last_loan = loans_for_wipe(tx, &device.id).await?;
+    let wipe = Wipe {
+        id: new_id(),
+        device_id: device.id.clone(),
+        loan_id: last_loan,
+        method: req.method,
+        tool: bounded("tool", &req.tool, 100, "ツール")?,
+        tool_version: bounded("tool_version", &req.tool_version, 50, "ツールのバージョン")?,
+        checklist: serde_json::to_string(&req.checklist).map_err(|e| Error::Other(e.into()))?,
+        performed_by: actor.user_id.clone(),
+        performed_at: tx.now(),
+        verified_by: None,
+        verified_at: None,
+        evidence_ref: bounded("evidence_ref", &req.evidence_ref, 100, "証跡番号")?,
+        result: if req.passed { "passed" } else { "failed" }.to_owned(),
+        destination: bounded("destination", &req.destination, 100, "消去後の行き先")?,
+        notes: bounded("notes", &req.notes, 2000, "備考")?,
+    };
+    wipes::insert(tx, &wipe).await?;
+    tx.audit(
+        actor,
+        NewEvent::new("wipe.record", "wipe", &wipe.id).details(&json!({
+            "device_id": device.id, "asset_tag": device.asset_tag, "method": wipe.method, "result": wipe.result,
+        })),
+    );
+    Ok(wipe)
+}
+
+/// The loan the device last came back from, if any (printed on the certificate).
+async fn loans_for_wipe(tx: &mut Tx, device_id: &str) -> Result<Option<String>> {
+    Ok(crate::store::on!(tx, c => sqlx::query_scalar(
+        "SELECT loan_id FROM returns WHERE device_id = $1 ORDER BY returned_at DESC LIMIT 1")
+        .bind(device_id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// A second person confirms the wipe. A passing wipe makes the device available again
+/// (or retired, when it was destroyed).
+pub async fn verify(tx: &mut Tx, actor: &Actor, wipe_id: &str) -> Result<Wipe> {
+    require_writer(actor)?;
+    let wipe = wipes::get(tx, wipe_id).await?.ok_or(Error::NotFound)?;
+    if wipe.verified_by.is_some() {
+        return Err(Error::conflict("この消去記録はすでに確認済みです。", "This wipe is already verified."));
+    }
+    if wipe.performed_by == actor.user_id {
+        return Err(Error::conflict(
+            "消去を行った本人は確認できません。別の職員が確認してください。",
+            "The person who wiped the device cannot verify it; another staff member must.",
+        ));
+    }
+    let device = devices::get(tx, &wipe.device_id).await?.ok_or(Error::NotFound)?;
+    if !matches!(device.status, DeviceStatus::AwaitingWipe | DeviceStatus::Maintenance) {
+        return Err(Error::conflict(
+            format!("機器 {} は「{}」のため確認できません。", device.asset_tag, device.status.label_ja()),
+            format!("Device {} is {}; the wipe cannot be verified now.", device.asset_tag, device.status.label_en()),
+        ));
+    }
+    if wipe.performed_at < device.status_changed_at {
+        return Err(Error::conflict(
+            "この消去記録は、機器の状態が変わる前のものです。改めて消去を記録してください。",
+            "This wipe predates the device's current status; record a new wipe.",
+        ));
+    }
+    if !wipes::mark_verified(tx, &wipe.id, &actor.user_id).await? {
+        return Err(Error::conflict("この消去記録はすでに確認済みです。", "This wipe is already verified."));
+    }
+    if wipe.result == "passed" {
+        let to = if wipe.method == "destroy" { DeviceStatus::Retired } else { DeviceStatus::Available };
+        devices::set_status(tx, &device.id, device.status, to).await?;
+    }
+    tx.audit(
+        actor,
+        NewEvent::new("wipe.verify", "wipe", &wipe.id).details(&json!({
+            "device_id": device.id, "asset_tag": device.asset_tag, "result": wipe.result,
+        })),
+    );
+    wipes::get(tx, wipe_id).await?.ok_or(Error::NotFound)
+}

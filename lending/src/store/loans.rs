@@ -1,0 +1,197 @@
+//! Loans (貸出), the devices in each kit, consents (同意) and returns (返却).
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{on, Tx};
+use crate::error::Result;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct Loan {
+    pub id: String,
+    pub patient_id: String,
+    pub consent_id: String,
+    pub lent_by: String,
+    pub lent_at: DateTime<Utc>,
+    pub due_on: NaiveDate,
+    pub purpose: String,
+    pub site: String,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+const LOAN_COLUMNS: &str = "id, patient_id, consent_id, lent_by, lent_at, due_on, purpose, site, closed_at";
+
+pub async fn insert(tx: &mut Tx, l: &Loan) -> Result<()> {
+    let sql = format!("INSERT INTO loans ({LOAN_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5)");
+    on!(tx, c => sqlx::query(&sql)
+        .bind(&l.id).bind(&l.patient_id).bind(&l.consent_id).bind(&l.lent_by).bind(l.lent_at).bind(l.due_on)
+        .bind(&l.purpose).bind(&l.site).bind(l.closed_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<Loan>> {
+    let sql = format!("SELECT {LOAN_COLUMNS} FROM loans WHERE id = $1");
+    Ok(on!(tx, c => sqlx::query_as::<_, Loan>(&sql).bind(id).fetch_optional(c).await)?)
+}
+
+pub async fn add_device(tx: &mut Tx, loan_id: &str, device_id: &str) -> Result<()> {
+    on!(tx, c => sqlx::query("INSERT INTO loan_devices (loan_id, device_id) VALUES ($1, $2)")
+        .bind(loan_id)
+        .bind(device_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The loan a device is out on, if any.
+pub async fn open_loan_of_device(tx: &mut Tx, device_id: &str) -> Result<Option<Loan>> {
+    let sql = format!(
+        "SELECT {} FROM loans l JOIN loan_devices ld ON ld.loan_id = l.id WHERE ld.device_id = $1 AND ld.ended_at IS NULL",
+        LOAN_COLUMNS.split(", ").map(|c| format!("l.{c}")).collect::<Vec<_>>().join(", ")
+    );
+    Ok(on!(tx, c => sqlx::query_as::<_, Loan>(&sql).bind(device_id).fetch_optional(c).await)?)
+}
+
+/// Ends a device's part in a loan (returned or lost); closes the loan when nothing is left out.
+pub async fn end_device(tx: &mut Tx, loan_id: &str, device_id: &str, reason: &str) -> Result<()> {
+    let now = tx.now();
+    on!(tx, c => sqlx::query(
+        "UPDATE loan_devices SET ended_at = $1, end_reason = $2 WHERE loan_id = $3 AND device_id = $4 AND ended_at IS NULL")
+        .bind(now).bind(reason).bind(loan_id).bind(device_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    on!(tx, c => sqlx::query(
+        "UPDATE loans SET closed_at = $1 WHERE id = $2 AND closed_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM loan_devices WHERE loan_id = $2 AND ended_at IS NULL)")
+        .bind(now).bind(loan_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The device ids of a loan, in the order they were added.
+pub async fn device_ids(tx: &mut Tx, loan_id: &str) -> Result<Vec<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar("SELECT device_id FROM loan_devices WHERE loan_id = $1 ORDER BY device_id")
+        .bind(loan_id)
+        .fetch_all(c)
+        .await)?)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct Consent {
+    pub id: String,
+    pub loan_id: String,
+    pub patient_id: String,
+    pub document_sha256: String,
+    pub document_text: String,
+    pub signer_name: String,
+    pub relationship: String,
+    pub relationship_note: String,
+    pub signature_svg: String,
+    pub explained_by: String,
+    pub signed_at: DateTime<Utc>,
+    pub receipt_signature: String,
+    pub verification_code: String,
+}
+
+const CONSENT_COLUMNS: &str = "id, loan_id, patient_id, document_sha256, document_text, signer_name, relationship, \
+    relationship_note, signature_svg, explained_by, signed_at, receipt_signature, verification_code";
+
+pub async fn insert_consent(tx: &mut Tx, c: &Consent) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    );
+    on!(tx, conn => sqlx::query(&sql)
+        .bind(&c.id).bind(&c.loan_id).bind(&c.patient_id).bind(&c.document_sha256).bind(&c.document_text)
+        .bind(&c.signer_name).bind(&c.relationship).bind(&c.relationship_note).bind(&c.signature_svg)
+        .bind(&c.explained_by).bind(c.signed_at).bind(&c.receipt_signature).bind(&c.verification_code)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn consent(tx: &mut Tx, id: &str) -> Result<Option<Consent>> {
+    let sql = format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE id = $1");
+    Ok(on!(tx, c => sqlx::query_as::<_, Consent>(&sql).bind(id).fetch_optional(c).await)?)
+}
+
+pub async fn insert_consent_document(tx: &mut Tx, consent_id: &str, document_id: &str, version: i32, sha256: &str) -> Result<()> {
+    on!(tx, c => sqlx::query(
+        "INSERT INTO consent_documents (consent_id, document_id, version, sha256) VALUES ($1, $2, $3, $4)")
+        .bind(consent_id).bind(document_id).bind(version).bind(sha256)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct Return {
+    pub id: String,
+    pub loan_id: String,
+    pub device_id: String,
+    pub returned_at: DateTime<Utc>,
+    pub received_by: String,
+    pub damaged: bool,
+    pub accessories_complete: bool,
+    pub cleaned: bool,
+    pub condition_notes: String,
+    pub returned_by_name: String,
+    pub signature_svg: Option<String>,
+}
+
+pub async fn insert_return(tx: &mut Tx, r: &Return) -> Result<()> {
+    on!(tx, c => sqlx::query(
+        "INSERT INTO returns (id, loan_id, device_id, returned_at, received_by, damaged, accessories_complete, cleaned, \
+         condition_notes, returned_by_name, signature_svg) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        .bind(&r.id).bind(&r.loan_id).bind(&r.device_id).bind(r.returned_at).bind(&r.received_by).bind(r.damaged)
+        .bind(r.accessories_complete).bind(r.cleaned).bind(&r.condition_notes).bind(&r.returned_by_name)
+        .bind(&r.signature_svg)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Counts for checking the lifecycle invariants (tests, drills, `server audit verify`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InvariantViolations {
+    /// Devices on more than one open loan.
+    pub double_booked: i64,
+    /// Devices whose status says on_loan without exactly one open loan, or the reverse.
+    pub on_loan_mismatch: i64,
+    /// Open loans without a consent row.
+    pub loans_without_consent: i64,
+    /// Available devices whose last return has no verified wipe after it.
+    pub available_unwiped: i64,
+}
+
+impl InvariantViolations {
+    pub fn is_clean(&self) -> bool {
+        self.double_booked == 0 && self.on_loan_mismatch == 0 && self.loans_without_consent == 0 && self.available_unwiped == 0
+    }
+}
+
+pub async fn invariant_violations(tx: &mut Tx) -> Result<InvariantViolations> {
+    Ok(on!(tx, c => sqlx::query_as::<_, InvariantViolations>(
+        "SELECT \
+          (SELECT COUNT(*) FROM (SELECT device_id FROM loan_devices WHERE ended_at IS NULL \
+             GROUP BY device_id HAVING COUNT(*) > 1) x) AS double_booked, \
+          (SELECT COUNT(*) FROM devices d WHERE (d.status = 'on_loan') <> \
+             ((SELECT COUNT(*) FROM loan_devices ld WHERE ld.device_id = d.id AND ld.ended_at IS NULL) = 1)) \
+             AS on_loan_mismatch, \
+          (SELECT COUNT(*) FROM loans l WHERE NOT EXISTS (SELECT 1 FROM consents c WHERE c.id = l.consent_id \
+             AND c.loan_id = l.id)) AS loans_without_consent, \
+          (SELECT COUNT(*) FROM devices d WHERE d.status = 'available' AND EXISTS ( \
+             SELECT 1 FROM returns r WHERE r.device_id = d.id AND NOT EXISTS ( \
+               SELECT 1 FROM wipes w WHERE w.device_id = d.id AND w.verified_by IS NOT NULL \
+               AND w.result = 'passed' AND w.performed_at >= r.returned_at))) AS available_unwiped")
+        .fetch_one(c)
+        .await)?)
+}

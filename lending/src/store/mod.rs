@@ -1,0 +1,267 @@
+//! The storage layer: one code path over SQLite and PostgreSQL.
+//!
+//! Every query is one SQL string with `$1, $2…` placeholders, compiled for each pool by the
+//! [`on!`] macro. "Now" is bound from the injected [`Clock`], never read by SQL. Every write
+//! happens in a [`Tx`]; its audit events are chained and written in the same transaction at
+//! commit, so an acknowledged change always has its audit event and a rolled-back one never does.
+
+pub mod audit;
+pub mod devices;
+pub mod loans;
+pub mod patients;
+pub mod registry;
+pub mod users;
+pub mod wipes;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::actor::Actor;
+use crate::audit::NewEvent;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+    clock: Clock,
+}
+
+/// An open transaction on either backend.
+pub(crate) enum TxInner {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs one body against whichever connection a [`Tx`] holds: the same SQL text, compiled
+/// once per backend. `$c` is bound to `&mut SqliteConnection` or `&mut PgConnection`.
+macro_rules! on {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match &mut $tx.inner {
+            $crate::store::TxInner::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::store::TxInner::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on;
+
+/// Connection pool sizes. SQLite has one writer anyway; readers share the rest.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSize(pub u32);
+
+impl Default for PoolSize {
+    fn default() -> Self {
+        Self(16)
+    }
+}
+
+impl Store {
+    /// Opens the database at `url` (creating a SQLite file and its folder if needed) and
+    /// refuses to return unless durable settings are in force.
+    pub async fn connect(url: &str, clock: Clock, size: PoolSize) -> Result<Self> {
+        let store = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // Consent and loan records are evidence: every commit is synced (SPEC §7).
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30));
+            if let Some(dir) = opts.get_filename().parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::Other(e.into()))?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(size.0)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect_with(opts)
+                .await?;
+            Self { db: Db::Sqlite(pool), clock }
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(size.0)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect(url)
+                .await?;
+            Self { db: Db::Postgres(pool), clock }
+        };
+        store.check_durability().await?;
+        Ok(store)
+    }
+
+    /// Wraps an existing SQLite pool (tests use it to show weak settings are refused).
+    pub fn from_sqlite_pool(pool: SqlitePool, clock: Clock) -> Self {
+        Self { db: Db::Sqlite(pool), clock }
+    }
+
+    /// The SQLite pool, for tooling that must speak SQLite itself (backup, tests).
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &self.db {
+            Db::Sqlite(p) => Some(p),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, for tooling that must speak PostgreSQL itself (roles, tests).
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.db {
+            Db::Postgres(p) => Some(p),
+            Db::Sqlite(_) => None,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The same database seen through another clock (the demo back-dates its history).
+    #[must_use]
+    pub fn with_clock(&self, clock: Clock) -> Self {
+        Self { db: self.db.clone(), clock }
+    }
+
+    /// Applies pending migrations of this backend's folder.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.db {
+            Db::Sqlite(p) => SQLITE_MIGRATOR.run(p).await,
+            Db::Postgres(p) => POSTGRES_MIGRATOR.run(p).await,
+        }
+        .map_err(|e| Error::Other(e.into()))
+    }
+
+    /// Checks, on a pooled connection, that commits are durable: SQLite in WAL with
+    /// `synchronous=FULL`, foreign keys on and a busy timeout; PostgreSQL with fsync,
+    /// synchronous_commit and full_page_writes on. The server refuses to start otherwise.
+    pub async fn check_durability(&self) -> Result<()> {
+        let refuse = |what: String| {
+            Err(Error::Other(anyhow::anyhow!(
+                "データベースの設定が安全ではありません / unsafe database setting: {what}"
+            )))
+        };
+        match &self.db {
+            Db::Sqlite(p) => {
+                let mut c = p.acquire().await?;
+                let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *c).await?;
+                let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *c).await?;
+                let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *c).await?;
+                let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *c).await?;
+                if !journal.eq_ignore_ascii_case("wal") {
+                    return refuse(format!("journal_mode={journal} (need wal)"));
+                }
+                if sync < 2 {
+                    return refuse(format!("synchronous={sync} (need 2 = FULL)"));
+                }
+                if fk != 1 {
+                    return refuse("foreign_keys=off".into());
+                }
+                if busy <= 0 {
+                    return refuse("busy_timeout=0".into());
+                }
+            }
+            Db::Postgres(p) => {
+                for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
+                    let v: String = sqlx::query_scalar(&format!("SHOW {setting}")).fetch_one(p).await?;
+                    if v != "on" {
+                        return refuse(format!("{setting}={v} (need on)"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
+    /// so a read-then-write transaction cannot fail to upgrade under concurrency.
+    pub async fn begin(&self) -> Result<Tx> {
+        let inner = match &self.db {
+            Db::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        };
+        Ok(Tx { inner, events: Vec::new(), clock: self.clock.clone() })
+    }
+
+    /// A read-only transaction: one consistent snapshot for a page or a report.
+    pub async fn read(&self) -> Result<Tx> {
+        let inner = match &self.db {
+            Db::Sqlite(p) => TxInner::Sqlite(p.begin().await?),
+            Db::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        };
+        Ok(Tx { inner, events: Vec::new(), clock: self.clock.clone() })
+    }
+
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// A transaction plus the audit events its changes produced.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+    events: Vec<(Actor, NewEvent)>,
+    clock: Clock,
+}
+
+impl Tx {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Records an audit event, written to the chain when the transaction commits.
+    pub fn audit(&mut self, actor: &Actor, event: NewEvent) {
+        self.events.push((actor.clone(), event));
+    }
+
+    /// Appends the pending audit events to the chain, then commits everything at once.
+    pub async fn commit(mut self) -> Result<()> {
+        let events = std::mem::take(&mut self.events);
+        if !events.is_empty() {
+            audit::append(&mut self, events).await?;
+        }
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,139 @@
+//! The audit chain: written with every change, refused edits, and `verify` naming the first
+//! bad event after an attacker with the database file edits, deletes, inserts or swaps rows.
+
+use lending::audit::{Break, EventRow};
+use lending::service::loans;
+use lending::store::audit;
+use lending::testing::{seed_basic, TestDb};
+use lending::{both_dbs, Backend, Clock, Store};
+
+/// Runs SQL directly on the database, as someone holding the file or a superuser would.
+async fn raw(store: &Store, sql: &str) -> Result<(), sqlx::Error> {
+    match store.backend() {
+        Backend::Sqlite => sqlx::query(sql).execute(store.sqlite_pool().unwrap()).await.map(|_| ()),
+        Backend::Postgres => sqlx::query(sql).execute(store.pg_pool().unwrap()).await.map(|_| ()),
+    }
+}
+
+async fn drop_triggers(store: &Store) {
+    match store.backend() {
+        Backend::Sqlite => {
+            raw(store, "DROP TRIGGER audit_events_no_update").await.unwrap();
+            raw(store, "DROP TRIGGER audit_events_no_delete").await.unwrap();
+        }
+        Backend::Postgres => raw(store, "DROP TRIGGER audit_events_no_change ON audit_events").await.unwrap(),
+    }
+}
+
+/// A store with a realistic chain: setup events, a check-out and a return.
+async fn chain(backend: Backend) -> (TestDb, Store, i64) {
+    let db = TestDb::new(backend).await;
+    let store = db.store(Clock::system()).await;
+    let b = seed_basic(&store, 3).await;
+    let mut tx = store.begin().await.unwrap();
+    loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0, 1])).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    loans::return_device(&mut tx, &b.nurse, loans::ReturnRequest { device_id: b.devices[0].clone(), ..Default::default() })
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let n = audit::verify(&store).await.unwrap().expect("an untouched chain verifies");
+    (db, store, n)
+}
+
+async fn row(store: &Store, seq: i64) -> EventRow {
+    let mut tx = store.read().await.unwrap();
+    audit::recent(&mut tx, 1_000).await.unwrap().into_iter().find(|r| r.seq == seq).unwrap()
+}
+
+both_dbs!(
+    async fn untouched_chain_verifies_and_edits_are_refused(backend) {
+        let (_db, store, n) = chain(backend).await;
+        assert!(n >= 15, "setup, check-out and return were all audited ({n} events)");
+        let mut tx = store.read().await.unwrap();
+        assert_eq!(audit::head(&mut tx).await.unwrap().0, n);
+        assert_eq!(audit::count_action(&mut tx, "loan.check_out").await.unwrap(), 1);
+        drop(tx);
+        assert!(raw(&store, "UPDATE audit_events SET details = '{}' WHERE seq = 3").await.is_err());
+        assert!(raw(&store, "DELETE FROM audit_events WHERE seq = 3").await.is_err());
+        assert_eq!(audit::verify(&store).await.unwrap(), Ok(n));
+    }
+);
+
+both_dbs!(
+    async fn an_edited_event_is_named(backend) {
+        let (_db, store, _) = chain(backend).await;
+        drop_triggers(&store).await;
+        raw(&store, "UPDATE audit_events SET actor_login = 'someone-else' WHERE seq = 5").await.unwrap();
+        assert_eq!(audit::verify(&store).await.unwrap(), Err(Break::BadHash { seq: 5 }));
+    }
+);
+
+both_dbs!(
+    async fn a_deleted_event_is_named(backend) {
+        let (_db, store, n) = chain(backend).await;
+        drop_triggers(&store).await;
+        raw(&store, "DELETE FROM audit_events WHERE seq = 7").await.unwrap();
+        assert_eq!(audit::verify(&store).await.unwrap(), Err(Break::Missing { seq: 7 }));
+        // Cutting the tail off is caught against the recorded head.
+        raw(&store, &format!("DELETE FROM audit_events WHERE seq >= 7 AND seq <= {n}")).await.unwrap();
+        let b = audit::verify(&store).await.unwrap().unwrap_err();
+        assert_eq!(b.seq(), 7, "{}", b.describe());
+    }
+);
+
+both_dbs!(
+    async fn an_inserted_event_is_named(backend) {
+        let (_db, store, _) = chain(backend).await;
+        drop_triggers(&store).await;
+        // A forged event made with the published algorithm, slipped in as event 5.
+        let before = row(&store, 4).await;
+        raw(&store, "UPDATE audit_events SET seq = seq + 1000000 WHERE seq >= 5").await.unwrap();
+        raw(&store, "UPDATE audit_events SET seq = seq - 999999 WHERE seq >= 1000000").await.unwrap();
+        let mut forged = EventRow { seq: 5, action: "patient.view".into(), prev_hash: before.hash.clone(), ..before };
+        forged.hash = forged.compute_hash();
+        let mut tx = store.begin().await.unwrap();
+        audit::insert_row(&mut tx, &forged).await.unwrap();
+        tx.commit().await.unwrap();
+        let b = audit::verify(&store).await.unwrap().unwrap_err();
+        assert_eq!(b, Break::BadLink { seq: 6 });
+        assert!(b.describe().contains("event 5"), "{}", b.describe());
+
+    }
+);
+
+both_dbs!(
+    async fn swapped_events_are_named(backend) {
+        let (_db, store, _) = chain(backend).await;
+        drop_triggers(&store).await;
+        let (a, b) = (row(&store, 8).await, row(&store, 9).await);
+        raw(&store, "DELETE FROM audit_events WHERE seq IN (8, 9)").await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        audit::insert_row(&mut tx, &EventRow { seq: 8, ..b }).await.unwrap();
+        audit::insert_row(&mut tx, &EventRow { seq: 9, ..a }).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(audit::verify(&store).await.unwrap(), Err(Break::BadLink { seq: 8 }));
+    }
+);
+
+both_dbs!(
+    async fn an_event_appended_at_the_end_is_named(backend) {
+        let (_db, store, n) = chain(backend).await;
+        drop_triggers(&store).await;
+        let last = row(&store, n).await;
+        let mut forged = EventRow { seq: n + 1, prev_hash: last.hash.clone(), ..last };
+        forged.hash = "0".repeat(64);
+        let mut tx = store.begin().await.unwrap();
+        audit::insert_row(&mut tx, &forged).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(audit::verify(&store).await.unwrap(), Err(Break::BadHash { seq: n + 1 }));
+        // Even with a correctly computed hash, the chain no longer ends at the recorded head.
+        raw(&store, &format!("DELETE FROM audit_events WHERE seq = {}", n + 1)).await.unwrap();
+        forged.hash = forged.compute_hash();
+        let mut tx = store.begin().await.unwrap();
+        audit::insert_row(&mut tx, &forged).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(audit::verify(&store).await.unwrap(), Err(Break::HeadMismatch { head_seq: n }));
+    }
+);
