@@ -15,6 +15,7 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timefmt;
+pub mod web;
 
 pub use actor::{Actor, Role};
 pub use clock::Clock;

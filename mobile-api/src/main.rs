@@ -1,1 +1,47 @@
-fn main() {}
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lending::store::PoolSize;
+use lending::{Clock, Config, Store};
+
+fn main() -> ExitCode {
+    let cfg = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LENDING_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let Ok(rt) = tokio::runtime::Builder::new_multi_thread().enable_all().build() else {
+        eprintln!("cannot start the runtime");
+        return ExitCode::from(2);
+    };
+    match rt.block_on(serve(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("エラー / error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let store = Store::connect(cfg.mobile_database_url.expose(), Clock::system(), PoolSize(8)).await?;
+    // The public service never migrates; it needs the schema the staff service created.
+    let mut tx = store.read().await?;
+    lending::store::registry::institution(&mut tx).await.map_err(|e| {
+        anyhow::anyhow!("LENDING_MOBILE_DATABASE_URL: the schema is missing or not readable; run `server migrate` first ({e})")
+    })?;
+    drop(tx);
+    let listener = tokio::net::TcpListener::bind(cfg.mobile_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("LENDING_MOBILE_LISTEN={}: cannot listen: {e}", cfg.mobile_listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "public service listening");
+    println!("listening on http://{addr}");
+    mobile_api::run(listener, mobile_api::AppState { store: store.clone(), cfg: Arc::new(cfg) }, mobile_api::shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}

@@ -117,26 +117,38 @@ pub async fn count_action(tx: &mut Tx, action: &str) -> Result<i64> {
         .await)?)
 }
 
-/// Walks the whole chain in one snapshot, streaming, and checks its end against the head.
-/// `Ok(Ok(n))`: n events, intact. `Ok(Err(b))`: the first bad event.
-pub async fn verify(store: &Store) -> Result<Result<i64, Break>> {
+/// Streams every event in `seq` order, in one snapshot, to `f` until it returns `false`;
+/// a chain of millions needs no memory. Returns the recorded head.
+pub async fn for_each(store: &Store, mut f: impl FnMut(&EventRow) -> bool + Send) -> Result<(i64, String)> {
     let mut tx = store.read().await?;
-    let (head_seq, head_hash) = head(&mut tx).await?;
+    let head = head(&mut tx).await?;
     let sql = format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq");
-    let mut v = Verifier::default();
-    let outcome = on!(tx, c => {
+    on!(tx, c => {
         let mut rows = sqlx::query_as::<_, EventRow>(&sql).fetch(c);
-        let mut outcome = Ok(());
         while let Some(row) = rows.try_next().await? {
-            if let Err(b) = v.push(&row) {
-                outcome = Err(b);
+            if !f(&row) {
                 break;
             }
         }
-        outcome
     });
-    Ok(match outcome {
-        Ok(()) => v.finish(head_seq, &head_hash),
-        Err(b) => Err(b),
+    Ok(head)
+}
+
+/// Walks the whole chain and checks its end against the head.
+/// `Ok(Ok(n))`: n events, intact. `Ok(Err(b))`: the first bad event.
+pub async fn verify(store: &Store) -> Result<Result<i64, Break>> {
+    let mut v = Verifier::default();
+    let mut broken = None;
+    let (head_seq, head_hash) = for_each(store, |row| match v.push(row) {
+        Ok(()) => true,
+        Err(b) => {
+            broken = Some(b);
+            false
+        }
+    })
+    .await?;
+    Ok(match broken {
+        Some(b) => Err(b),
+        None => v.finish(head_seq, &head_hash),
     })
 }

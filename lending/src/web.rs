@@ -1,0 +1,64 @@
+//! HTTP facts both services share (they depend on this crate, never on each other).
+
+/// Headers on every response of both services (SPEC §6). The CSP allows no inline script;
+/// pages work without JavaScript, and scripts, when used, come from the service itself.
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    ("permissions-policy", "geolocation=(), microphone=(), camera=(self)"),
+    ("cross-origin-opener-policy", "same-origin"),
+];
+
+/// Largest request body either service accepts (a signature drawing fits easily).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Resolves on Ctrl-C or SIGTERM, for graceful shutdown of either service.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Wraps a service's router in the layers both services share: security headers (plus any
+/// `extra` ones), the body limit, and a request span that names the route pattern, never the
+/// raw path (which can hold ids or tokens).
+#[cfg(feature = "http")]
+pub fn harden(app: axum::Router, extra: &[(&'static str, &'static str)]) -> axum::Router {
+    use axum::extract::{MatchedPath, Request};
+    use axum::http::{HeaderName, HeaderValue};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    use tower_http::trace::TraceLayer;
+
+    let mut app = app;
+    for (name, value) in SECURITY_HEADERS.iter().chain(extra) {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(HeaderName::from_static(name), HeaderValue::from_static(value)));
+    }
+    app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES)).layer(TraceLayer::new_for_http().make_span_with(
+        |req: &Request| {
+            let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str);
+            tracing::info_span!("request", method = %req.method(), route = %route)
+        },
+    ))
+}

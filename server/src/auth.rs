@@ -1,0 +1,37 @@
+//! Who is calling: API requests carry `Authorization: Bearer <token>`.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use lending::service::users;
+use lending::{Actor, Error};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The staff member behind a valid API token.
+#[derive(Debug, Clone)]
+pub struct ApiUser(pub Actor);
+
+/// The client's address as the audit chain records it.
+pub fn client_addr(parts: &Parts) -> String {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "-".to_owned(), |c| c.0.ip().to_string())
+}
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(ApiError(Error::Unauthorized))?;
+        let mut tx = state.store.read().await?;
+        let user = users::user_for_token(&mut tx, token).await?.ok_or(ApiError(Error::Unauthorized))?;
+        Ok(Self(Actor::user(&user.id, &user.login, user.role, &client_addr(parts))))
+    }
+}

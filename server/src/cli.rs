@@ -1,0 +1,218 @@
+//! `server <subcommand>`: serve, migrate, user add, token create, audit verify, demo.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use lending::config::SETTINGS;
+use lending::service::users::{self, NewUser};
+use lending::store::PoolSize;
+use lending::{Actor, Clock, Config, Role, Store};
+
+use crate::AppState;
+
+#[derive(Parser)]
+#[command(name = "server", version, about = "医療機器貸出管理 — staff service and administration commands", after_help = settings_help())]
+struct Cli {
+    /// A TOML file with settings (same as LENDING_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the staff app and API (applies pending migrations first).
+    Serve,
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Staff users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API tokens for the staff JSON API.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The audit chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Seed a realistic demo clinic into an empty database.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a staff user.
+    Add {
+        #[arg(long)]
+        login: String,
+        #[arg(long, value_parser = ["nurse", "admin", "auditor"])]
+        role: String,
+        /// Full name (defaults to the login).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "")]
+        site: String,
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token acting as the user; the token is printed once, as the last line.
+    Create {
+        #[arg(long)]
+        login: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the chain; exit 0 if intact, otherwise exit 1 naming the first bad event.
+    Verify,
+}
+
+fn settings_help() -> String {
+    let mut s = String::from("Settings (environment variables, or keys in the TOML file):\n");
+    for setting in SETTINGS {
+        s.push_str(&format!("  {:<30} {}\n", setting.env, setting.help));
+    }
+    s
+}
+
+/// Parses arguments, runs the command and turns its outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("LENDING_")).collect();
+    if let Some(path) = &cli.config {
+        env.insert("LENDING_CONFIG".into(), path.display().to_string());
+    }
+    let cfg = match Config::from_sources(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(cli.command, cfg)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("エラー / error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LENDING_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn open(cfg: &Config) -> anyhow::Result<Store> {
+    Ok(Store::connect(cfg.database_url.expose(), Clock::system(), PoolSize::default()).await?)
+}
+
+async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
+    let cli = Actor::cli();
+    match command {
+        Command::Serve => {
+            let store = open(&cfg).await?;
+            store.migrate().await?;
+            let listener = tokio::net::TcpListener::bind(cfg.server_listen).await.map_err(|e| {
+                anyhow::anyhow!("LENDING_SERVER_LISTEN={}: cannot listen: {e}", cfg.server_listen)
+            })?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, backend = ?store.backend(), "staff service listening");
+            println!("listening on http://{addr}");
+            crate::run(listener, AppState { store: store.clone(), cfg: Arc::new(cfg) }, crate::shutdown_signal()).await?;
+            store.close().await;
+        }
+        Command::Migrate => {
+            let store = open(&cfg).await?;
+            store.migrate().await?;
+            println!("データベースを最新の状態にしました / database is up to date ({:?})", store.backend());
+            store.close().await;
+        }
+        Command::User { command: UserCommand::Add { login, role, name, site, email } } => {
+            let store = open(&cfg).await?;
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role"))?;
+            let mut tx = store.begin().await?;
+            let name = name.unwrap_or_else(|| login.clone());
+            let user = users::add_user(&mut tx, &cli, NewUser { login, name, role, site, email }).await.map_err(user_error)?;
+            tx.commit().await?;
+            println!("職員を登録しました / user added: {} ({})", user.login, user.role);
+            store.close().await;
+        }
+        Command::Token { command: TokenCommand::Create { login, name } } => {
+            let store = open(&cfg).await?;
+            let mut tx = store.begin().await?;
+            let token = users::create_token(&mut tx, &cli, &login, &name).await.map_err(user_error)?;
+            tx.commit().await?;
+            println!("API トークン（一度だけ表示されます / shown once):");
+            println!("{token}");
+            store.close().await;
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let store = open(&cfg).await?;
+            let started = std::time::Instant::now();
+            let outcome = lending::store::audit::verify(&store).await?;
+            store.close().await;
+            return Ok(match outcome {
+                Ok(n) => {
+                    println!("監査記録の連鎖は正常です / audit chain intact: {n} events ({:.2} s)", started.elapsed().as_secs_f64());
+                    ExitCode::SUCCESS
+                }
+                Err(b) => {
+                    println!("監査記録の連鎖に異常があります / audit chain broken at event {}: {}", b.seq(), b.describe());
+                    ExitCode::FAILURE
+                }
+            });
+        }
+        Command::Demo => {
+            let store = open(&cfg).await?;
+            store.migrate().await?;
+            match lending::demo::seed(&store).await? {
+                Some(s) => {
+                    println!(
+                        "デモデータを登録しました / demo clinic seeded: {} devices, {} patients, {} loans",
+                        s.devices, s.patients, s.loans
+                    );
+                    for (login, role) in s.staff {
+                        println!("  staff: {login} ({})", role.label_ja());
+                    }
+                }
+                None => println!("データが既にあるため、デモデータは登録しません / database already has a clinic; demo skipped"),
+            }
+            store.close().await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Domain errors at the command line: the Japanese and English messages, not a debug dump.
+fn user_error(e: lending::Error) -> anyhow::Error {
+    if e.is_internal() {
+        anyhow::Error::new(e)
+    } else {
+        anyhow::anyhow!("{} / {}", e.message_ja(), e.message_en())
+    }
+}

@@ -1,0 +1,100 @@
+//! Devices: list, show, and the lifecycle steps that are not loans or wipes.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lending::service::incidents;
+use lending::store::devices::{self, Device};
+use lending::{DeviceStatus, Error};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::auth::ApiUser;
+use crate::error::{ApiJson, ApiResult};
+use crate::{write_tx, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/devices", get(list))
+        .route("/devices/{id}", get(show))
+        .route("/devices/{id}/lost", post(lost))
+        .route("/devices/{id}/found", post(found))
+        .route("/devices/{id}/write-off", post(write_off))
+        .route("/devices/{id}/maintenance", post(to_maintenance))
+        .route("/devices/{id}/maintenance/return", post(from_maintenance))
+}
+
+/// A device as the API shows it, with its status in words.
+#[derive(Serialize)]
+pub struct DeviceView {
+    #[serde(flatten)]
+    pub device: Device,
+    pub status_label_ja: &'static str,
+}
+
+impl From<Device> for DeviceView {
+    fn from(device: Device) -> Self {
+        let status_label_ja = device.status.label_ja();
+        Self { device, status_label_ja }
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+async fn list(_user: ApiUser, State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<DeviceView>>> {
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(DeviceStatus::parse(s).ok_or_else(|| {
+            Error::invalid("status", "状態の指定が正しくありません。", "Unknown status.")
+        })?),
+    };
+    let mut tx = state.store.read().await?;
+    Ok(Json(devices::list(&mut tx, status).await?.into_iter().map(DeviceView::from).collect()))
+}
+
+async fn show(_user: ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<DeviceView>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(devices::get(&mut tx, &id).await?.ok_or(Error::NotFound)?.into()))
+}
+
+#[derive(Deserialize)]
+struct LostRequest {
+    /// `lost` or `stolen`.
+    kind: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn lost(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<LostRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let incident = write_tx!(state, |tx| incidents::report_lost(tx, &actor, &id, &req.kind, &req.description));
+    Ok((StatusCode::CREATED, Json(json!({ "incident_id": incident.id }))))
+}
+
+async fn found(ApiUser(actor): ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    write_tx!(state, |tx| incidents::mark_found(tx, &actor, &id));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn write_off(ApiUser(actor): ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    write_tx!(state, |tx| incidents::write_off(tx, &actor, &id));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn to_maintenance(ApiUser(actor): ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    write_tx!(state, |tx| incidents::send_to_maintenance(tx, &actor, &id));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn from_maintenance(ApiUser(actor): ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    write_tx!(state, |tx| incidents::back_from_maintenance(tx, &actor, &id));
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,43 @@
+//! Check-out and return.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use lending::service::loans::{self, CheckOutRequest, ReturnRequest};
+use serde_json::{json, Value};
+
+use crate::auth::ApiUser;
+use crate::error::{ApiJson, ApiResult};
+use crate::{write_tx, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/loans", post(check_out)).route("/returns", post(return_device))
+}
+
+async fn check_out(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CheckOutRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let out = write_tx!(state, |tx| loans::check_out(tx, &actor, req));
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "loan_id": out.loan.id,
+            "consent_id": out.consent.id,
+            "document_sha256": out.consent.document_sha256,
+            "due_on": out.loan.due_on,
+            "devices": out.devices.iter().map(|d| json!({ "id": d.id, "asset_tag": d.asset_tag, "status": d.status })).collect::<Vec<_>>(),
+        })),
+    ))
+}
+
+async fn return_device(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ReturnRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let ret = write_tx!(state, |tx| loans::return_device(tx, &actor, req));
+    Ok((StatusCode::CREATED, Json(json!({ "return_id": ret.id, "loan_id": ret.loan_id, "device_status": "awaiting_wipe" }))))
+}

@@ -1,0 +1,40 @@
+//! The staff JSON API, `/api/v1`. Every route needs a Bearer token; unknown routes answer 404
+//! only after the token was checked, so nothing is learnt without one.
+
+pub mod devices;
+pub mod loans;
+pub mod patients;
+pub mod wipes;
+
+use axum::response::IntoResponse;
+use axum::Router;
+use lending::Error;
+
+use crate::auth::ApiUser;
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(devices::router())
+        .merge(patients::router())
+        .merge(loans::router())
+        .merge(wipes::router())
+        .fallback(not_found)
+}
+
+async fn not_found(_user: ApiUser) -> impl IntoResponse {
+    ApiError(Error::NotFound)
+}
+
+/// Runs a write in one transaction and commits it; the error (if any) maps to its status.
+#[macro_export]
+macro_rules! write_tx {
+    ($state:expr, |$tx:ident| $body:expr) => {{
+        let mut tx = $state.store.begin().await?;
+        let $tx = &mut tx;
+        let out = $body.await?;
+        tx.commit().await?;
+        out
+    }};
+}

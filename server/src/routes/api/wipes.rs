@@ -1,0 +1,25 @@
+//! Data wipes: record, then a second person verifies.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use lending::service::wipes::{self, WipeRequest};
+use lending::store::wipes::Wipe;
+
+use crate::auth::ApiUser;
+use crate::error::{ApiJson, ApiResult};
+use crate::{write_tx, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/wipes", post(record)).route("/wipes/{id}/verify", post(verify))
+}
+
+async fn record(ApiUser(actor): ApiUser, State(state): State<AppState>, ApiJson(req): ApiJson<WipeRequest>) -> ApiResult<(StatusCode, Json<Wipe>)> {
+    let wipe = write_tx!(state, |tx| wipes::record(tx, &actor, req));
+    Ok((StatusCode::CREATED, Json(wipe)))
+}
+
+async fn verify(ApiUser(actor): ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Wipe>> {
+    Ok(Json(write_tx!(state, |tx| wipes::verify(tx, &actor, &id))))
+}

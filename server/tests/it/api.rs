@@ -1,0 +1,119 @@
+//! The staff JSON API over real HTTP: tokens, the lending flow, and the 409s of illegal steps.
+
+use lending::testing::seed_basic;
+use lending::{both_dbs, DeviceStatus};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::spawn_app;
+
+both_dbs!(
+    async fn health_answers_and_api_needs_a_token(backend) {
+        let app = spawn_app(backend).await;
+        let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+
+        for path in ["/api/v1/devices", "/api/v1/patients", "/api/v1/no-such-route"] {
+            let r = app.client.get(app.url(path)).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"], "unauthorized");
+            assert_eq!(body["message_ja"], "ログインが必要です。");
+            let r = app.client.get(app.url(path)).bearer_auth("lnd_not-a-real-token").send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+        }
+        app.stop().await;
+    }
+);
+
+both_dbs!(
+    async fn lending_flow_and_illegal_steps_over_http(backend) {
+        let app = spawn_app(backend).await;
+        let b = seed_basic(&app.store, 3).await;
+        let (n1, n2, auditor) = (app.token("n1").await, app.token("n2").await, app.token("au1").await);
+        let post = |path: &str, token: &str, body: Value| {
+            app.client.post(app.url(path)).bearer_auth(token).json(&body).send()
+        };
+        let checkout = serde_json::to_value(json!({
+            "patient_id": b.patients[0],
+            "device_ids": [b.devices[0], b.devices[1]],
+            "due_on": "2099-01-01",
+            "consent": {
+                "signer_name": "山田 花子", "relationship": "self",
+                "signature_svg": lending::demo::DEMO_SIGNATURE, "document_ids": [b.document_id],
+            },
+        }))
+        .unwrap();
+
+        // Auditors read everything and change nothing.
+        assert_eq!(post("/api/v1/loans", &auditor, checkout.clone()).await.unwrap().status(), StatusCode::FORBIDDEN);
+        // No consent: refused, nothing written.
+        let mut no_consent = checkout.clone();
+        no_consent["consent"] = Value::Null;
+        let r = post("/api/v1/loans", &n1, no_consent).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert!(r.json::<Value>().await.unwrap()["message_ja"].as_str().unwrap().contains("同意"));
+
+        let r = post("/api/v1/loans", &n1, checkout.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let loan: Value = r.json().await.unwrap();
+        assert_eq!(loan["devices"].as_array().unwrap().len(), 2);
+
+        // The same device again: 409 with the reason in both languages.
+        let r = post("/api/v1/loans", &n2, checkout.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let body: Value = r.json().await.unwrap();
+        assert!(body["message_ja"].as_str().unwrap().contains("貸出中"), "{body}");
+        assert!(body["message_en"].as_str().unwrap().contains("on loan"), "{body}");
+
+        // Wiping a device that is on loan: 409.
+        let wipe = json!({ "device_id": b.devices[0], "method": "clear", "checklist": b.wipe_steps, "passed": true });
+        assert_eq!(post("/api/v1/wipes", &n1, wipe.clone()).await.unwrap().status(), StatusCode::CONFLICT);
+        // A device that is not lost cannot be "found": 409.
+        let r = app.client.post(app.url(&format!("/api/v1/devices/{}/found", b.devices[0]))).bearer_auth(&n1).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+
+        assert_eq!(post("/api/v1/returns", &n1, json!({ "device_id": b.devices[0] })).await.unwrap().status(), StatusCode::CREATED);
+        let r = post("/api/v1/wipes", &n1, wipe).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let wipe_id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let verify = |token: &str| app.client.post(app.url(&format!("/api/v1/wipes/{wipe_id}/verify"))).bearer_auth(token.to_owned()).send();
+        assert_eq!(verify(&n1).await.unwrap().status(), StatusCode::CONFLICT, "the wiper cannot verify");
+        assert_eq!(verify(&n2).await.unwrap().status(), StatusCode::OK);
+
+        let r = app.client.get(app.url(&format!("/api/v1/devices/{}", b.devices[0]))).bearer_auth(&n1).send().await.unwrap();
+        let device: Value = r.json().await.unwrap();
+        assert_eq!(device["status"], json!(DeviceStatus::Available));
+        assert_eq!(device["status_label_ja"], "貸出可能");
+        assert!(device.get("qr_token").is_none(), "the label token is not part of the API's device view");
+        app.stop().await;
+    }
+);
+
+both_dbs!(
+    async fn bad_input_gets_a_clear_error_and_patient_reads_are_audited(backend) {
+        let app = spawn_app(backend).await;
+        let b = seed_basic(&app.store, 1).await;
+        let n1 = app.token("n1").await;
+        let r = app.client.post(app.url("/api/v1/loans")).bearer_auth(&n1).header("content-type", "application/json").body("{not json").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "validation");
+        assert!(!body["message_ja"].as_str().unwrap().is_empty());
+
+        let r = app.client.get(app.url("/api/v1/devices?status=flying")).bearer_auth(&n1).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+        let r = app.client.get(app.url(&format!("/api/v1/patients/{}", b.patients[1]))).bearer_auth(&n1).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let mut tx = app.store.read().await.unwrap();
+        let events = lending::store::audit::for_target(&mut tx, "patient", &b.patients[1]).await.unwrap();
+        let view = events.iter().find(|e| e.action == "patient.view").expect("the view was audited");
+        assert_eq!((view.actor_login.as_str(), view.source.as_str()), ("n1", "127.0.0.1"));
+        drop(tx);
+        app.stop().await;
+    }
+);
