@@ -61,7 +61,12 @@ pub struct Actor {
 
 impl Actor {
     pub fn user(user_id: &str, login: &str, role: Role, source: &str) -> Self {
-        Self { user_id: user_id.to_owned(), login: login.to_owned(), role: role.as_str().to_owned(), source: source.to_owned() }
+        Self {
+            user_id: user_id.to_owned(),
+            login: login.to_owned(),
+            role: role.as_str().to_owned(),
+            source: source.to_owned(),
+        }
     }
 
     /// The operator at the command line (`server user add`, `server demo`, …).

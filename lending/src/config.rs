@@ -15,16 +15,52 @@ pub struct Setting {
 
 /// Every setting, for `--help` and the README.
 pub const SETTINGS: &[Setting] = &[
-    Setting { env: "LENDING_CONFIG", key: "-", help: "path of an optional TOML file holding the settings below (keys in lower case)" },
-    Setting { env: "LENDING_DATA_DIR", key: "data_dir", help: "data directory (SQLite file, mail outbox, keys); default ./data" },
-    Setting { env: "LENDING_DATABASE_URL", key: "database_url", help: "sqlite://… or postgres://…; default SQLite file in the data directory" },
+    Setting {
+        env: "LENDING_CONFIG",
+        key: "-",
+        help: "path of an optional TOML file holding the settings below (keys in lower case)",
+    },
+    Setting {
+        env: "LENDING_DATA_DIR",
+        key: "data_dir",
+        help: "data directory (SQLite file, mail outbox, keys); default ./data",
+    },
+    Setting {
+        env: "LENDING_DATABASE_URL",
+        key: "database_url",
+        help: "sqlite://… or postgres://…; default SQLite file in the data directory",
+    },
     Setting { env: "LENDING_SERVER_LISTEN", key: "server_listen", help: "staff app address; default 127.0.0.1:8080" },
-    Setting { env: "LENDING_MOBILE_LISTEN", key: "mobile_listen", help: "public service address; default 127.0.0.1:8081" },
-    Setting { env: "LENDING_MOBILE_DATABASE_URL", key: "mobile_database_url", help: "the public service's own database credentials; default the main URL" },
-    Setting { env: "LENDING_PUBLIC_BASE_URL", key: "public_base_url", help: "what QR labels point at, e.g. https://help.example-clinic.jp; default http://127.0.0.1:8081" },
-    Setting { env: "LENDING_STAFF_BASE_URL", key: "staff_base_url", help: "the staff app's address as staff reach it (links in e-mails); default http://127.0.0.1:8080" },
-    Setting { env: "LENDING_SMTP_URL", key: "smtp_url", help: "smtp://user:pass@host:587 (STARTTLS) or smtps://… (TLS); unset = .eml files in data/outbox" },
-    Setting { env: "LENDING_MAIL_FROM", key: "mail_from", help: "sender address of reminder mails; default lending@localhost" },
+    Setting {
+        env: "LENDING_MOBILE_LISTEN",
+        key: "mobile_listen",
+        help: "public service address; default 127.0.0.1:8081",
+    },
+    Setting {
+        env: "LENDING_MOBILE_DATABASE_URL",
+        key: "mobile_database_url",
+        help: "the public service's own database credentials; default the main URL",
+    },
+    Setting {
+        env: "LENDING_PUBLIC_BASE_URL",
+        key: "public_base_url",
+        help: "what QR labels point at, e.g. https://help.example-clinic.jp; default http://127.0.0.1:8081",
+    },
+    Setting {
+        env: "LENDING_STAFF_BASE_URL",
+        key: "staff_base_url",
+        help: "the staff app's address as staff reach it (links in e-mails); default http://127.0.0.1:8080",
+    },
+    Setting {
+        env: "LENDING_SMTP_URL",
+        key: "smtp_url",
+        help: "smtp://user:pass@host:587 (STARTTLS) or smtps://… (TLS); unset = .eml files in data/outbox",
+    },
+    Setting {
+        env: "LENDING_MAIL_FROM",
+        key: "mail_from",
+        help: "sender address of reminder mails; default lending@localhost",
+    },
 ];
 
 /// A secret that never appears in logs or `Debug` output.
@@ -103,7 +139,9 @@ impl Config {
         };
         let addr = |name: &str, default: &str| -> Result<SocketAddr, ConfigError> {
             let v = get(name).unwrap_or_else(|| default.to_owned());
-            v.parse().map_err(|_| err(name, format!("「{v}」はアドレスとして読めません (expected host:port, e.g. 127.0.0.1:8080)")))
+            v.parse().map_err(|_| {
+                err(name, format!("「{v}」はアドレスとして読めません (expected host:port, e.g. 127.0.0.1:8080)"))
+            })
         };
         let url = |name: &str, default: &str| -> Result<String, ConfigError> {
             let v = get(name).unwrap_or_else(|| default.to_owned());
@@ -114,7 +152,12 @@ impl Config {
         };
         let smtp_url = match get("LENDING_SMTP_URL") {
             Some(u) if u.starts_with("smtp://") || u.starts_with("smtps://") => Some(Secret::new(u)),
-            Some(_) => return Err(err("LENDING_SMTP_URL", "smtp:// または smtps:// で始めてください (must start with smtp:// or smtps://)")),
+            Some(_) => {
+                return Err(err(
+                    "LENDING_SMTP_URL",
+                    "smtp:// または smtps:// で始めてください (must start with smtp:// or smtps://)",
+                ))
+            }
             None => None,
         };
         let mail_from = get("LENDING_MAIL_FROM").unwrap_or_else(|| "lending@localhost".into());

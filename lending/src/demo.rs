@@ -115,6 +115,11 @@ fill=\"none\" stroke=\"#000\" stroke-width=\"3\" stroke-linecap=\"round\"/></svg
 /// Seeds the demo clinic. Refuses (`Ok(None)`) when the database already has an institution,
 /// so it never mixes demo data into a clinic's real records.
 pub async fn seed(store: &Store) -> Result<Option<Seeded>> {
+    // The seeding future is large (many steps); boxed so callers' futures stay small.
+    Box::pin(seed_clinic(store)).await
+}
+
+async fn seed_clinic(store: &Store) -> Result<Option<Seeded>> {
     let clinic: Clinic = toml::from_str(CLINIC).map_err(|e| Error::Other(anyhow::anyhow!("demo/clinic.toml: {e}")))?;
     {
         let mut tx = store.read().await?;
@@ -146,7 +151,13 @@ pub async fn seed(store: &Store) -> Result<Option<Seeded>> {
         let u = users::add_user(
             &mut tx,
             &cli,
-            users::NewUser { login: s.login.clone(), name: s.name.clone(), role: s.role, site: s.site.clone(), email: format!("{}@example.jp", s.login) },
+            users::NewUser {
+                login: s.login.clone(),
+                name: s.name.clone(),
+                role: s.role,
+                site: s.site.clone(),
+                email: format!("{}@example.jp", s.login),
+            },
         )
         .await?;
         seeded.staff.push((u.login.clone(), u.role));
@@ -220,7 +231,8 @@ pub async fn seed(store: &Store) -> Result<Option<Seeded>> {
         model_ids.insert(m.key.clone(), (created, m.wipe_steps, firmware));
     }
     let mut devices = std::collections::HashMap::new();
-    for (key, prefix, site) in [("ecg", "ECG", "本院"), ("spo2", "SPO2", "本院"), ("gateway", "GW", "北サテライト")] {
+    for (key, prefix, site) in [("ecg", "ECG", "本院"), ("spo2", "SPO2", "本院"), ("gateway", "GW", "北サテライト")]
+    {
         let Some((model, _, firmware)) = model_ids.get(key) else {
             return Err(Error::Other(anyhow::anyhow!("demo/clinic.toml has no model {key}")));
         };
@@ -342,7 +354,11 @@ pub async fn seed(store: &Store) -> Result<Option<Seeded>> {
                     checklist: steps($model),
                     evidence_ref: format!("WIPE-{}-{}", $tag, $days_ago),
                     passed: true,
-                    destination: if $method == "destroy" { "廃棄（委託業者）".into() } else { "再利用".into() },
+                    destination: if $method == "destroy" {
+                        "廃棄（委託業者）".into()
+                    } else {
+                        "再利用".into()
+                    },
                     notes: String::new(),
                 },
             )
@@ -391,8 +407,20 @@ pub async fn seed(store: &Store) -> Result<Option<Seeded>> {
     wipe!(10, n1, Some(a2), "SPO2-007", "spo2", "destroy");
     lend!(10, n3, 6, &["ECG-004", "GW-004"], 20);
     lend!(9, n2, 1, &["SPO2-006"], 5);
-    step!(8, |tx| incidents::report_lost(tx, n1, &dev("GW-007"), "stolen", "訪問時、玄関先に置いた機器が見当たらないとご家族から連絡"));
-    step!(5, |tx| incidents::report_lost(tx, n3, &dev("GW-006"), "lost", "転居の際に紛失した可能性あり。ご家族が捜索中"));
+    step!(8, |tx| incidents::report_lost(
+        tx,
+        n1,
+        &dev("GW-007"),
+        "stolen",
+        "訪問時、玄関先に置いた機器が見当たらないとご家族から連絡"
+    ));
+    step!(5, |tx| incidents::report_lost(
+        tx,
+        n3,
+        &dev("GW-006"),
+        "lost",
+        "転居の際に紛失した可能性あり。ご家族が捜索中"
+    ));
     step!(3, |tx| incidents::write_off(tx, a2, &dev("GW-007")));
     lend!(3, n2, 7, &["SPO2-004"], 2);
     give_back!(2, n2, "ECG-005", false);

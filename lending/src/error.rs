@@ -89,11 +89,9 @@ impl Error {
             Self::Validation(f) => f.iter().map(|f| f.message_ja.as_str()).collect::<Vec<_>>().join(" "),
             Self::Unauthorized => "ログインが必要です。".into(),
             Self::Forbidden => "この操作を行う権限がありません。".into(),
-            Self::IllegalTransition { from, to } => format!(
-                "機器の状態が「{}」のため「{}」にできません。",
-                from.label_ja(),
-                to.label_ja()
-            ),
+            Self::IllegalTransition { from, to } => {
+                format!("機器の状態が「{}」のため「{}」にできません。", from.label_ja(), to.label_ja())
+            }
             Self::Db(_) | Self::Mail(_) | Self::Other(_) => {
                 "システムエラーが発生しました。記録は保存されていません。時間をおいて再度お試しください。".into()
             }
@@ -107,11 +105,9 @@ impl Error {
             Self::Validation(f) => f.iter().map(|f| f.message_en.as_str()).collect::<Vec<_>>().join(" "),
             Self::Unauthorized => "Sign-in required.".into(),
             Self::Forbidden => "You are not allowed to do this.".into(),
-            Self::IllegalTransition { from, to } => format!(
-                "The device is {} and cannot become {}.",
-                from.label_en(),
-                to.label_en()
-            ),
+            Self::IllegalTransition { from, to } => {
+                format!("The device is {} and cannot become {}.", from.label_en(), to.label_en())
+            }
             Self::Db(_) | Self::Mail(_) | Self::Other(_) => {
                 "A system error occurred. Nothing was saved. Please try again later.".into()
             }

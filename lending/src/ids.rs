@@ -65,6 +65,12 @@ impl AssetTag {
     }
 }
 
+/// SHA-256 of a text, as lowercase hex.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,10 +92,4 @@ mod tests {
         assert!(AssetTag::parse("a b").is_err());
         assert!(AssetTag::parse(&"x".repeat(33)).is_err());
     }
-}
-
-/// SHA-256 of a text, as lowercase hex.
-pub fn sha256_hex(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(text.as_bytes()))
 }

@@ -3,6 +3,9 @@
 //!
 //! PostgreSQL is mandatory: an unreachable server fails the test with instructions.
 
+// Test support: a failed setup should stop the test loudly.
+#![allow(clippy::expect_used, clippy::missing_panics_doc)]
+
 use std::path::PathBuf;
 
 use sqlx::Connection as _;
@@ -64,14 +67,18 @@ impl TestDb {
 
 fn replace_db(url: &str, name: &str) -> String {
     match url.rfind('/') {
-        Some(i) if url[..i].contains("://") && !url[..i].ends_with('/') => format!("{}/{name}", &url[..i]),
+        Some(i) if url[..i].contains("://") && !url[..i].ends_with('/') => {
+            format!("{}/{name}", &url[..i])
+        }
         _ => format!("{}/{name}", url.trim_end_matches('/')),
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         let admin = pg_admin_url();
         // Drop runs outside async context; a short-lived runtime on its own thread does it.
         let _ = std::thread::spawn(move || {
@@ -79,7 +86,8 @@ impl Drop for TestDb {
             if let Ok(rt) = rt {
                 rt.block_on(async move {
                     if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
                     }
                 });
             }
@@ -103,14 +111,6 @@ macro_rules! both_dbs {
             async fn postgres() { run($crate::store::Backend::Postgres).await }
         }
     };
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn replaces_the_database_name() {
-        assert_eq!(super::replace_db("postgres://postgres@127.0.0.1:5432/test", "t_1"), "postgres://postgres@127.0.0.1:5432/t_1");
-    }
 }
 
 /// A small clinic for tests: institution, two nurses, an admin, one model with its
@@ -157,7 +157,13 @@ pub async fn seed_basic(store: &Store, devices: usize) -> Basic {
         let u = users::add_user(
             &mut tx,
             &cli,
-            users::NewUser { login: login.into(), name: format!("職員 {login}"), role, site: "本院".into(), email: format!("{login}@example.jp") },
+            users::NewUser {
+                login: login.into(),
+                name: format!("職員 {login}"),
+                role,
+                site: "本院".into(),
+                email: format!("{login}@example.jp"),
+            },
         )
         .await
         .expect("user");
@@ -228,7 +234,12 @@ pub async fn seed_basic(store: &Store, devices: usize) -> Basic {
         let p = registry::create_patient(
             &mut tx,
             &cli,
-            registry::NewPatient { number: format!("P-{i:06}"), name: (*name).into(), kana: String::new(), phone: String::new() },
+            registry::NewPatient {
+                number: format!("P-{i:06}"),
+                name: (*name).into(),
+                kana: String::new(),
+                phone: String::new(),
+            },
         )
         .await
         .expect("patient");
@@ -268,5 +279,16 @@ impl Basic {
                 document_ids: vec![self.document_id.clone()],
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(
+            super::replace_db("postgres://postgres@127.0.0.1:5432/test", "t_1"),
+            "postgres://postgres@127.0.0.1:5432/t_1"
+        );
     }
 }

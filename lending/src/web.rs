@@ -53,12 +53,15 @@ pub fn harden(app: axum::Router, extra: &[(&'static str, &'static str)]) -> axum
 
     let mut app = app;
     for (name, value) in SECURITY_HEADERS.iter().chain(extra) {
-        app = app.layer(SetResponseHeaderLayer::if_not_present(HeaderName::from_static(name), HeaderValue::from_static(value)));
+        app = app.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
     }
-    app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES)).layer(TraceLayer::new_for_http().make_span_with(
-        |req: &Request| {
+    app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES)).layer(
+        TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str);
             tracing::info_span!("request", method = %req.method(), route = %route)
-        },
-    ))
+        }),
+    )
 }

@@ -32,7 +32,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     // The public service never migrates; it needs the schema the staff service created.
     let mut tx = store.read().await?;
     lending::store::registry::institution(&mut tx).await.map_err(|e| {
-        anyhow::anyhow!("LENDING_MOBILE_DATABASE_URL: the schema is missing or not readable; run `server migrate` first ({e})")
+        anyhow::anyhow!(
+            "LENDING_MOBILE_DATABASE_URL: the schema is missing or not readable; run `server migrate` first ({e})"
+        )
     })?;
     drop(tx);
     let listener = tokio::net::TcpListener::bind(cfg.mobile_listen)
@@ -41,7 +43,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "public service listening");
     println!("listening on http://{addr}");
-    mobile_api::run(listener, mobile_api::AppState { store: store.clone(), cfg: Arc::new(cfg) }, mobile_api::shutdown_signal()).await?;
+    mobile_api::run(
+        listener,
+        mobile_api::AppState { store: store.clone(), cfg: Arc::new(cfg) },
+        mobile_api::shutdown_signal(),
+    )
+    .await?;
     store.close().await;
     Ok(())
 }

@@ -84,11 +84,9 @@ enum AuditCommand {
 }
 
 fn settings_help() -> String {
-    let mut s = String::from("Settings (environment variables, or keys in the TOML file):\n");
-    for setting in SETTINGS {
-        s.push_str(&format!("  {:<30} {}\n", setting.env, setting.help));
-    }
-    s
+    SETTINGS.iter().fold(String::from("Settings (environment variables, or keys in the TOML file):\n"), |s, setting| {
+        s + &format!("  {:<30} {}\n", setting.env, setting.help)
+    })
 }
 
 /// Parses arguments, runs the command and turns its outcome into an exit code.
@@ -137,13 +135,14 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             let store = open(&cfg).await?;
             store.migrate().await?;
-            let listener = tokio::net::TcpListener::bind(cfg.server_listen).await.map_err(|e| {
-                anyhow::anyhow!("LENDING_SERVER_LISTEN={}: cannot listen: {e}", cfg.server_listen)
-            })?;
+            let listener = tokio::net::TcpListener::bind(cfg.server_listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("LENDING_SERVER_LISTEN={}: cannot listen: {e}", cfg.server_listen))?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, backend = ?store.backend(), "staff service listening");
             println!("listening on http://{addr}");
-            crate::run(listener, AppState { store: store.clone(), cfg: Arc::new(cfg) }, crate::shutdown_signal()).await?;
+            crate::run(listener, AppState { store: store.clone(), cfg: Arc::new(cfg) }, crate::shutdown_signal())
+                .await?;
             store.close().await;
         }
         Command::Migrate => {
@@ -157,7 +156,8 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role"))?;
             let mut tx = store.begin().await?;
             let name = name.unwrap_or_else(|| login.clone());
-            let user = users::add_user(&mut tx, &cli, NewUser { login, name, role, site, email }).await.map_err(user_error)?;
+            let user =
+                users::add_user(&mut tx, &cli, NewUser { login, name, role, site, email }).await.map_err(user_error)?;
             tx.commit().await?;
             println!("職員を登録しました / user added: {} ({})", user.login, user.role);
             store.close().await;
@@ -178,11 +178,18 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             store.close().await;
             return Ok(match outcome {
                 Ok(n) => {
-                    println!("監査記録の連鎖は正常です / audit chain intact: {n} events ({:.2} s)", started.elapsed().as_secs_f64());
+                    println!(
+                        "監査記録の連鎖は正常です / audit chain intact: {n} events ({:.2} s)",
+                        started.elapsed().as_secs_f64()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(b) => {
-                    println!("監査記録の連鎖に異常があります / audit chain broken at event {}: {}", b.seq(), b.describe());
+                    println!(
+                        "監査記録の連鎖に異常があります / audit chain broken at event {}: {}",
+                        b.seq(),
+                        b.describe()
+                    );
                     ExitCode::FAILURE
                 }
             });
@@ -200,7 +207,9 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                         println!("  staff: {login} ({})", role.label_ja());
                     }
                 }
-                None => println!("データが既にあるため、デモデータは登録しません / database already has a clinic; demo skipped"),
+                None => println!(
+                    "データが既にあるため、デモデータは登録しません / database already has a clinic; demo skipped"
+                ),
             }
             store.close().await;
         }

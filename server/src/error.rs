@@ -61,7 +61,11 @@ impl IntoResponse for ApiError {
 }
 
 fn bad_request(ja: &str, en: String) -> ApiError {
-    ApiError(Error::Validation(vec![lending::error::FieldError { field: "body".into(), message_ja: ja.into(), message_en: en }]))
+    ApiError(Error::Validation(vec![lending::error::FieldError {
+        field: "body".into(),
+        message_ja: ja.into(),
+        message_en: en,
+    }]))
 }
 
 impl From<JsonRejection> for ApiError {

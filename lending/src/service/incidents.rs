@@ -12,7 +12,13 @@ use crate::store::devices::{self, Incident};
 use crate::store::{loans, Tx};
 
 /// A device out on loan is lost or stolen: it leaves the loan and an incident is opened.
-pub async fn report_lost(tx: &mut Tx, actor: &Actor, device_id: &str, kind: &str, description: &str) -> Result<Incident> {
+pub async fn report_lost(
+    tx: &mut Tx,
+    actor: &Actor,
+    device_id: &str,
+    kind: &str,
+    description: &str,
+) -> Result<Incident> {
     require_writer(actor)?;
     if !["lost", "stolen"].contains(&kind) {
         return Err(Error::invalid("kind", "紛失か盗難かを選んでください。", "kind must be lost or stolen."));
@@ -58,12 +64,14 @@ pub async fn write_off(tx: &mut Tx, actor: &Actor, device_id: &str) -> Result<()
 
 /// Sent to the vendor for repair (after its data wipe was recorded or is pending).
 pub async fn send_to_maintenance(tx: &mut Tx, actor: &Actor, device_id: &str) -> Result<()> {
-    move_device(tx, actor, device_id, DeviceStatus::AwaitingWipe, DeviceStatus::Maintenance, "device.maintenance_out").await
+    move_device(tx, actor, device_id, DeviceStatus::AwaitingWipe, DeviceStatus::Maintenance, "device.maintenance_out")
+        .await
 }
 
 /// Back from the vendor: wiped again before reuse.
 pub async fn back_from_maintenance(tx: &mut Tx, actor: &Actor, device_id: &str) -> Result<()> {
-    move_device(tx, actor, device_id, DeviceStatus::Maintenance, DeviceStatus::AwaitingWipe, "device.maintenance_back").await
+    move_device(tx, actor, device_id, DeviceStatus::Maintenance, DeviceStatus::AwaitingWipe, "device.maintenance_back")
+        .await
 }
 
 /// Moves a device that must currently be `from` to `to`, with its audit event.

@@ -61,7 +61,11 @@ pub async fn check_out(tx: &mut Tx, actor: &Actor, req: CheckOutRequest) -> Resu
     };
     let signer_name = required("signer_name", &consent_in.signer_name, 100, "署名者の氏名")?;
     if !["self", "family", "agent"].contains(&consent_in.relationship.as_str()) {
-        return Err(Error::invalid("relationship", "署名者と患者の関係を選んでください。", "Choose the signer's relationship."));
+        return Err(Error::invalid(
+            "relationship",
+            "署名者と患者の関係を選んでください。",
+            "Choose the signer's relationship.",
+        ));
     }
     let relationship_note = bounded("relationship_note", &consent_in.relationship_note, 100, "関係の説明")?;
     if !consent_in.signature_svg.trim_start().starts_with("<svg") || consent_in.signature_svg.len() > 200_000 {
@@ -70,15 +74,23 @@ pub async fn check_out(tx: &mut Tx, actor: &Actor, req: CheckOutRequest) -> Resu
     let purpose = bounded("purpose", &req.purpose, 500, "目的")?;
     let unique: BTreeSet<&String> = req.device_ids.iter().collect();
     if req.device_ids.is_empty() || unique.len() != req.device_ids.len() || req.device_ids.len() > 20 {
-        return Err(Error::invalid("device_ids", "貸し出す機器を1台以上（重複なし）選んでください。", "Choose one or more distinct devices."));
+        return Err(Error::invalid(
+            "device_ids",
+            "貸し出す機器を1台以上（重複なし）選んでください。",
+            "Choose one or more distinct devices.",
+        ));
     }
     let now = tx.now();
     if req.due_on < tx.clock().today_tokyo() {
-        return Err(Error::invalid("due_on", "返却予定日に過去の日付は指定できません。", "The due date is in the past."));
+        return Err(Error::invalid(
+            "due_on",
+            "返却予定日に過去の日付は指定できません。",
+            "The due date is in the past.",
+        ));
     }
-    let patient = patients::get(tx, &req.patient_id).await?.ok_or_else(|| {
-        Error::invalid("patient_id", "患者が見つかりません。", "Unknown patient.")
-    })?;
+    let patient = patients::get(tx, &req.patient_id)
+        .await?
+        .ok_or_else(|| Error::invalid("patient_id", "患者が見つかりません。", "Unknown patient."))?;
     let institution = registry::institution(tx).await?.ok_or_else(|| {
         Error::conflict("医療機関の設定（連絡先）が未登録です。", "Institution settings (contacts) are not set up.")
     })?;
@@ -88,9 +100,9 @@ pub async fn check_out(tx: &mut Tx, actor: &Actor, req: CheckOutRequest) -> Resu
     let mut documents: Vec<Document> = Vec::new();
     let mut sections = Vec::new();
     for id in &req.device_ids {
-        let device = devices::get(tx, id).await?.ok_or_else(|| {
-            Error::invalid("device_ids", "機器が見つかりません。", "Unknown device.")
-        })?;
+        let device = devices::get(tx, id)
+            .await?
+            .ok_or_else(|| Error::invalid("device_ids", "機器が見つかりません。", "Unknown device."))?;
         if device.status != DeviceStatus::Available {
             return Err(Error::conflict(
                 format!("機器 {} は「{}」のため貸出できません。", device.asset_tag, device.status.label_ja()),
@@ -205,9 +217,9 @@ pub async fn return_device(tx: &mut Tx, actor: &Actor, req: ReturnRequest) -> Re
     require_writer(actor)?;
     let device = devices::get(tx, &req.device_id).await?.ok_or(Error::NotFound)?;
     DeviceStatus::check(device.status, DeviceStatus::AwaitingWipe)?;
-    let loan = loans::open_loan_of_device(tx, &device.id).await?.ok_or_else(|| {
-        Error::conflict("この機器の貸出記録が見つかりません。", "This device has no open loan.")
-    })?;
+    let loan = loans::open_loan_of_device(tx, &device.id)
+        .await?
+        .ok_or_else(|| Error::conflict("この機器の貸出記録が見つかりません。", "This device has no open loan."))?;
     let ret = Return {
         id: new_id(),
         loan_id: loan.id.clone(),

@@ -24,7 +24,11 @@ pub(crate) fn require_writer(actor: &Actor) -> Result<()> {
 pub(crate) fn required(field: &str, value: &str, max_chars: usize, label_ja: &str) -> Result<String> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(Error::invalid(field, &format!("{label_ja}を入力してください。"), &format!("{field} is required.")));
+        return Err(Error::invalid(
+            field,
+            &format!("{label_ja}を入力してください。"),
+            &format!("{field} is required."),
+        ));
     }
     bounded(field, v, max_chars, label_ja)
 }

@@ -74,7 +74,12 @@ pub async fn add_document_version(tx: &mut Tx, actor: &Actor, model_id: &str, d:
     Ok(doc)
 }
 
-pub async fn create_model(tx: &mut Tx, actor: &Actor, mut m: DeviceModel, document: NewDocument) -> Result<DeviceModel> {
+pub async fn create_model(
+    tx: &mut Tx,
+    actor: &Actor,
+    mut m: DeviceModel,
+    document: NewDocument,
+) -> Result<DeviceModel> {
     require_writer(actor)?;
     m.id = new_id();
     m.manufacturer = required("manufacturer", &m.manufacturer, 100, "製造販売業者")?;

@@ -22,7 +22,11 @@ pub async fn add_user(tx: &mut Tx, actor: &Actor, u: NewUser) -> Result<User> {
     super::require_writer(actor)?;
     let login = required("login", &u.login, 64, "ログインID")?;
     if !login.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
-        return Err(Error::invalid("login", "ログインIDは英数字と . _ - で入力してください。", "Login: letters, digits, '.', '_' or '-'."));
+        return Err(Error::invalid(
+            "login",
+            "ログインIDは英数字と . _ - で入力してください。",
+            "Login: letters, digits, '.', '_' or '-'.",
+        ));
     }
     let user = User {
         id: new_id(),
@@ -45,16 +49,19 @@ pub async fn add_user(tx: &mut Tx, actor: &Actor, u: NewUser) -> Result<User> {
 /// SHA-256 is stored (it is 256 random bits, so a fast hash is enough).
 pub async fn create_token(tx: &mut Tx, actor: &Actor, login: &str, name: &str) -> Result<String> {
     super::require_writer(actor)?;
-    let user = users::by_login(tx, login).await?.ok_or_else(|| {
-        Error::invalid("login", "そのログインIDの職員はいません。", "No such user.")
-    })?;
+    let user = users::by_login(tx, login)
+        .await?
+        .ok_or_else(|| Error::invalid("login", "そのログインIDの職員はいません。", "No such user."))?;
     if user.disabled {
         return Err(Error::conflict("無効化された職員にはトークンを発行できません。", "The user is disabled."));
     }
     let token = format!("lnd_{}", random_token::<32>());
     let id = new_id();
     users::insert_token(tx, &id, &user.id, name, &sha256_hex(&token)).await?;
-    tx.audit(actor, NewEvent::new("token.create", "api_token", &id).details(&json!({ "user": user.login, "name": name })));
+    tx.audit(
+        actor,
+        NewEvent::new("token.create", "api_token", &id).details(&json!({ "user": user.login, "name": name })),
+    );
     Ok(token)
 }
 

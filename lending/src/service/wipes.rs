@@ -37,7 +37,11 @@ pub struct WipeRequest {
 pub async fn record(tx: &mut Tx, actor: &Actor, req: WipeRequest) -> Result<Wipe> {
     require_writer(actor)?;
     if !["clear", "purge", "destroy"].contains(&req.method.as_str()) {
-        return Err(Error::invalid("method", "消去方法（clear / purge / destroy）を選んでください。", "method must be clear, purge or destroy."));
+        return Err(Error::invalid(
+            "method",
+            "消去方法（clear / purge / destroy）を選んでください。",
+            "method must be clear, purge or destroy.",
+        ));
     }
     let device = devices::get(tx, &req.device_id).await?.ok_or(Error::NotFound)?;
     if !matches!(device.status, DeviceStatus::AwaitingWipe | DeviceStatus::Maintenance) {
@@ -52,7 +56,10 @@ pub async fn record(tx: &mut Tx, actor: &Actor, req: WipeRequest) -> Result<Wipe
     if req.passed && req.method != "destroy" && !missing.is_empty() {
         return Err(Error::invalid(
             "checklist",
-            &format!("チェックリストの未完了の項目があります: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("、")),
+            &format!(
+                "チェックリストの未完了の項目があります: {}",
+                missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("、")
+            ),
             "Some checklist items are not done.",
         ));
     }

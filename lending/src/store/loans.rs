@@ -121,7 +121,13 @@ pub async fn consent(tx: &mut Tx, id: &str) -> Result<Option<Consent>> {
     Ok(on!(tx, c => sqlx::query_as::<_, Consent>(&sql).bind(id).fetch_optional(c).await)?)
 }
 
-pub async fn insert_consent_document(tx: &mut Tx, consent_id: &str, document_id: &str, version: i32, sha256: &str) -> Result<()> {
+pub async fn insert_consent_document(
+    tx: &mut Tx,
+    consent_id: &str,
+    document_id: &str,
+    version: i32,
+    sha256: &str,
+) -> Result<()> {
     on!(tx, c => sqlx::query(
         "INSERT INTO consent_documents (consent_id, document_id, version, sha256) VALUES ($1, $2, $3, $4)")
         .bind(consent_id).bind(document_id).bind(version).bind(sha256)
@@ -174,7 +180,10 @@ pub struct InvariantViolations {
 
 impl InvariantViolations {
     pub fn is_clean(&self) -> bool {
-        self.double_booked == 0 && self.on_loan_mismatch == 0 && self.loans_without_consent == 0 && self.available_unwiped == 0
+        self.double_booked == 0
+            && self.on_loan_mismatch == 0
+            && self.loans_without_consent == 0
+            && self.available_unwiped == 0
     }
 }
 

@@ -100,14 +100,14 @@ impl Store {
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(size.0)
-                .acquire_timeout(Duration::from_secs(60))
+                .acquire_timeout(Duration::from_mins(1))
                 .connect_with(opts)
                 .await?;
             Self { db: Db::Sqlite(pool), clock }
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(size.0)
-                .acquire_timeout(Duration::from_secs(60))
+                .acquire_timeout(Duration::from_mins(1))
                 .connect(url)
                 .await?;
             Self { db: Db::Postgres(pool), clock }

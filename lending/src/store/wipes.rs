@@ -29,7 +29,9 @@ const COLUMNS: &str = "id, device_id, loan_id, method, tool, tool_version, check
     verified_by, verified_at, evidence_ref, result, destination, notes";
 
 pub async fn insert(tx: &mut Tx, w: &Wipe) -> Result<()> {
-    let sql = format!("INSERT INTO wipes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)");
+    let sql = format!(
+        "INSERT INTO wipes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    );
     on!(tx, c => sqlx::query(&sql)
         .bind(&w.id).bind(&w.device_id).bind(&w.loan_id).bind(&w.method).bind(&w.tool).bind(&w.tool_version)
         .bind(&w.checklist).bind(&w.performed_by).bind(w.performed_at).bind(&w.verified_by).bind(w.verified_at)

@@ -34,9 +34,13 @@ async fn chain(backend: Backend) -> (TestDb, Store, i64) {
     loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0, 1])).await.unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    loans::return_device(&mut tx, &b.nurse, loans::ReturnRequest { device_id: b.devices[0].clone(), ..Default::default() })
-        .await
-        .unwrap();
+    loans::return_device(
+        &mut tx,
+        &b.nurse,
+        loans::ReturnRequest { device_id: b.devices[0].clone(), ..Default::default() },
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let n = audit::verify(&store).await.unwrap().expect("an untouched chain verifies");
     (db, store, n)

@@ -31,7 +31,11 @@ async fn weak_sqlite_settings_are_refused() {
         (SqliteJournalMode::Wal, SqliteSynchronous::Normal, "synchronous"),
         (SqliteJournalMode::Delete, SqliteSynchronous::Full, "journal_mode"),
     ] {
-        let opts = SqliteConnectOptions::from_str(&db.url).unwrap().create_if_missing(true).journal_mode(journal).synchronous(sync);
+        let opts = SqliteConnectOptions::from_str(&db.url)
+            .unwrap()
+            .create_if_missing(true)
+            .journal_mode(journal)
+            .synchronous(sync);
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap();
         let err = Store::from_sqlite_pool(pool.clone(), Clock::system()).check_durability().await.unwrap_err();
         assert!(err.to_string().contains(expect), "{err}");

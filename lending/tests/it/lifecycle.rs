@@ -106,16 +106,21 @@ async fn run_case(store: &Store, b: &Basic, case: usize, ops: Vec<Op>) -> Result
             }
             Op::Return { device } => {
                 let ok = m.status[*device] == DeviceStatus::OnLoan;
-                let r = loans::return_device(&mut tx, &b.nurse2, loans::ReturnRequest { device_id: ids[*device].clone(), ..Default::default() })
-                    .await
-                    .map(|_| ());
+                let r = loans::return_device(
+                    &mut tx,
+                    &b.nurse2,
+                    loans::ReturnRequest { device_id: ids[*device].clone(), ..Default::default() },
+                )
+                .await
+                .map(|_| ());
                 if r.is_ok() {
                     m.set(*device, DeviceStatus::AwaitingWipe);
                 }
                 (r, ok)
             }
             Op::Wipe { device, by, passed, destroy } => {
-                let ok = *by != 3 && matches!(m.status[*device], DeviceStatus::AwaitingWipe | DeviceStatus::Maintenance);
+                let ok =
+                    *by != 3 && matches!(m.status[*device], DeviceStatus::AwaitingWipe | DeviceStatus::Maintenance);
                 let r = wipes::record(
                     &mut tx,
                     staff[*by],
@@ -162,7 +167,10 @@ async fn run_case(store: &Store, b: &Basic, case: usize, ops: Vec<Op>) -> Result
                 }
                 (r, ok)
             }
-            Op::Found { device } | Op::WriteOff { device } | Op::MaintenanceOut { device } | Op::MaintenanceBack { device } => {
+            Op::Found { device }
+            | Op::WriteOff { device }
+            | Op::MaintenanceOut { device }
+            | Op::MaintenanceBack { device } => {
                 let (from, to) = match &op {
                     Op::Found { .. } => (DeviceStatus::Lost, DeviceStatus::AwaitingWipe),
                     Op::WriteOff { .. } => (DeviceStatus::Lost, DeviceStatus::Retired),

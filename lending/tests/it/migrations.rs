@@ -78,7 +78,10 @@ async fn both_backends_end_with_the_same_schema() {
     let (pg_columns, pg_indexes) = pg_schema().await;
     let only_sqlite: Vec<_> = sqlite_columns.difference(&pg_columns).collect();
     let only_pg: Vec<_> = pg_columns.difference(&sqlite_columns).collect();
-    assert!(only_sqlite.is_empty() && only_pg.is_empty(), "columns differ: only in SQLite {only_sqlite:?}, only in PostgreSQL {only_pg:?}");
+    assert!(
+        only_sqlite.is_empty() && only_pg.is_empty(),
+        "columns differ: only in SQLite {only_sqlite:?}, only in PostgreSQL {only_pg:?}"
+    );
     assert_eq!(sqlite_indexes, pg_indexes, "explicit indexes differ");
     assert!(sqlite_triggers >= 10, "append-only and lifecycle triggers are installed");
 }

@@ -1,5 +1,8 @@
 //! The public service's integration tests.
 
+// Tests stop at the first failed step; unwrap/expect say where.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 

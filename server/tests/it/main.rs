@@ -1,5 +1,8 @@
 //! The staff service's integration tests: one binary; HTTP and CLI tests on both databases.
 
+// Tests stop at the first failed step; unwrap/expect say where.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod api;
 mod cli;
 
@@ -38,7 +41,8 @@ impl TestApp {
     /// An API token for `actor`'s login.
     pub async fn token(&self, login: &str) -> String {
         let mut tx = self.store.begin().await.unwrap();
-        let token = lending::service::users::create_token(&mut tx, &lending::Actor::cli(), login, "test").await.unwrap();
+        let token =
+            lending::service::users::create_token(&mut tx, &lending::Actor::cli(), login, "test").await.unwrap();
         tx.commit().await.unwrap();
         token
     }

@@ -45,12 +45,17 @@ struct ListQuery {
     status: Option<String>,
 }
 
-async fn list(_user: ApiUser, State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<DeviceView>>> {
+async fn list(
+    _user: ApiUser,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<DeviceView>>> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
-        Some(s) => Some(DeviceStatus::parse(s).ok_or_else(|| {
-            Error::invalid("status", "状態の指定が正しくありません。", "Unknown status.")
-        })?),
+        Some(s) => Some(
+            DeviceStatus::parse(s)
+                .ok_or_else(|| Error::invalid("status", "状態の指定が正しくありません。", "Unknown status."))?,
+        ),
     };
     let mut tx = state.store.read().await?;
     Ok(Json(devices::list(&mut tx, status).await?.into_iter().map(DeviceView::from).collect()))
@@ -79,22 +84,38 @@ async fn lost(
     Ok((StatusCode::CREATED, Json(json!({ "incident_id": incident.id }))))
 }
 
-async fn found(ApiUser(actor): ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn found(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     write_tx!(state, |tx| incidents::mark_found(tx, &actor, &id));
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn write_off(ApiUser(actor): ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn write_off(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     write_tx!(state, |tx| incidents::write_off(tx, &actor, &id));
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn to_maintenance(ApiUser(actor): ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn to_maintenance(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     write_tx!(state, |tx| incidents::send_to_maintenance(tx, &actor, &id));
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn from_maintenance(ApiUser(actor): ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn from_maintenance(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     write_tx!(state, |tx| incidents::back_from_maintenance(tx, &actor, &id));
     Ok(StatusCode::NO_CONTENT)
 }

@@ -39,5 +39,8 @@ async fn return_device(
     ApiJson(req): ApiJson<ReturnRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let ret = write_tx!(state, |tx| loans::return_device(tx, &actor, req));
-    Ok((StatusCode::CREATED, Json(json!({ "return_id": ret.id, "loan_id": ret.loan_id, "device_status": "awaiting_wipe" }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "return_id": ret.id, "loan_id": ret.loan_id, "device_status": "awaiting_wipe" })),
+    ))
 }

@@ -15,11 +15,19 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/wipes", post(record)).route("/wipes/{id}/verify", post(verify))
 }
 
-async fn record(ApiUser(actor): ApiUser, State(state): State<AppState>, ApiJson(req): ApiJson<WipeRequest>) -> ApiResult<(StatusCode, Json<Wipe>)> {
+async fn record(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<WipeRequest>,
+) -> ApiResult<(StatusCode, Json<Wipe>)> {
     let wipe = write_tx!(state, |tx| wipes::record(tx, &actor, req));
     Ok((StatusCode::CREATED, Json(wipe)))
 }
 
-async fn verify(ApiUser(actor): ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Wipe>> {
+async fn verify(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Wipe>> {
     Ok(Json(write_tx!(state, |tx| wipes::verify(tx, &actor, &id))))
 }
