@@ -3,7 +3,7 @@
 # and the demo clinic (seeded once, only into an empty database).
 #   staff service  http://127.0.0.1:8080   (LENDING_SERVER_LISTEN)
 #   public service http://127.0.0.1:8081   (LENDING_MOBILE_LISTEN)
-# Ctrl-C stops both.
+# Ctrl-C (or SIGTERM) stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --bin server --bin mobile-api
@@ -12,5 +12,9 @@ export LENDING_DATA_DIR="${LENDING_DATA_DIR:-./data}"
 ./target/debug/server demo
 ./target/debug/mobile-api &
 mobile=$!
-trap 'kill "$mobile" 2>/dev/null || true; wait "$mobile" 2>/dev/null || true' EXIT
-./target/debug/server serve
+./target/debug/server serve &
+staff=$!
+stop() { kill "$mobile" "$staff" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap stop INT TERM EXIT
+# Runs until Ctrl-C (or until either service stops).
+wait -n
