@@ -100,8 +100,6 @@ pub enum Break {
     BadLink { seq: i64 },
     /// Row `seq`'s content does not match its hash: edited.
     BadHash { seq: i64 },
-    /// The chain ends before the recorded head: the tail was cut off.
-    Truncated { last_seq: i64, head_seq: i64 },
     /// The chain goes past the recorded head, or ends on a hash the head does not know.
     HeadMismatch { head_seq: i64 },
 }
@@ -111,7 +109,6 @@ impl Break {
     pub fn seq(&self) -> i64 {
         match self {
             Self::Missing { seq } | Self::BadLink { seq } | Self::BadHash { seq } => *seq,
-            Self::Truncated { last_seq, .. } => last_seq + 1,
             Self::HeadMismatch { head_seq } => *head_seq,
         }
     }
@@ -125,11 +122,6 @@ impl Break {
                 seq - 1
             ),
             Self::BadHash { seq } => format!("event {seq} was altered (content does not match its hash) / 監査記録 {seq} が改ざんされています"),
-            Self::Truncated { last_seq, head_seq } => format!(
-                "the chain ends at event {last_seq} but {head_seq} events were recorded; event {} onwards is missing / 監査記録 {} 以降が欠落しています",
-                last_seq + 1,
-                last_seq + 1
-            ),
             Self::HeadMismatch { head_seq } => {
                 format!("the chain does not end at the recorded head (event {head_seq}) / 監査記録の末尾が一致しません")
             }
@@ -151,6 +143,19 @@ impl Default for Verifier {
 }
 
 impl Verifier {
+    /// A verifier for the part of the chain that starts at `seq`, after an event hashed `prev_hash`.
+    pub fn starting_at(seq: i64, prev_hash: &str) -> Self {
+        Self { expected_seq: seq, prev_hash: prev_hash.to_owned() }
+    }
+
+    /// Ends a part that must reach `last_seq`; returns the hash of its last event.
+    pub fn end_at(self, last_seq: i64) -> Result<String, Break> {
+        if self.expected_seq <= last_seq {
+            return Err(Break::Missing { seq: self.expected_seq });
+        }
+        Ok(self.prev_hash)
+    }
+
     pub fn push(&mut self, row: &EventRow) -> Result<(), Break> {
         if row.seq != self.expected_seq {
             return Err(Break::Missing { seq: self.expected_seq });
@@ -164,18 +169,6 @@ impl Verifier {
         self.expected_seq += 1;
         self.prev_hash.clone_from(&row.hash);
         Ok(())
-    }
-
-    /// Checks the end of the chain against the head recorded with every append.
-    pub fn finish(self, head_seq: i64, head_hash: &str) -> Result<i64, Break> {
-        let last = self.expected_seq - 1;
-        if last < head_seq {
-            return Err(Break::Truncated { last_seq: last, head_seq });
-        }
-        if last > head_seq || self.prev_hash != head_hash {
-            return Err(Break::HeadMismatch { head_seq });
-        }
-        Ok(last)
     }
 }
 
@@ -209,12 +202,18 @@ mod tests {
             .collect()
     }
 
+    /// The whole-chain check: every row, up to the head, ending on the head's hash.
     fn verify(rows: &[EventRow], head: (i64, &str)) -> Result<i64, Break> {
         let mut v = Verifier::default();
         for r in rows {
             v.push(r)?;
         }
-        v.finish(head.0, head.1)
+        let last = v.end_at(head.0)?;
+        if last == head.1 {
+            Ok(head.0)
+        } else {
+            Err(Break::HeadMismatch { head_seq: head.0 })
+        }
     }
 
     #[test]

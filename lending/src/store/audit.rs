@@ -4,8 +4,8 @@ use futures_util::TryStreamExt as _;
 
 use super::{on, Store, Tx, TxInner};
 use crate::actor::Actor;
-use crate::audit::{Break, EventRow, NewEvent, Verifier};
-use crate::error::Result;
+use crate::audit::{Break, EventRow, NewEvent, Verifier, GENESIS};
+use crate::error::{Error, Result};
 use crate::timefmt::audit_time;
 
 const INSERT: &str = "INSERT INTO audit_events \
@@ -117,29 +117,46 @@ pub async fn count_action(tx: &mut Tx, action: &str) -> Result<i64> {
         .await)?)
 }
 
-/// Streams every event in `seq` order, in one snapshot, to `f` until it returns `false`;
-/// a chain of millions needs no memory. Returns the recorded head.
-pub async fn for_each(store: &Store, mut f: impl FnMut(&EventRow) -> bool + Send) -> Result<(i64, String)> {
+/// Streams the events with `first <= seq <= last` in `seq` order, in one snapshot, to `f`
+/// until it returns `false`; millions of events need no memory.
+pub async fn for_each_in(
+    store: &Store,
+    first: i64,
+    last: i64,
+    mut f: impl FnMut(&EventRow) -> bool + Send,
+) -> Result<()> {
     let mut tx = store.read().await?;
-    let head = head(&mut tx).await?;
-    let sql = format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq");
+    let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE seq >= $1 AND seq <= $2 ORDER BY seq");
     on!(tx, c => {
-        let mut rows = sqlx::query_as::<_, EventRow>(&sql).fetch(c);
+        let mut rows = sqlx::query_as::<_, EventRow>(&sql).bind(first).bind(last).fetch(c);
         while let Some(row) = rows.try_next().await? {
             if !f(&row) {
                 break;
             }
         }
     });
-    Ok(head)
+    Ok(())
 }
 
-/// Walks the whole chain and checks its end against the head.
-/// `Ok(Ok(n))`: n events, intact. `Ok(Err(b))`: the first bad event.
-pub async fn verify(store: &Store) -> Result<Result<i64, Break>> {
-    let mut v = Verifier::default();
+/// Checks the events `first..=last`, which must follow an event hashed `prev_hash`; returns the
+/// hash of `last`, or the first bad event.
+async fn verify_range(store: Store, first: i64, last: i64, prev_hash: Option<String>) -> Result<Result<String, Break>> {
+    let prev = match prev_hash {
+        Some(h) => h,
+        None if first == 1 => GENESIS.to_owned(),
+        None => {
+            let mut tx = store.read().await?;
+            let sql = "SELECT hash FROM audit_events WHERE seq = $1";
+            let h: Option<String> = on!(tx, c => sqlx::query_scalar(sql).bind(first - 1).fetch_optional(c).await)?;
+            match h {
+                Some(h) => h,
+                None => return Ok(Err(Break::Missing { seq: first - 1 })),
+            }
+        }
+    };
+    let mut v = Verifier::starting_at(first, &prev);
     let mut broken = None;
-    let (head_seq, head_hash) = for_each(store, |row| match v.push(row) {
+    for_each_in(&store, first, last, |row| match v.push(row) {
         Ok(()) => true,
         Err(b) => {
             broken = Some(b);
@@ -149,6 +166,70 @@ pub async fn verify(store: &Store) -> Result<Result<i64, Break>> {
     .await?;
     Ok(match broken {
         Some(b) => Err(b),
-        None => v.finish(head_seq, &head_hash),
+        None => v.end_at(last),
     })
+}
+
+/// Parts verified in parallel, each on its own connection (the chain is append-only, so parts
+/// read at slightly different moments still see the same rows).
+const PARTS: i64 = 4;
+
+/// Walks the whole chain and checks its end against the recorded head.
+/// `Ok(Ok(n))`: n events, intact. `Ok(Err(b))`: the first bad event.
+pub async fn verify(store: &Store) -> Result<Result<i64, Break>> {
+    let mut tx = store.read().await?;
+    let head_seq = head(&mut tx).await?.0;
+    drop(tx);
+    verify_in_parts(store, (head_seq / PARTS).max(50_000)).await
+}
+
+/// [`verify`] with parts of `part` events (tests use small parts to exercise the boundaries).
+pub async fn verify_in_parts(store: &Store, part: i64) -> Result<Result<i64, Break>> {
+    // The head and the highest stored seq from one snapshot: rows past the head at that moment
+    // were not written by `append` (which moves both at once).
+    let mut tx = store.read().await?;
+    let (head_seq, head_hash) = head(&mut tx).await?;
+    let max_seq: Option<i64> =
+        on!(tx, c => sqlx::query_scalar("SELECT MAX(seq) FROM audit_events").fetch_one(c).await)?;
+    let below_one: i64 =
+        on!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE seq < 1").fetch_one(c).await)?;
+    drop(tx);
+
+    let part = part.max(1);
+    let mut tasks = Vec::new();
+    let mut first = 1;
+    while first <= head_seq {
+        let last = (first + part - 1).min(head_seq);
+        tasks.push(tokio::spawn(verify_range(store.clone(), first, last, None)));
+        first = last + 1;
+    }
+    let mut last_hash = GENESIS.to_owned();
+    let mut first_break: Option<Break> = None;
+    for t in tasks {
+        match t.await.map_err(|e| Error::Other(e.into()))?? {
+            Ok(h) => last_hash = h,
+            Err(b) => {
+                if first_break.as_ref().is_none_or(|f| b.seq() < f.seq()) {
+                    first_break = Some(b);
+                }
+            }
+        }
+    }
+    if let Some(b) = first_break {
+        return Ok(Err(b));
+    }
+    if last_hash != head_hash {
+        return Ok(Err(Break::HeadMismatch { head_seq }));
+    }
+    // Anything past the head is checked as a continuation, so a forged event is named.
+    if let Some(max) = max_seq.filter(|&m| m > head_seq) {
+        if let Err(b) = verify_range(store.clone(), head_seq + 1, max, Some(head_hash)).await? {
+            return Ok(Err(b));
+        }
+        return Ok(Err(Break::HeadMismatch { head_seq }));
+    }
+    if below_one > 0 {
+        return Ok(Err(Break::BadLink { seq: 1 }));
+    }
+    Ok(Ok(head_seq))
 }

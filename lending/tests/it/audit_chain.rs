@@ -42,8 +42,17 @@ async fn chain(backend: Backend) -> (TestDb, Store, i64) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let n = audit::verify(&store).await.unwrap().expect("an untouched chain verifies");
+    let n = verify(&store).await.expect("an untouched chain verifies");
     (db, store, n)
+}
+
+/// Verifies the whole chain in one part and in parts of 2 and 3 events; all must agree.
+async fn verify(store: &Store) -> Result<i64, Break> {
+    let whole = audit::verify(store).await.unwrap();
+    for part in [2, 3] {
+        assert_eq!(audit::verify_in_parts(store, part).await.unwrap(), whole, "parts of {part}");
+    }
+    whole
 }
 
 async fn row(store: &Store, seq: i64) -> EventRow {
@@ -61,7 +70,7 @@ both_dbs!(
         drop(tx);
         assert!(raw(&store, "UPDATE audit_events SET details = '{}' WHERE seq = 3").await.is_err());
         assert!(raw(&store, "DELETE FROM audit_events WHERE seq = 3").await.is_err());
-        assert_eq!(audit::verify(&store).await.unwrap(), Ok(n));
+        assert_eq!(verify(&store).await, Ok(n));
     }
 );
 
@@ -70,7 +79,7 @@ both_dbs!(
         let (_db, store, _) = chain(backend).await;
         drop_triggers(&store).await;
         raw(&store, "UPDATE audit_events SET actor_login = 'someone-else' WHERE seq = 5").await.unwrap();
-        assert_eq!(audit::verify(&store).await.unwrap(), Err(Break::BadHash { seq: 5 }));
+        assert_eq!(verify(&store).await, Err(Break::BadHash { seq: 5 }));
     }
 );
 
@@ -79,10 +88,10 @@ both_dbs!(
         let (_db, store, n) = chain(backend).await;
         drop_triggers(&store).await;
         raw(&store, "DELETE FROM audit_events WHERE seq = 7").await.unwrap();
-        assert_eq!(audit::verify(&store).await.unwrap(), Err(Break::Missing { seq: 7 }));
+        assert_eq!(verify(&store).await, Err(Break::Missing { seq: 7 }));
         // Cutting the tail off is caught against the recorded head.
         raw(&store, &format!("DELETE FROM audit_events WHERE seq >= 7 AND seq <= {n}")).await.unwrap();
-        let b = audit::verify(&store).await.unwrap().unwrap_err();
+        let b = verify(&store).await.unwrap_err();
         assert_eq!(b.seq(), 7, "{}", b.describe());
     }
 );
@@ -100,7 +109,7 @@ both_dbs!(
         let mut tx = store.begin().await.unwrap();
         audit::insert_row(&mut tx, &forged).await.unwrap();
         tx.commit().await.unwrap();
-        let b = audit::verify(&store).await.unwrap().unwrap_err();
+        let b = verify(&store).await.unwrap_err();
         assert_eq!(b, Break::BadLink { seq: 6 });
         assert!(b.describe().contains("event 5"), "{}", b.describe());
 
@@ -117,7 +126,7 @@ both_dbs!(
         audit::insert_row(&mut tx, &EventRow { seq: 8, ..b }).await.unwrap();
         audit::insert_row(&mut tx, &EventRow { seq: 9, ..a }).await.unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(audit::verify(&store).await.unwrap(), Err(Break::BadLink { seq: 8 }));
+        assert_eq!(verify(&store).await, Err(Break::BadLink { seq: 8 }));
     }
 );
 
@@ -131,13 +140,13 @@ both_dbs!(
         let mut tx = store.begin().await.unwrap();
         audit::insert_row(&mut tx, &forged).await.unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(audit::verify(&store).await.unwrap(), Err(Break::BadHash { seq: n + 1 }));
+        assert_eq!(verify(&store).await, Err(Break::BadHash { seq: n + 1 }));
         // Even with a correctly computed hash, the chain no longer ends at the recorded head.
         raw(&store, &format!("DELETE FROM audit_events WHERE seq = {}", n + 1)).await.unwrap();
         forged.hash = forged.compute_hash();
         let mut tx = store.begin().await.unwrap();
         audit::insert_row(&mut tx, &forged).await.unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(audit::verify(&store).await.unwrap(), Err(Break::HeadMismatch { head_seq: n }));
+        assert_eq!(verify(&store).await, Err(Break::HeadMismatch { head_seq: n }));
     }
 );
