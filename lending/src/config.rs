@@ -93,6 +93,9 @@ pub struct Config {
     pub staff_base_url: String,
     pub smtp_url: Option<Secret>,
     pub mail_from: String,
+    pub secrets_key: Option<Secret>,
+    pub session_idle_minutes: i64,
+    pub session_max_hours: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +167,25 @@ impl Config {
         if !mail_from.contains('@') {
             return Err(err("LENDING_MAIL_FROM", "メールアドレスではありません (not an e-mail address)"));
         }
+        let number = |name: &str, default: i64, max: i64| -> Result<i64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v.parse::<i64>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| {
+                    err(name, format!("「{v}」は 1〜{max} の整数ではありません (expected a whole number 1-{max})"))
+                }),
+            }
+        };
+        let secrets_key = get("LENDING_SECRETS_KEY").map(Secret::new);
+        if secrets_key.as_ref().is_some_and(|k| crate::secrets::SecretBox::from_base64(k.expose()).is_none()) {
+            return Err(err(
+                "LENDING_SECRETS_KEY",
+                "32 バイトの base64url 鍵ではありません (not a 32-byte base64url key)",
+            ));
+        }
         Ok(Self {
+            secrets_key,
+            session_idle_minutes: number("LENDING_SESSION_IDLE_MINUTES", 15, 24 * 60)?,
+            session_max_hours: number("LENDING_SESSION_MAX_HOURS", 12, 24 * 7)?,
             data_dir,
             database_url: Secret::new(database_url),
             server_listen: addr("LENDING_SERVER_LISTEN", "127.0.0.1:8080")?,
@@ -189,7 +210,26 @@ impl Config {
             staff_base_url: "http://127.0.0.1:8080".into(),
             smtp_url: None,
             mail_from: "lending@localhost".into(),
+            secrets_key: None,
+            session_idle_minutes: 15,
+            session_max_hours: 12,
         }
+    }
+
+    /// The key that seals secrets at rest: configured, or the data directory's key file.
+    pub fn secret_box(&self) -> Result<crate::secrets::SecretBox, ConfigError> {
+        if let Some(k) = &self.secrets_key {
+            return crate::secrets::SecretBox::from_base64(k.expose())
+                .ok_or_else(|| err("LENDING_SECRETS_KEY", "not a 32-byte base64url key"));
+        }
+        let path = self.data_dir.join("keys").join("secrets.key");
+        crate::secrets::SecretBox::from_file(&path)
+            .map_err(|e| err("LENDING_DATA_DIR", format!("{}: {e}", path.display())))
+    }
+
+    /// Whether staff reach the service over TLS (then cookies are `Secure` and `__Host-`).
+    pub fn staff_https(&self) -> bool {
+        self.staff_base_url.starts_with("https://")
     }
 }
 

@@ -100,7 +100,8 @@ pub struct Seeded {
     pub devices: usize,
     pub patients: usize,
     pub loans: usize,
-    pub staff: Vec<(String, Role)>,
+    /// Login, role and the temporary password (changed at first sign-in).
+    pub staff: Vec<(String, Role, String)>,
 }
 
 fn json_list(items: &[String]) -> String {
@@ -148,7 +149,7 @@ async fn seed_clinic(store: &Store) -> Result<Option<Seeded>> {
     inst.public_base_url.clear();
     let mut staff = Vec::new();
     for s in &clinic.staff {
-        let u = users::add_user(
+        let (u, temporary) = users::add_user(
             &mut tx,
             &cli,
             users::NewUser {
@@ -160,7 +161,7 @@ async fn seed_clinic(store: &Store) -> Result<Option<Seeded>> {
             },
         )
         .await?;
-        seeded.staff.push((u.login.clone(), u.role));
+        seeded.staff.push((u.login.clone(), u.role, temporary));
         staff.push(Actor::user(&u.id, &u.login, u.role, "demo"));
     }
     let nurses: Vec<&Actor> = staff.iter().filter(|a| a.role == "nurse").collect();

@@ -4,12 +4,17 @@
 
 pub mod actor;
 pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod ids;
 pub mod lifecycle;
+pub mod qr;
+#[cfg(feature = "http")]
+pub mod routes;
+pub mod secrets;
 pub mod service;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]

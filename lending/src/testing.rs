@@ -154,7 +154,7 @@ pub async fn seed_basic(store: &Store, devices: usize) -> Basic {
     .expect("institution");
     let mut made = Vec::new();
     for (login, role) in [("n1", Role::Nurse), ("n2", Role::Nurse), ("a1", Role::Admin), ("au1", Role::Auditor)] {
-        let u = users::add_user(
+        let (u, _) = users::add_user(
             &mut tx,
             &cli,
             users::NewUser {
@@ -280,6 +280,25 @@ impl Basic {
             }),
         }
     }
+}
+
+/// A password that passes the strength check, for test users.
+pub const TEST_PASSWORD: &str = "violet-tractor-harbor-lamp";
+
+/// Gives `login` the password [`TEST_PASSWORD`] and an enrolled TOTP seed, as if they had
+/// finished first sign-in; returns the seed (the test's "authenticator app").
+pub async fn enroll(store: &Store, login: &str, keys: &crate::secrets::SecretBox) -> Vec<u8> {
+    use crate::store::users;
+    let mut tx = store.begin().await.expect("begin");
+    let user = users::by_login(&mut tx, login).await.expect("query").expect("user exists");
+    let hash = crate::auth::passwords::hash(TEST_PASSWORD).expect("hash");
+    users::set_password(&mut tx, &user.id, &hash, false).await.expect("password");
+    let secret = crate::auth::totp::new_secret();
+    let sealed = keys.seal(&secret, &format!("totp:{}", user.id)).expect("seal");
+    let now = tx.now();
+    users::set_totp(&mut tx, &user.id, Some(&sealed), Some(now)).await.expect("totp");
+    tx.commit().await.expect("commit");
+    secret
 }
 
 #[cfg(test)]

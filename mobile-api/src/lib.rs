@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::routing::get;
 use axum::{Json, Router};
+use lending::routes::Routes;
 use lending::{Config, Store};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -18,8 +18,13 @@ pub struct AppState {
     pub cfg: Arc<Config>,
 }
 
+/// Every route of the public service, remembered for the route × role test.
+pub fn routes() -> Routes<AppState> {
+    Routes::new().get("/healthz", health)
+}
+
 pub fn build_app(state: AppState) -> Router {
-    lending::web::harden(Router::new().route("/healthz", get(health)).with_state(state), &[])
+    lending::web::harden(routes().into_router().with_state(state), &[])
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<Value>, (axum::http::StatusCode, Json<Value>)> {

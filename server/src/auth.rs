@@ -35,3 +35,14 @@ impl FromRequestParts<AppState> for ApiUser {
         Ok(Self(Actor::user(&user.id, &user.login, user.role, &client_addr(parts))))
     }
 }
+
+/// The client's address, for handlers without a signed-in user (sign-in).
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_addr(parts)))
+    }
+}

@@ -141,8 +141,9 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             let addr = listener.local_addr()?;
             tracing::info!(%addr, backend = ?store.backend(), "staff service listening");
             println!("listening on http://{addr}");
-            crate::run(listener, AppState { store: store.clone(), cfg: Arc::new(cfg) }, crate::shutdown_signal())
-                .await?;
+            let keys = cfg.secret_box()?;
+            let state = AppState { store: store.clone(), cfg: Arc::new(cfg), keys };
+            crate::run(listener, state, crate::shutdown_signal()).await?;
             store.close().await;
         }
         Command::Migrate => {
@@ -156,10 +157,12 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role"))?;
             let mut tx = store.begin().await?;
             let name = name.unwrap_or_else(|| login.clone());
-            let user =
+            let (user, temporary) =
                 users::add_user(&mut tx, &cli, NewUser { login, name, role, site, email }).await.map_err(user_error)?;
             tx.commit().await?;
             println!("職員を登録しました / user added: {} ({})", user.login, user.role);
+            println!("仮パスワード（初回サインインで変更し、二要素認証を設定します） / temporary password, changed at first sign-in:");
+            println!("{temporary}");
             store.close().await;
         }
         Command::Token { command: TokenCommand::Create { login, name } } => {
@@ -203,8 +206,9 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                         "デモデータを登録しました / demo clinic seeded: {} devices, {} patients, {} loans",
                         s.devices, s.patients, s.loans
                     );
-                    for (login, role) in s.staff {
-                        println!("  staff: {login} ({})", role.label_ja());
+                    println!("職員と仮パスワード（初回サインインで変更） / staff and temporary passwords:");
+                    for (login, role, temporary) in s.staff {
+                        println!("  {login:<16} {:<6} {temporary}", role.label_ja());
                     }
                 }
                 None => println!(

@@ -3,13 +3,16 @@
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod i18n;
 pub mod routes;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use lending::secrets::SecretBox;
 use lending::{Config, Store};
 use tokio::net::TcpListener;
 
@@ -18,11 +21,14 @@ use tokio::net::TcpListener;
 pub struct AppState {
     pub store: Store,
     pub cfg: Arc<Config>,
+    /// Seals TOTP seeds at rest.
+    pub keys: SecretBox,
 }
 
 pub fn build_app(state: AppState) -> Router {
     // Staff pages and API answers hold patient data: never cached.
-    lending::web::harden(routes::router().with_state(state), &[("cache-control", "no-store")])
+    let app = routes::router().layer(axum::middleware::from_fn(web::csrf::same_origin_only)).with_state(state);
+    lending::web::harden(app, &[("cache-control", "no-store")])
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

@@ -1,6 +1,7 @@
 //! Domain operations: each validates its input, checks the lifecycle, writes through the
 //! `Store` in one transaction and records its audit event. Handlers and the CLI call these.
 
+pub mod auth;
 pub mod documents;
 pub mod incidents;
 pub mod loans;

@@ -122,3 +122,13 @@ pub async fn resolve_incidents(tx: &mut Tx, device_id: &str, by: &str, resolutio
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// How many devices are in each status.
+pub async fn count_by_status(tx: &mut Tx) -> Result<Vec<(DeviceStatus, i64)>> {
+    let rows: Vec<(String, i64)> =
+        on!(tx, c => sqlx::query_as("SELECT status, COUNT(*) FROM devices GROUP BY status").fetch_all(c).await)?;
+    Ok(DeviceStatus::ALL
+        .into_iter()
+        .map(|s| (s, rows.iter().find(|(name, _)| name == s.as_str()).map_or(0, |r| r.1)))
+        .collect())
+}

@@ -10,6 +10,7 @@ pub mod devices;
 pub mod loans;
 pub mod patients;
 pub mod registry;
+pub mod sessions;
 pub mod users;
 pub mod wipes;
 

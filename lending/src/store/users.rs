@@ -84,3 +84,156 @@ pub async fn touch_token(tx: &mut Tx, token_hash: &str, at: DateTime<Utc>) -> Re
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// What sign-in needs to know about a user; never leaves the auth code.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Credentials {
+    pub password_hash: Option<String>,
+    pub must_change_password: bool,
+    pub totp_secret_enc: Option<String>,
+    pub totp_last_step: Option<i64>,
+    pub totp_enrolled_at: Option<DateTime<Utc>>,
+    pub failed_logins: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("failed_logins", &self.failed_logins).finish_non_exhaustive()
+    }
+}
+
+pub async fn credentials(tx: &mut Tx, user_id: &str) -> Result<Option<Credentials>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Credentials>(
+        "SELECT password_hash, must_change_password, totp_secret_enc, totp_last_step, totp_enrolled_at, failed_logins, \
+         locked_until FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Stores a new password hash (and keeps it in the history that forbids reuse).
+pub async fn set_password(tx: &mut Tx, user_id: &str, hash: &str, must_change: bool) -> Result<()> {
+    let now = tx.now();
+    on!(tx, c => sqlx::query(
+        "UPDATE users SET password_hash = $1, must_change_password = $2, password_changed_at = $3, updated_at = $3 WHERE id = $4")
+        .bind(hash).bind(must_change).bind(now).bind(user_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    on!(tx, c => sqlx::query("INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)")
+        .bind(user_id).bind(hash).bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn recent_password_hashes(tx: &mut Tx, user_id: &str, n: i64) -> Result<Vec<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar(
+        "SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2")
+        .bind(user_id).bind(n)
+        .fetch_all(c)
+        .await)?)
+}
+
+pub async fn set_failures(tx: &mut Tx, user_id: &str, failed: i32, locked_until: Option<DateTime<Utc>>) -> Result<()> {
+    on!(tx, c => sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+        .bind(failed).bind(locked_until).bind(user_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Sets (or clears, with `None`) the sealed TOTP seed; `enrolled_at` is set once confirmed.
+pub async fn set_totp(
+    tx: &mut Tx,
+    user_id: &str,
+    sealed: Option<&str>,
+    enrolled_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    on!(tx, c => sqlx::query("UPDATE users SET totp_secret_enc = $1, totp_enrolled_at = $2, totp_last_step = NULL WHERE id = $3")
+        .bind(sealed).bind(enrolled_at).bind(user_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Records the TOTP step just used, only if it is later than the last one: two sign-ins racing
+/// with the same code cannot both pass.
+pub async fn advance_totp_step(tx: &mut Tx, user_id: &str, step: i64) -> Result<bool> {
+    let n = on!(tx, c => sqlx::query(
+        "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)")
+        .bind(step).bind(user_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+pub async fn set_disabled(tx: &mut Tx, user_id: &str, disabled: bool) -> Result<()> {
+    let now = tx.now();
+    on!(tx, c => sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+        .bind(disabled).bind(now).bind(user_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn replace_recovery_codes(tx: &mut Tx, user_id: &str, code_hashes: &[String]) -> Result<()> {
+    let now = tx.now();
+    on!(tx, c => sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(c).await.map(|r| r.rows_affected()))?;
+    for h in code_hashes {
+        on!(tx, c => sqlx::query("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, $3)")
+            .bind(user_id).bind(h).bind(now)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+/// Uses a recovery code once; `false` if it is unknown or already used.
+pub async fn use_recovery_code(tx: &mut Tx, user_id: &str, code_hash: &str) -> Result<bool> {
+    let now = tx.now();
+    let n = on!(tx, c => sqlx::query(
+        "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL")
+        .bind(now).bind(user_id).bind(code_hash)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// The API tokens of a user (or all, for admins), newest first; never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user_id: String,
+    pub login: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+pub async fn tokens(tx: &mut Tx) -> Result<Vec<TokenInfo>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, TokenInfo>(
+        "SELECT t.id, t.user_id, u.login, t.name, t.created_at, t.last_used_at, t.revoked_at \
+         FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.created_at DESC")
+        .fetch_all(c)
+        .await)?)
+}
+
+pub async fn revoke_token(tx: &mut Tx, id: &str) -> Result<bool> {
+    let now = tx.now();
+    let n = on!(tx, c => sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now).bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}

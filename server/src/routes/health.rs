@@ -1,15 +1,15 @@
 //! `GET /healthz`: the process is up and its database answers.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use crate::error::ApiResult;
+use crate::routes::Routes;
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(health))
+pub fn routes() -> Routes {
+    Routes::new().get("/healthz", health)
 }
 
 async fn health(State(state): State<AppState>) -> ApiResult<Json<Value>> {

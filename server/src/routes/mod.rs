@@ -1,12 +1,18 @@
-//! Every route of the staff service. Each area exposes `router()`.
+//! Every route of the staff service. Each area exposes `routes()`.
 
 pub mod api;
 pub mod health;
-
-use axum::Router;
+pub mod pages;
 
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().merge(health::router()).nest("/api/v1", api::router())
+/// The staff service's routes, remembered for the route × role test.
+pub type Routes = lending::routes::Routes<AppState>;
+
+pub fn routes() -> Routes {
+    Routes::new().merge(health::routes()).merge(pages::routes()).nest("/api/v1", api::routes())
+}
+
+pub fn router() -> axum::Router<AppState> {
+    routes().into_router()
 }

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod auth;
 mod cli;
+mod matrix;
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use tokio::sync::oneshot;
 /// A running staff service on a fresh database, bound to 127.0.0.1:0.
 pub struct TestApp {
     pub base: String,
+    pub keys: lending::secrets::SecretBox,
     pub store: Store,
     pub client: reqwest::Client,
     pub db: TestDb,
@@ -23,18 +26,28 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    let db = TestDb::new(backend).await;
-    let store = db.store(Clock::system()).await;
+    spawn_app_with_clock(backend, Clock::system()).await
+}
+
+/// A running service whose clock the test moves (idle timeouts, lockouts).
+pub async fn spawn_app_with_clock(backend: Backend, clock: Clock) -> TestApp {
+    spawn_on(TestDb::new(backend).await, clock).await
+}
+
+/// A service on an existing database (a restart keeps the database).
+pub async fn spawn_on(db: TestDb, clock: Clock) -> TestApp {
+    let store = db.store(clock).await;
     let cfg = Config::for_tests(&db.data_dir, &db.url);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let state = server::AppState { store: store.clone(), cfg: Arc::new(cfg) };
+    let keys = cfg.secret_box().unwrap();
+    let state = server::AppState { store: store.clone(), cfg: Arc::new(cfg), keys: keys.clone() };
     let server = tokio::spawn(server::run(listener, state, async {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { base, store, client, db, stop: Some(stop), server: Some(server) }
+    TestApp { base, keys, store, client, db, stop: Some(stop), server: Some(server) }
 }
 
 impl TestApp {
@@ -52,7 +65,12 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and waits for it.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.into_db().await;
+    }
+
+    /// Stops the server and hands back its database, for a restart.
+    pub async fn into_db(mut self) -> TestDb {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -60,5 +78,82 @@ impl TestApp {
             h.await.unwrap().unwrap();
         }
         self.store.close().await;
+        self.db
     }
+
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    }
+
+    /// The current TOTP code of `secret` by the service's clock.
+    pub fn code(&self, secret: &[u8]) -> String {
+        let now = u64::try_from(self.store.clock().now().timestamp()).unwrap();
+        lending::auth::totp::code_at(secret, now)
+    }
+
+    /// Signs in through the real pages (password, then TOTP); returns the browser.
+    pub async fn sign_in(&self, login: &str, secret: &[u8]) -> reqwest::Client {
+        let b = self.browser();
+        let r = b
+            .post(self.url("/login"))
+            .form(&[("login", login), ("password", lending::testing::TEST_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER, "password accepted for {login}");
+        assert_eq!(location(&r), "/login/code");
+        let csrf = csrf_of(&b.get(self.url("/login/code")).send().await.unwrap().text().await.unwrap());
+        let r = b
+            .post(self.url("/login/code"))
+            .form(&[("csrf", csrf.as_str()), ("code", &self.code(secret))])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&r), "/", "second factor accepted for {login}");
+        b
+    }
+
+    /// The form token on a page the browser can see.
+    pub async fn csrf(&self, b: &reqwest::Client, path: &str) -> String {
+        csrf_of(&b.get(self.url(path)).send().await.unwrap().text().await.unwrap())
+    }
+
+    /// A session made directly in the database (for the route × role matrix): its cookie value
+    /// and form token. `idle_minutes` back-dates its last use.
+    pub async fn session(&self, login: &str, idle_minutes: i64) -> (String, String) {
+        let mut tx = self.store.begin().await.unwrap();
+        let user = lending::store::users::by_login(&mut tx, login).await.unwrap().unwrap();
+        let token = lending::ids::random_token::<32>();
+        let csrf = lending::ids::random_token::<32>();
+        let now = tx.now();
+        let at = now - chrono::Duration::minutes(idle_minutes);
+        lending::store::sessions::insert(
+            &mut tx,
+            &lending::store::sessions::Session {
+                id_hash: lending::ids::sha256_hex(&token),
+                user_id: user.id,
+                stage: "full".into(),
+                csrf_token: csrf.clone(),
+                created_at: at,
+                last_seen_at: at,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        (token, csrf)
+    }
+}
+
+/// The `Location` of a redirect ("" if none).
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+/// The value of the first `name="csrf"` hidden field in a page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("the page has a form token") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
 }

@@ -2,8 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use lending::service::incidents;
 use lending::store::devices::{self, Device};
 use lending::{DeviceStatus, Error};
@@ -12,17 +11,18 @@ use serde_json::{json, Value};
 
 use crate::auth::ApiUser;
 use crate::error::{ApiJson, ApiResult};
+use crate::routes::Routes;
 use crate::{write_tx, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/devices", get(list))
-        .route("/devices/{id}", get(show))
-        .route("/devices/{id}/lost", post(lost))
-        .route("/devices/{id}/found", post(found))
-        .route("/devices/{id}/write-off", post(write_off))
-        .route("/devices/{id}/maintenance", post(to_maintenance))
-        .route("/devices/{id}/maintenance/return", post(from_maintenance))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/devices", list)
+        .get("/devices/{id}", show)
+        .post("/devices/{id}/lost", lost)
+        .post("/devices/{id}/found", found)
+        .post("/devices/{id}/write-off", write_off)
+        .post("/devices/{id}/maintenance", to_maintenance)
+        .post("/devices/{id}/maintenance/return", from_maintenance)
 }
 
 /// A device as the API shows it, with its status in words.

@@ -2,17 +2,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use lending::service::loans::{self, CheckOutRequest, ReturnRequest};
 use serde_json::{json, Value};
 
 use crate::auth::ApiUser;
 use crate::error::{ApiJson, ApiResult};
+use crate::routes::Routes;
 use crate::{write_tx, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/loans", post(check_out)).route("/returns", post(return_device))
+pub fn routes() -> Routes {
+    Routes::new().post("/loans", check_out).post("/returns", return_device)
 }
 
 async fn check_out(

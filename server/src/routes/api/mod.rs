@@ -7,19 +7,18 @@ pub mod patients;
 pub mod wipes;
 
 use axum::response::IntoResponse;
-use axum::Router;
 use lending::Error;
 
 use crate::auth::ApiUser;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(devices::router())
-        .merge(patients::router())
-        .merge(loans::router())
-        .merge(wipes::router())
+pub fn routes() -> Routes {
+    Routes::new()
+        .merge(devices::routes())
+        .merge(patients::routes())
+        .merge(loans::routes())
+        .merge(wipes::routes())
         .fallback(not_found)
 }
 

@@ -1,8 +1,7 @@
 //! Patients: every read of patient data is an audit event (who looked, from where).
 
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use lending::audit::NewEvent;
 use lending::store::patients::{self, Patient};
 use lending::Error;
@@ -11,10 +10,11 @@ use serde_json::json;
 
 use crate::auth::ApiUser;
 use crate::error::ApiResult;
+use crate::routes::Routes;
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/patients", get(search)).route("/patients/{id}", get(show))
+pub fn routes() -> Routes {
+    Routes::new().get("/patients", search).get("/patients/{id}", show)
 }
 
 #[derive(Deserialize)]

@@ -2,17 +2,17 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use lending::service::wipes::{self, WipeRequest};
 use lending::store::wipes::Wipe;
 
 use crate::auth::ApiUser;
 use crate::error::{ApiJson, ApiResult};
+use crate::routes::Routes;
 use crate::{write_tx, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/wipes", post(record)).route("/wipes/{id}/verify", post(verify))
+pub fn routes() -> Routes {
+    Routes::new().post("/wipes", record).post("/wipes/{id}/verify", verify)
 }
 
 async fn record(

@@ -1,0 +1,4 @@
+//! Staff authentication building blocks: password hashing and rules, TOTP.
+
+pub mod passwords;
+pub mod totp;

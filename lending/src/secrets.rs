@@ -1,0 +1,102 @@
+//! Encryption at rest for secrets the service must read back (TOTP seeds): XChaCha20-Poly1305
+//! with a 256-bit key from configuration, and the row it belongs to as associated data, so a
+//! sealed value copied to another row does not open.
+
+use std::path::Path;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+
+use crate::error::{Error, Result};
+use crate::ids::random_bytes;
+
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBox(***)")
+    }
+}
+
+impl SecretBox {
+    /// A key given as base64url (43 characters, 32 bytes).
+    pub fn from_base64(key: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(key.trim()).ok()?;
+        let key: [u8; 32] = bytes.try_into().ok()?;
+        Some(Self { cipher: XChaCha20Poly1305::new(&key.into()) })
+    }
+
+    /// The key in `path`, created (mode 0600) if missing: the embedded default. Production
+    /// deployments set `LENDING_SECRETS_KEY` and keep the key apart from the database and backups.
+    pub fn from_file(path: &Path) -> std::io::Result<Self> {
+        if !path.exists() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let key = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+            write_private(path, &key)?;
+        }
+        let text = std::fs::read_to_string(path)?;
+        Self::from_base64(&text)
+            .ok_or_else(|| std::io::Error::other(format!("{} is not a 32-byte base64url key", path.display())))
+    }
+
+    pub fn seal(&self, plaintext: &[u8], aad: &str) -> Result<String> {
+        let nonce = random_bytes::<24>();
+        let ct = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
+            .map_err(|_| Error::Other(anyhow::anyhow!("encryption failed")))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    pub fn open(&self, sealed: &str, aad: &str) -> Result<Vec<u8>> {
+        let bytes =
+            URL_SAFE_NO_PAD.decode(sealed).map_err(|_| Error::Other(anyhow::anyhow!("sealed value is not base64")))?;
+        if bytes.len() < 24 {
+            return Err(Error::Other(anyhow::anyhow!("sealed value too short")));
+        }
+        let (nonce, ct) = bytes.split_at(24);
+        self.cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
+            .map_err(|_| Error::Other(anyhow::anyhow!("sealed value does not open with this key and row")))
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seals_and_opens_only_for_the_same_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SecretBox::from_file(&dir.path().join("keys/secrets.key")).unwrap();
+        let sealed = b.seal(b"JBSWY3DPEHPK3PXP", "users:1").unwrap();
+        assert!(!sealed.contains("JBSWY3DP"));
+        assert_eq!(b.open(&sealed, "users:1").unwrap(), b"JBSWY3DPEHPK3PXP");
+        assert!(b.open(&sealed, "users:2").is_err(), "moved to another row, it does not open");
+        let again = SecretBox::from_file(&dir.path().join("keys/secrets.key")).unwrap();
+        assert_eq!(again.open(&sealed, "users:1").unwrap(), b"JBSWY3DPEHPK3PXP", "the key file is reused");
+        assert!(SecretBox::from_base64("short").is_none());
+    }
+}

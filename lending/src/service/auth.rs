@@ -1,0 +1,401 @@
+//! Staff sign-in: password, then the TOTP second factor (or a recovery code); forced password
+//! change and TOTP enrolment at first sign-in; lockout that survives restarts; server-side
+//! sessions with idle and absolute timeouts. Every decision goes to the audit chain.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use crate::actor::Actor;
+use crate::audit::NewEvent;
+use crate::auth::{passwords, totp};
+use crate::error::{Error, Result};
+use crate::ids::{random_token, sha256_hex};
+use crate::secrets::SecretBox;
+use crate::service::users::require_admin;
+use crate::store::sessions::{self, Session};
+use crate::store::users::{self, Credentials, User};
+use crate::store::{registry, Tx};
+
+/// Failures (password or second factor) before the account locks.
+pub const LOCK_AFTER: i32 = 5;
+/// The first lock; each further failure doubles it, up to a day.
+pub const LOCK_MINUTES: i64 = 15;
+/// Passwords that may not be reused.
+pub const HISTORY: i64 = 5;
+pub const RECOVERY_CODES: usize = 10;
+
+/// Session lifetimes (SPEC §6, guideline: lock unattended terminals).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle: Duration,
+    pub max_age: Duration,
+}
+
+impl SessionPolicy {
+    pub fn from_config(cfg: &crate::Config) -> Self {
+        Self { idle: Duration::minutes(cfg.session_idle_minutes), max_age: Duration::hours(cfg.session_max_hours) }
+    }
+}
+
+/// A new session: the cookie value (shown to the browser only) and its form token.
+#[derive(Clone)]
+pub struct NewSession {
+    pub token: String,
+    pub csrf: String,
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewSession(***)")
+    }
+}
+
+/// What a signed-in-by-password session must do before it is a full session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    SecondFactor,
+    ChangePassword,
+    EnrollTotp,
+}
+
+#[derive(Debug)]
+pub enum SignIn {
+    /// Wrong login, wrong password, disabled or locked: one answer for all, so nobody learns
+    /// which logins exist.
+    Refused,
+    Started {
+        session: NewSession,
+        user: User,
+        next: Next,
+    },
+}
+
+fn anonymous(source: &str) -> Actor {
+    Actor { user_id: String::new(), login: String::new(), role: String::new(), source: source.to_owned() }
+}
+
+pub fn next_step(c: &Credentials) -> Next {
+    if c.totp_enrolled_at.is_some() {
+        Next::SecondFactor
+    } else if c.must_change_password || c.password_hash.is_none() {
+        Next::ChangePassword
+    } else {
+        Next::EnrollTotp
+    }
+}
+
+async fn create_session(tx: &mut Tx, user_id: &str, stage: &str, source: &str) -> Result<NewSession> {
+    let token = random_token::<32>();
+    let csrf = random_token::<32>();
+    let now = tx.now();
+    sessions::insert(
+        tx,
+        &Session {
+            id_hash: sha256_hex(&token),
+            user_id: user_id.to_owned(),
+            stage: stage.to_owned(),
+            csrf_token: csrf.clone(),
+            created_at: now,
+            last_seen_at: now,
+        },
+        source,
+    )
+    .await?;
+    Ok(NewSession { token, csrf })
+}
+
+/// Counts a failed password or code; locks the account after [`LOCK_AFTER`] failures.
+async fn record_failure(tx: &mut Tx, actor: &Actor, user: &User, creds: &Credentials, what: &str) -> Result<()> {
+    let failed = creds.failed_logins + 1;
+    let locked_until = (failed >= LOCK_AFTER).then(|| {
+        let doublings = u32::try_from(failed - LOCK_AFTER).unwrap_or(u32::MAX).min(7);
+        tx.now() + Duration::minutes((LOCK_MINUTES << doublings).min(24 * 60))
+    });
+    users::set_failures(tx, &user.id, failed, locked_until).await?;
+    tx.audit(actor, NewEvent::new(what, "user", &user.id).details(&json!({ "failures": failed })));
+    if let Some(until) = locked_until {
+        sessions::delete_for_user(tx, &user.id).await?;
+        tx.audit(
+            actor,
+            NewEvent::new("auth.locked", "user", &user.id).details(&json!({ "until": until.to_rfc3339() })),
+        );
+    }
+    Ok(())
+}
+
+fn is_locked(c: &Credentials, now: DateTime<Utc>) -> bool {
+    c.locked_until.is_some_and(|t| t > now)
+}
+
+/// Step one: login and password. The caller commits in every case (failures are recorded).
+pub async fn sign_in_password(tx: &mut Tx, login: &str, password: &str, source: &str) -> Result<SignIn> {
+    let now = tx.now();
+    let login = login.trim();
+    let user = if login.is_empty() || login.len() > 64 { None } else { users::by_login(tx, login).await? };
+    let Some(user) = user else {
+        passwords::verify_dummy(password);
+        tx.audit(
+            &anonymous(source),
+            NewEvent::new("auth.failed", "user", "").details(&json!({ "reason": "unknown_login" })),
+        );
+        return Ok(SignIn::Refused);
+    };
+    let actor = Actor::user(&user.id, &user.login, user.role, source);
+    let creds = users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?;
+    if user.disabled || is_locked(&creds, now) {
+        passwords::verify_dummy(password);
+        let reason = if user.disabled { "disabled" } else { "locked" };
+        tx.audit(&actor, NewEvent::new("auth.failed", "user", &user.id).details(&json!({ "reason": reason })));
+        return Ok(SignIn::Refused);
+    }
+    if !creds.password_hash.as_deref().is_some_and(|h| passwords::verify(password, h)) {
+        record_failure(tx, &actor, &user, &creds, "auth.failed").await?;
+        return Ok(SignIn::Refused);
+    }
+    if creds.failed_logins > 0 {
+        users::set_failures(tx, &user.id, 0, None).await?;
+    }
+    let session = create_session(tx, &user.id, "password", source).await?;
+    tx.audit(&actor, NewEvent::new("auth.password_ok", "user", &user.id));
+    Ok(SignIn::Started { next: next_step(&creds), session, user })
+}
+
+/// The outcome of a second-factor or enrolment step.
+#[derive(Debug)]
+pub enum Factor {
+    /// Signed in: a new session id replaces the pending one.
+    SignedIn(NewSession),
+    Wrong,
+    /// The code was already used (logged; the owner should be told).
+    Replayed,
+    /// Too many failures: the account is locked and the pending session ended.
+    Locked,
+}
+
+fn recovery_hash(user_id: &str, code: &str) -> String {
+    let normalized: String = code.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
+    sha256_hex(&format!("recovery:{user_id}:{normalized}"))
+}
+
+async fn promote(tx: &mut Tx, actor: &Actor, old_hash: &str, how: &str) -> Result<NewSession> {
+    sessions::delete(tx, old_hash).await?;
+    let session = create_session(tx, &actor.user_id, "full", &actor.source).await?;
+    tx.audit(actor, NewEvent::new("auth.sign_in", "user", &actor.user_id).details(&json!({ "factor": how })));
+    Ok(session)
+}
+
+/// Step two: a TOTP code (or a recovery code) for a pending session.
+pub async fn second_factor(
+    tx: &mut Tx,
+    session: &Session,
+    user: &User,
+    code: &str,
+    keys: &SecretBox,
+    source: &str,
+) -> Result<Factor> {
+    let actor = Actor::user(&user.id, &user.login, user.role, source);
+    let creds = users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?;
+    if session.stage != "password" || creds.totp_enrolled_at.is_none() {
+        return Err(Error::Unauthorized);
+    }
+    if is_locked(&creds, tx.now()) {
+        sessions::delete(tx, &session.id_hash).await?;
+        return Ok(Factor::Locked);
+    }
+    let code = code.trim();
+    if code.chars().filter(char::is_ascii_alphanumeric).count() == 20 {
+        if users::use_recovery_code(tx, &user.id, &recovery_hash(&user.id, code)).await? {
+            users::set_failures(tx, &user.id, 0, None).await?;
+            return Ok(Factor::SignedIn(promote(tx, &actor, &session.id_hash, "recovery_code").await?));
+        }
+    } else {
+        let sealed = creds.totp_secret_enc.as_deref().ok_or(Error::Unauthorized)?;
+        let secret = keys.open(sealed, &format!("totp:{}", user.id))?;
+        let now = u64::try_from(tx.now().timestamp()).unwrap_or(0);
+        match totp::check(&secret, code, now, creds.totp_last_step) {
+            totp::Check::Ok { step } if users::advance_totp_step(tx, &user.id, step).await? => {
+                users::set_failures(tx, &user.id, 0, None).await?;
+                return Ok(Factor::SignedIn(promote(tx, &actor, &session.id_hash, "totp").await?));
+            }
+            totp::Check::Ok { .. } | totp::Check::Replay => {
+                record_failure(tx, &actor, user, &creds, "auth.totp_replay").await?;
+                return Ok(if is_locked(&users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?, tx.now()) {
+                    Factor::Locked
+                } else {
+                    Factor::Replayed
+                });
+            }
+            totp::Check::Wrong => {}
+        }
+    }
+    record_failure(tx, &actor, user, &creds, "auth.totp_failed").await?;
+    let locked = is_locked(&users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?, tx.now());
+    Ok(if locked { Factor::Locked } else { Factor::Wrong })
+}
+
+/// Words a password must not be built from: the user's login and name, the clinic's name.
+async fn context_words(tx: &mut Tx, user: &User) -> Result<Vec<String>> {
+    let mut words = vec![user.login.clone(), user.name.clone()];
+    if let Some(i) = registry::institution(tx).await? {
+        words.push(i.name);
+        words.push(i.name_en);
+    }
+    Ok(words)
+}
+
+/// Sets a new password. `current` is required for a voluntary change, not for the forced one
+/// right after signing in with a temporary password.
+pub async fn change_password(tx: &mut Tx, actor: &Actor, user: &User, current: Option<&str>, new: &str) -> Result<()> {
+    let creds = users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?;
+    if let Some(current) = current {
+        if !creds.password_hash.as_deref().is_some_and(|h| passwords::verify(current, h)) {
+            return Err(Error::invalid(
+                "current_password",
+                "現在のパスワードが正しくありません。",
+                "The current password is wrong.",
+            ));
+        }
+    }
+    let words = context_words(tx, user).await?;
+    passwords::check_strength(new, &words.iter().map(String::as_str).collect::<Vec<_>>())?;
+    for old in users::recent_password_hashes(tx, &user.id, HISTORY).await? {
+        if passwords::verify(new, &old) {
+            return Err(Error::invalid(
+                "password",
+                "最近使ったパスワードは使えません。",
+                "This password was used recently; choose another.",
+            ));
+        }
+    }
+    users::set_password(tx, &user.id, &passwords::hash(new)?, false).await?;
+    tx.audit(actor, NewEvent::new("auth.password_changed", "user", &user.id));
+    Ok(())
+}
+
+/// Starts TOTP enrolment: a fresh seed, sealed and stored unconfirmed. Returns the seed.
+pub async fn begin_enrollment(tx: &mut Tx, user: &User, keys: &SecretBox) -> Result<Vec<u8>> {
+    let creds = users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?;
+    if creds.totp_enrolled_at.is_some() {
+        return Err(Error::conflict("二要素認証はすでに設定済みです。", "The second factor is already set up."));
+    }
+    let secret = totp::new_secret();
+    let sealed = keys.seal(&secret, &format!("totp:{}", user.id))?;
+    users::set_totp(tx, &user.id, Some(&sealed), None).await?;
+    Ok(secret)
+}
+
+/// The unconfirmed seed being enrolled (to show it again after a wrong code).
+pub async fn pending_secret(tx: &mut Tx, user: &User, keys: &SecretBox) -> Result<Option<Vec<u8>>> {
+    let creds = users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?;
+    match (&creds.totp_secret_enc, creds.totp_enrolled_at) {
+        (Some(sealed), None) => Ok(Some(keys.open(sealed, &format!("totp:{}", user.id))?)),
+        _ => Ok(None),
+    }
+}
+
+/// Confirms enrolment with a first code: the session becomes a full one and the recovery codes
+/// are returned (shown once; stored hashed).
+pub async fn confirm_enrollment(
+    tx: &mut Tx,
+    session: &Session,
+    user: &User,
+    code: &str,
+    keys: &SecretBox,
+    source: &str,
+) -> Result<Option<(NewSession, Vec<String>)>> {
+    let actor = Actor::user(&user.id, &user.login, user.role, source);
+    let creds = users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?;
+    if creds.must_change_password || creds.totp_enrolled_at.is_some() {
+        return Err(Error::Unauthorized);
+    }
+    let Some(secret) = pending_secret(tx, user, keys).await? else { return Err(Error::Unauthorized) };
+    let now = u64::try_from(tx.now().timestamp()).unwrap_or(0);
+    let totp::Check::Ok { step } = totp::check(&secret, code, now, None) else {
+        record_failure(tx, &actor, user, &creds, "auth.totp_failed").await?;
+        return Ok(None);
+    };
+    let sealed = creds.totp_secret_enc.clone().unwrap_or_default();
+    users::set_totp(tx, &user.id, Some(&sealed), Some(tx.now())).await?;
+    users::advance_totp_step(tx, &user.id, step).await?;
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| passwords::temporary()).collect();
+    users::replace_recovery_codes(tx, &user.id, &codes.iter().map(|c| recovery_hash(&user.id, c)).collect::<Vec<_>>())
+        .await?;
+    tx.audit(&actor, NewEvent::new("auth.totp_enrolled", "user", &user.id));
+    let new = promote(tx, &actor, &session.id_hash, "totp_enrolment").await?;
+    Ok(Some((new, codes)))
+}
+
+/// A session from its cookie value, if it is alive: not idle too long, not too old, its user
+/// enabled. Dead sessions are deleted (the caller commits).
+pub async fn session_user(tx: &mut Tx, token: &str, policy: SessionPolicy) -> Result<Option<(Session, User)>> {
+    if token.len() != 43 {
+        return Ok(None);
+    }
+    let Some(session) = sessions::get(tx, &sha256_hex(token)).await? else { return Ok(None) };
+    let now = tx.now();
+    let user = users::get(tx, &session.user_id).await?;
+    let alive = now - session.last_seen_at <= policy.idle && now - session.created_at <= policy.max_age;
+    match user {
+        Some(user) if alive && !user.disabled => {
+            // Write at most once a minute: most requests stay read-only.
+            if now - session.last_seen_at > Duration::seconds(60) {
+                sessions::touch(tx, &session.id_hash, now).await?;
+            }
+            Ok(Some((session, user)))
+        }
+        _ => {
+            sessions::delete(tx, &session.id_hash).await?;
+            Ok(None)
+        }
+    }
+}
+
+pub async fn sign_out(tx: &mut Tx, actor: &Actor, session: &Session) -> Result<()> {
+    sessions::delete(tx, &session.id_hash).await?;
+    tx.audit(actor, NewEvent::new("auth.sign_out", "user", &session.user_id));
+    Ok(())
+}
+
+pub async fn sign_out_everywhere(tx: &mut Tx, actor: &Actor, user_id: &str) -> Result<()> {
+    let n = sessions::delete_for_user(tx, user_id).await?;
+    tx.audit(actor, NewEvent::new("auth.sign_out_all", "user", user_id).details(&json!({ "sessions": n })));
+    Ok(())
+}
+
+/// Enables or disables a user; disabling ends their sessions at once.
+pub async fn set_disabled(tx: &mut Tx, actor: &Actor, user_id: &str, disabled: bool) -> Result<()> {
+    require_admin(actor)?;
+    if actor.user_id == user_id && disabled {
+        return Err(Error::conflict("自分自身は無効にできません。", "You cannot disable yourself."));
+    }
+    users::get(tx, user_id).await?.ok_or(Error::NotFound)?;
+    users::set_disabled(tx, user_id, disabled).await?;
+    if disabled {
+        sessions::delete_for_user(tx, user_id).await?;
+    }
+    tx.audit(actor, NewEvent::new(if disabled { "user.disable" } else { "user.enable" }, "user", user_id));
+    Ok(())
+}
+
+/// Clears a user's second factor (lost phone): they enrol again at next sign-in.
+pub async fn reset_second_factor(tx: &mut Tx, actor: &Actor, user_id: &str) -> Result<()> {
+    require_admin(actor)?;
+    users::get(tx, user_id).await?.ok_or(Error::NotFound)?;
+    users::set_totp(tx, user_id, None, None).await?;
+    users::replace_recovery_codes(tx, user_id, &[]).await?;
+    sessions::delete_for_user(tx, user_id).await?;
+    tx.audit(actor, NewEvent::new("user.reset_second_factor", "user", user_id));
+    Ok(())
+}
+
+/// Sets a temporary password (returned once) that must be changed at next sign-in; unlocks.
+pub async fn reset_password(tx: &mut Tx, actor: &Actor, user_id: &str) -> Result<String> {
+    require_admin(actor)?;
+    users::get(tx, user_id).await?.ok_or(Error::NotFound)?;
+    let temp = passwords::temporary();
+    users::set_password(tx, user_id, &passwords::hash(&temp)?, true).await?;
+    users::set_failures(tx, user_id, 0, None).await?;
+    sessions::delete_for_user(tx, user_id).await?;
+    tx.audit(actor, NewEvent::new("user.reset_password", "user", user_id));
+    Ok(temp)
+}

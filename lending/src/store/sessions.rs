@@ -1,0 +1,58 @@
+//! Server-side staff sessions. The cookie holds a random token; only its SHA-256 is stored.
+
+use chrono::{DateTime, Utc};
+
+use super::{on, Tx};
+use crate::error::Result;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Session {
+    pub id_hash: String,
+    pub user_id: String,
+    pub stage: String,
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+pub async fn insert(tx: &mut Tx, s: &Session, source: &str) -> Result<()> {
+    on!(tx, c => sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, stage, csrf_token, created_at, last_seen_at, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(&s.id_hash).bind(&s.user_id).bind(&s.stage).bind(&s.csrf_token).bind(s.created_at).bind(s.last_seen_at)
+        .bind(source)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn get(tx: &mut Tx, id_hash: &str) -> Result<Option<Session>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Session>(
+        "SELECT id_hash, user_id, stage, csrf_token, created_at, last_seen_at FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .fetch_optional(c)
+        .await)?)
+}
+
+pub async fn touch(tx: &mut Tx, id_hash: &str, at: DateTime<Utc>) -> Result<()> {
+    on!(tx, c => sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+        .bind(at)
+        .bind(id_hash)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn delete(tx: &mut Tx, id_hash: &str) -> Result<()> {
+    on!(tx, c => sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Ends every session of a user; returns how many there were.
+pub async fn delete_for_user(tx: &mut Tx, user_id: &str) -> Result<u64> {
+    Ok(
+        on!(tx, c => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(c).await.map(|r| r.rows_affected()))?,
+    )
+}

@@ -1,0 +1,32 @@
+-- Staff sign-in (PostgreSQL; lock-step with ../sqlite/0002_staff_auth.sql): sessions, recovery codes,
+-- password history. Session ids and codes are stored as SHA-256 hashes only.
+
+ALTER TABLE users ADD COLUMN totp_enrolled_at TIMESTAMPTZ;
+ALTER TABLE users ADD COLUMN password_changed_at TIMESTAMPTZ;
+
+CREATE TABLE sessions (
+    id_hash       TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users (id),
+    -- 'password': password accepted, second factor or forced set-up still to do; 'full': signed in.
+    stage         TEXT NOT NULL CHECK (stage IN ('password', 'full')),
+    csrf_token    TEXT NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL,
+    last_seen_at  TIMESTAMPTZ NOT NULL,
+    source        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+
+CREATE TABLE recovery_codes (
+    user_id     TEXT NOT NULL REFERENCES users (id),
+    code_hash   TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    used_at     TIMESTAMPTZ,
+    PRIMARY KEY (user_id, code_hash)
+);
+
+CREATE TABLE password_history (
+    user_id        TEXT NOT NULL REFERENCES users (id),
+    password_hash  TEXT NOT NULL,
+    created_at     TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX password_history_user ON password_history (user_id, created_at);

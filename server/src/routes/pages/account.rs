@@ -1,0 +1,165 @@
+//! The signed-in person's own account: forced first-sign-in steps (password change, TOTP
+//! enrolment with recovery codes), voluntary password change, sign out everywhere.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use lending::service::auth;
+use lending::store::users;
+use lending::Error;
+
+use super::{CodeForm, Empty};
+use crate::routes::Routes;
+use crate::web::session::{clear_session, next_page, set_session, Pending, PendingForm, StaffForm};
+use crate::web::{render, Chrome, PageError};
+use crate::AppState;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/account/password", password_page)
+        .post("/account/password", change_password)
+        .get("/account/totp", totp_page)
+        .post("/account/totp", confirm_totp)
+        .post("/account/sign-out-everywhere", sign_out_everywhere)
+}
+
+#[derive(Template)]
+#[template(path = "staff/password.html")]
+struct PasswordPage {
+    c: Chrome,
+    forced: bool,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "staff/totp_setup.html")]
+struct TotpPage {
+    c: Chrome,
+    qr_svg: String,
+    secret: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "staff/recovery_codes.html")]
+struct RecoveryPage {
+    c: Chrome,
+    codes: Vec<String>,
+}
+
+/// Who may change a password here: a full session, or a pending one whose next step it is (a
+/// pending session that still owes its second factor may not).
+async fn password_access(state: &AppState, p: &Pending) -> Result<bool, PageError> {
+    let mut tx = state.store.read().await?;
+    let creds = users::credentials(&mut tx, &p.user.id).await?.ok_or(PageError::SignIn)?;
+    drop(tx);
+    if p.session.stage == "full" {
+        return Ok(creds.must_change_password);
+    }
+    if next_page(state, &p.user).await? == "/account/password" {
+        Ok(true)
+    } else {
+        Err(PageError::Redirect(next_page(state, &p.user).await?.into()))
+    }
+}
+
+async fn password_page(State(state): State<AppState>, p: Pending) -> Result<Response, PageError> {
+    let forced = password_access(&state, &p).await?;
+    Ok(render(&PasswordPage { c: p.chrome(), forced, error: None }))
+}
+
+#[derive(serde::Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    password: String,
+    password_again: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    form: PendingForm<PasswordForm>,
+) -> Result<Response, PageError> {
+    let (p, f) = (form.who, form.form);
+    let forced = password_access(&state, &p).await?;
+    let t = p.lang.t();
+    let again = |error: String| {
+        (StatusCode::UNPROCESSABLE_ENTITY, render(&PasswordPage { c: p.chrome(), forced, error: Some(error) }))
+            .into_response()
+    };
+    if f.password != f.password_again {
+        return Ok(again(t.passwords_differ.to_owned()));
+    }
+    let mut tx = state.store.begin().await?;
+    let current = (!forced).then_some(f.current.as_str());
+    match auth::change_password(&mut tx, &p.actor, &p.user, current, &f.password).await {
+        Ok(()) => tx.commit().await?,
+        Err(e @ Error::Validation(_)) => {
+            return Ok(again(if p.lang == crate::i18n::Lang::En { e.message_en() } else { e.message_ja() }));
+        }
+        Err(e) => return Err(p.error(e)),
+    }
+    let to = if p.session.stage == "full" { "/" } else { next_page(&state, &p.user).await? };
+    Ok(Redirect::to(to).into_response())
+}
+
+/// Enrolment is only for a pending session whose next step it is.
+async fn require_enrolment_step(state: &AppState, p: &Pending) -> Result<(), PageError> {
+    let next = next_page(state, &p.user).await?;
+    if p.session.stage == "password" && next == "/account/totp" {
+        Ok(())
+    } else {
+        Err(PageError::Redirect(if p.session.stage == "full" { "/".into() } else { next.into() }))
+    }
+}
+
+async fn totp_page_for(state: &AppState, p: &Pending, error: Option<&'static str>) -> Result<Response, PageError> {
+    let mut tx = state.store.begin().await?;
+    let secret = match auth::pending_secret(&mut tx, &p.user, &state.keys).await.map_err(|e| p.error(e))? {
+        Some(s) => s,
+        None => auth::begin_enrollment(&mut tx, &p.user, &state.keys).await.map_err(|e| p.error(e))?,
+    };
+    tx.commit().await?;
+    let mut inst = state.store.read().await?;
+    let issuer =
+        lending::store::registry::institution(&mut inst).await?.map_or_else(|| "Lending".to_owned(), |i| i.name);
+    let uri = lending::auth::totp::otpauth_uri(&secret, &p.user.login, &issuer);
+    let page = TotpPage {
+        c: p.chrome(),
+        qr_svg: lending::qr::svg(&uri, 224).map_err(|e| p.error(e))?,
+        secret: lending::auth::totp::base32(&secret),
+        error,
+    };
+    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    Ok((status, render(&page)).into_response())
+}
+
+async fn totp_page(State(state): State<AppState>, p: Pending) -> Result<Response, PageError> {
+    require_enrolment_step(&state, &p).await?;
+    totp_page_for(&state, &p, None).await
+}
+
+async fn confirm_totp(State(state): State<AppState>, form: PendingForm<CodeForm>) -> Result<Response, PageError> {
+    let p = form.who;
+    require_enrolment_step(&state, &p).await?;
+    let mut tx = state.store.begin().await?;
+    let done = auth::confirm_enrollment(&mut tx, &p.session, &p.user, &form.form.code, &state.keys, &p.actor.source)
+        .await
+        .map_err(|e| p.error(e))?;
+    tx.commit().await?;
+    let Some((new, codes)) = done else {
+        return totp_page_for(&state, &p, Some(p.lang.t().code_wrong)).await;
+    };
+    let mut c = p.chrome();
+    c.csrf.clone_from(&new.csrf);
+    Ok((set_session(&state.cfg, &new.token), render(&RecoveryPage { c, codes })).into_response())
+}
+
+async fn sign_out_everywhere(State(state): State<AppState>, form: StaffForm<Empty>) -> Result<Response, PageError> {
+    let s = form.who;
+    let mut tx = state.store.begin().await?;
+    auth::sign_out_everywhere(&mut tx, &s.actor, &s.user.id).await?;
+    tx.commit().await?;
+    Ok((clear_session(&state.cfg), Redirect::to("/login?signed_out=all")).into_response())
+}

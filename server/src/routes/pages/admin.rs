@@ -1,0 +1,223 @@
+//! Admin pages: staff users (add, disable, reset second factor or password) and API tokens.
+//! Auditors may look, not change.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use lending::service::{auth, users as user_service};
+use lending::store::users;
+use lending::timefmt::datetime_ja;
+use lending::Role;
+
+use super::Empty;
+use crate::routes::Routes;
+use crate::web::session::{Staff, StaffForm};
+use crate::web::{render, role_label, Chrome, PageError};
+use crate::AppState;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/admin/users", users_page)
+        .post("/admin/users", add_user)
+        .post("/admin/users/{id}/disable", disable)
+        .post("/admin/users/{id}/enable", enable)
+        .post("/admin/users/{id}/reset-second-factor", reset_second_factor)
+        .post("/admin/users/{id}/reset-password", reset_password)
+        .get("/admin/tokens", tokens_page)
+        .post("/admin/tokens", create_token)
+        .post("/admin/tokens/{id}/revoke", revoke_token)
+}
+
+struct UserRow {
+    id: String,
+    login: String,
+    name: String,
+    role_label: &'static str,
+    site: String,
+    totp: bool,
+    disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "staff/users.html")]
+struct UsersPage {
+    c: Chrome,
+    users: Vec<UserRow>,
+    roles: Vec<(&'static str, &'static str)>,
+    can_write: bool,
+    shown_once: Option<String>,
+}
+
+async fn users_view(state: &AppState, s: &Staff, shown_once: Option<String>) -> Result<Response, PageError> {
+    let mut tx = state.store.read().await?;
+    let mut rows = Vec::new();
+    for u in users::list(&mut tx).await? {
+        let totp = users::credentials(&mut tx, &u.id).await?.is_some_and(|c| c.totp_enrolled_at.is_some());
+        rows.push(UserRow {
+            role_label: role_label(u.role, s.lang),
+            id: u.id,
+            login: u.login,
+            name: u.name,
+            site: u.site,
+            totp,
+            disabled: u.disabled,
+        });
+    }
+    let roles =
+        [Role::Nurse, Role::Admin, Role::Auditor].into_iter().map(|r| (r.as_str(), role_label(r, s.lang))).collect();
+    let status = if shown_once.is_some() { StatusCode::CREATED } else { StatusCode::OK };
+    let page = UsersPage { c: s.chrome(), users: rows, roles, can_write: s.user.role == Role::Admin, shown_once };
+    Ok((status, render(&page)).into_response())
+}
+
+async fn users_page(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
+    s.require_admin_or_auditor()?;
+    users_view(&state, &s, None).await
+}
+
+#[derive(serde::Deserialize)]
+struct NewUserForm {
+    login: String,
+    name: String,
+    role: String,
+    #[serde(default)]
+    site: String,
+    #[serde(default)]
+    email: String,
+}
+
+async fn add_user(State(state): State<AppState>, form: StaffForm<NewUserForm>) -> Result<Response, PageError> {
+    let (s, f) = (form.who, form.form);
+    s.require_admin()?;
+    let role = Role::parse(&f.role)
+        .ok_or_else(|| s.error(lending::Error::invalid("role", "役割を選んでください。", "Choose a role.")))?;
+    let mut tx = state.store.begin().await?;
+    let new = user_service::NewUser { login: f.login, name: f.name, role, site: f.site, email: f.email };
+    let (_, temporary) = user_service::add_user(&mut tx, &s.actor, new).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    users_view(&state, &s, Some(temporary)).await
+}
+
+/// Runs one admin action on a user and returns to the list.
+async fn user_action(state: &AppState, s: &Staff, id: &str, action: &str) -> Result<Response, PageError> {
+    s.require_admin()?;
+    let mut tx = state.store.begin().await?;
+    let done = match action {
+        "disable" => auth::set_disabled(&mut tx, &s.actor, id, true).await,
+        "enable" => auth::set_disabled(&mut tx, &s.actor, id, false).await,
+        _ => auth::reset_second_factor(&mut tx, &s.actor, id).await,
+    };
+    done.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/users").into_response())
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Empty>,
+) -> Result<Response, PageError> {
+    user_action(&state, &form.who, &id, "disable").await
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Empty>,
+) -> Result<Response, PageError> {
+    user_action(&state, &form.who, &id, "enable").await
+}
+
+async fn reset_second_factor(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Empty>,
+) -> Result<Response, PageError> {
+    user_action(&state, &form.who, &id, "reset_second_factor").await
+}
+
+async fn reset_password(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Empty>,
+) -> Result<Response, PageError> {
+    let s = form.who;
+    s.require_admin()?;
+    let mut tx = state.store.begin().await?;
+    let temporary = auth::reset_password(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    users_view(&state, &s, Some(temporary)).await
+}
+
+struct TokenRow {
+    id: String,
+    login: String,
+    name: String,
+    created: String,
+    last_used: String,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "staff/tokens.html")]
+struct TokensPage {
+    c: Chrome,
+    tokens: Vec<TokenRow>,
+    logins: Vec<String>,
+    can_write: bool,
+    shown_once: Option<String>,
+}
+
+async fn tokens_view(state: &AppState, s: &Staff, shown_once: Option<String>) -> Result<Response, PageError> {
+    let mut tx = state.store.read().await?;
+    let tokens = users::tokens(&mut tx)
+        .await?
+        .into_iter()
+        .map(|t| TokenRow {
+            id: t.id,
+            login: t.login,
+            name: t.name,
+            created: datetime_ja(t.created_at),
+            last_used: t.last_used_at.map(datetime_ja).unwrap_or_default(),
+            revoked: t.revoked_at.is_some(),
+        })
+        .collect();
+    let logins = users::list(&mut tx).await?.into_iter().filter(|u| !u.disabled).map(|u| u.login).collect();
+    let status = if shown_once.is_some() { StatusCode::CREATED } else { StatusCode::OK };
+    let page = TokensPage { c: s.chrome(), tokens, logins, can_write: s.user.role == Role::Admin, shown_once };
+    Ok((status, render(&page)).into_response())
+}
+
+async fn tokens_page(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
+    s.require_admin_or_auditor()?;
+    tokens_view(&state, &s, None).await
+}
+
+#[derive(serde::Deserialize)]
+struct NewTokenForm {
+    login: String,
+    name: String,
+}
+
+async fn create_token(State(state): State<AppState>, form: StaffForm<NewTokenForm>) -> Result<Response, PageError> {
+    let (s, f) = (form.who, form.form);
+    s.require_admin()?;
+    let mut tx = state.store.begin().await?;
+    let token = user_service::create_token(&mut tx, &s.actor, &f.login, &f.name).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    tokens_view(&state, &s, Some(token)).await
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Empty>,
+) -> Result<Response, PageError> {
+    let s = form.who;
+    s.require_admin()?;
+    let mut tx = state.store.begin().await?;
+    user_service::revoke_token(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/tokens").into_response())
+}

@@ -1,0 +1,29 @@
+//! Static files, compiled into the binary; and the language switch.
+
+use axum::extract::Query;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use axum::response::{IntoResponse, Redirect};
+
+use crate::routes::Routes;
+
+pub fn routes() -> Routes {
+    Routes::new().get("/static/staff.css", staff_css).get("/lang", switch_language)
+}
+
+async fn staff_css() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../../../templates/static/staff.css"),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct LangQuery {
+    to: String,
+}
+
+/// `GET /lang?to=en|ja`: remembers the choice in a cookie (no account data changes).
+async fn switch_language(Query(q): Query<LangQuery>) -> impl IntoResponse {
+    let code = if q.to == "en" { "en" } else { "ja" };
+    ([(SET_COOKIE, format!("lang={code}; Path=/; Max-Age=31536000; SameSite=Lax"))], Redirect::to("/"))
+}

@@ -1,0 +1,28 @@
+//! The staff web pages (server-rendered, Japanese first, no JavaScript needed).
+
+pub mod account;
+pub mod admin;
+pub mod assets;
+pub mod home;
+pub mod sign_in;
+
+use crate::routes::Routes;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .merge(sign_in::routes())
+        .merge(account::routes())
+        .merge(home::routes())
+        .merge(admin::routes())
+        .merge(assets::routes())
+}
+
+/// A form with nothing but the CSRF token (sign-out buttons and the like).
+#[derive(serde::Deserialize)]
+pub struct Empty {}
+
+/// A one-field code form (second factor, enrolment).
+#[derive(serde::Deserialize)]
+pub struct CodeForm {
+    pub code: String,
+}

@@ -1,0 +1,116 @@
+//! The staff web pages' plumbing: the page frame, language, errors, sessions and CSRF.
+
+pub mod csrf;
+pub mod session;
+
+use askama::Template;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use lending::{Error, Role};
+
+use crate::i18n::{Lang, Texts};
+
+/// The signed-in person as the page frame shows them.
+pub struct UserChip {
+    pub name: String,
+    pub role_label: &'static str,
+    /// Admins and auditors see the staff and token pages (auditors read only).
+    pub can_admin_pages: bool,
+}
+
+/// What every staff page's frame needs (`base.html`).
+pub struct Chrome {
+    pub t: &'static Texts,
+    pub lang: Lang,
+    pub user: Option<UserChip>,
+    /// Whether a session exists (full or pending): shows the sign-out button.
+    pub signed_in: bool,
+    pub csrf: String,
+    pub flash: Option<String>,
+}
+
+impl Chrome {
+    pub fn anonymous(lang: Lang) -> Self {
+        Self { t: lang.t(), lang, user: None, signed_in: false, csrf: String::new(), flash: None }
+    }
+}
+
+pub fn role_label(role: Role, lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ja => role.label_ja(),
+        Lang::En => role.as_str(),
+    }
+}
+
+/// The language of a request without a session (cookie `lang`, then Accept-Language).
+pub fn lang_of(headers: &HeaderMap) -> Lang {
+    let cookie = session::read_cookie(headers, "lang");
+    Lang::detect(cookie.as_deref(), headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+}
+
+/// Renders a page; a template error is a 500 with nothing leaked.
+pub fn render(page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff/error.html")]
+struct ErrorPage {
+    c: Chrome,
+    message_ja: String,
+    message_en: String,
+}
+
+/// Why a staff page was not shown.
+#[derive(Debug)]
+pub enum PageError {
+    /// No live session: go and sign in.
+    SignIn,
+    /// The session must finish a step first (second factor, password change, enrolment).
+    Redirect(String),
+    /// A cross-site or token-less form post.
+    Csrf,
+    /// A domain error, shown with its Japanese and English message.
+    Domain(Error, Lang),
+}
+
+impl From<Error> for PageError {
+    fn from(e: Error) -> Self {
+        Self::Domain(e, Lang::Ja)
+    }
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Domain(e.into(), Lang::Ja)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, e, lang) = match self {
+            Self::SignIn => return Redirect::to("/login").into_response(),
+            Self::Redirect(to) => return Redirect::to(&to).into_response(),
+            Self::Csrf => (
+                StatusCode::FORBIDDEN,
+                Error::conflict(
+                    "別のサイトからの送信、または古い画面からの送信のため受け付けませんでした。画面を開き直してください。",
+                    "Refused: the form came from another site or an outdated page. Reload and try again.",
+                ),
+                Lang::Ja,
+            ),
+            Self::Domain(e, lang) => (crate::error::status_of(&e), e, lang),
+        };
+        if e.is_internal() {
+            tracing::error!(error = %e, "page failed");
+        }
+        let page = ErrorPage { c: Chrome::anonymous(lang), message_ja: e.message_ja(), message_en: e.message_en() };
+        (status, render(&page)).into_response()
+    }
+}

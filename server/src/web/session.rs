@@ -1,0 +1,211 @@
+//! Session cookies and the extractors that turn them into a signed-in staff member.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use lending::service::auth::{self, SessionPolicy};
+use lending::store::sessions::Session;
+use lending::store::users::{self, User};
+use lending::{Actor, Config, Error, Role};
+use serde::de::DeserializeOwned;
+
+use super::{lang_of, role_label, Chrome, PageError, UserChip};
+use crate::auth::client_addr;
+use crate::i18n::Lang;
+use crate::AppState;
+
+/// `__Host-` needs TLS (Secure); in plain-HTTP development the name drops the prefix.
+pub fn cookie_name(cfg: &Config) -> &'static str {
+    if cfg.staff_https() {
+        "__Host-lending_session"
+    } else {
+        "lending_session"
+    }
+}
+
+pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn cookie(cfg: &Config, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let secure = if cfg.staff_https() { "; Secure" } else { "" };
+    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    HeaderValue::from_str(&format!("{}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}", cookie_name(cfg)))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `Set-Cookie` for a new session (ends with the browser; the server times it out anyway).
+pub fn set_session(cfg: &Config, token: &str) -> [(axum::http::HeaderName, HeaderValue); 1] {
+    [(SET_COOKIE, cookie(cfg, token, None))]
+}
+
+pub fn clear_session(cfg: &Config) -> [(axum::http::HeaderName, HeaderValue); 1] {
+    [(SET_COOKIE, cookie(cfg, "", Some(0)))]
+}
+
+/// Any live session, finished or not (used by sign-out and the first-sign-in steps).
+pub struct Pending {
+    pub user: User,
+    pub session: Session,
+    pub actor: Actor,
+    pub lang: Lang,
+}
+
+/// A full session: password and second factor done, password not due for its forced change.
+pub struct Staff(pub Pending);
+
+impl std::ops::Deref for Staff {
+    type Target = Pending;
+    fn deref(&self) -> &Pending {
+        &self.0
+    }
+}
+
+impl Pending {
+    pub fn chrome(&self) -> Chrome {
+        let full = self.session.stage == "full";
+        Chrome {
+            t: self.lang.t(),
+            lang: self.lang,
+            user: full.then(|| UserChip {
+                name: self.user.name.clone(),
+                role_label: role_label(self.user.role, self.lang),
+                can_admin_pages: matches!(self.user.role, Role::Admin | Role::Auditor),
+            }),
+            signed_in: true,
+            csrf: self.session.csrf_token.clone(),
+            flash: None,
+        }
+    }
+
+    pub fn error(&self, e: Error) -> PageError {
+        PageError::Domain(e, self.lang)
+    }
+}
+
+impl Staff {
+    /// Admin-only actions; auditors and nurses get 403.
+    pub fn require_admin(&self) -> Result<(), PageError> {
+        if self.user.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(self.error(Error::Forbidden))
+        }
+    }
+
+    /// Pages admins and auditors may read.
+    pub fn require_admin_or_auditor(&self) -> Result<(), PageError> {
+        if matches!(self.user.role, Role::Admin | Role::Auditor) {
+            Ok(())
+        } else {
+            Err(self.error(Error::Forbidden))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Pending {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let token = read_cookie(&parts.headers, cookie_name(&state.cfg)).ok_or(PageError::SignIn)?;
+        let mut tx = state.store.begin().await?;
+        let found = auth::session_user(&mut tx, &token, SessionPolicy::from_config(&state.cfg)).await?;
+        tx.commit().await?;
+        let (session, user) = found.ok_or(PageError::SignIn)?;
+        let actor = Actor::user(&user.id, &user.login, user.role, &client_addr(parts));
+        Ok(Self { user, session, actor, lang: lang_of(&parts.headers) })
+    }
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let p = Pending::from_request_parts(parts, state).await?;
+        if p.session.stage != "full" {
+            return Err(PageError::Redirect(next_page(state, &p.user).await?.into()));
+        }
+        let mut tx = state.store.read().await?;
+        let creds = users::credentials(&mut tx, &p.user.id).await?.ok_or(PageError::SignIn)?;
+        if creds.must_change_password {
+            return Err(PageError::Redirect("/account/password".into()));
+        }
+        Ok(Self(p))
+    }
+}
+
+/// Where a pending session goes next.
+pub async fn next_page(state: &AppState, user: &User) -> Result<&'static str, PageError> {
+    let mut tx = state.store.read().await?;
+    let creds = users::credentials(&mut tx, &user.id).await?.ok_or(PageError::SignIn)?;
+    Ok(match auth::next_step(&creds) {
+        auth::Next::SecondFactor => "/login/code",
+        auth::Next::ChangePassword => "/account/password",
+        auth::Next::EnrollTotp => "/account/totp",
+    })
+}
+
+/// A form posted by a signed-in person, checked against the session's form token (CSRF).
+/// `S` is [`Staff`] or [`Pending`].
+pub struct CsrfForm<S, T> {
+    pub who: S,
+    pub form: T,
+}
+
+pub trait HasSession {
+    fn session(&self) -> &Session;
+}
+
+impl HasSession for Pending {
+    fn session(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl HasSession for Staff {
+    fn session(&self) -> &Session {
+        &self.0.session
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenField {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<S, T> FromRequest<AppState> for CsrfForm<S, T>
+where
+    S: FromRequestParts<AppState, Rejection = PageError> + HasSession + Send,
+    T: DeserializeOwned,
+{
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = req.into_parts();
+        let who = S::from_request_parts(&mut parts, state).await?;
+        let bytes = axum::body::to_bytes(body, lending::web::MAX_BODY_BYTES).await.map_err(|_| PageError::Csrf)?;
+        let token: TokenField = serde_urlencoded::from_bytes(&bytes).map_err(|_| PageError::Csrf)?;
+        if !super::csrf::tokens_match(&token.csrf, &who.session().csrf_token) {
+            return Err(PageError::Csrf);
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+            PageError::Domain(
+                Error::invalid("form", "入力内容を読み取れません。", "The form could not be read."),
+                lang_of(&parts.headers),
+            )
+        })?;
+        Ok(Self { who, form })
+    }
+}
+
+pub type StaffForm<T> = CsrfForm<Staff, T>;
+pub type PendingForm<T> = CsrfForm<Pending, T>;

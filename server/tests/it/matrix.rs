@@ -1,0 +1,239 @@
+//! Every route of both services, from their routers, against every kind of caller:
+//! anonymous, nurse, admin, auditor, a disabled user, and an expired session. 100% of cells
+//! must match the explicit table below; a route missing from the table fails the test.
+
+use std::collections::BTreeSet;
+
+use lending::testing::seed_basic;
+use lending::{Backend, Clock};
+use reqwest::{Method, StatusCode};
+
+use crate::spawn_app_with_clock;
+
+/// What a caller gets from a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Got {
+    /// Past authorisation: the handler ran (any 2xx/3xx other than the sign-in redirect, or a
+    /// domain answer such as 404/409/422).
+    Ok,
+    /// 403: signed in, but the role may not.
+    Forbidden,
+    /// Not signed in: pages redirect to /login, the API answers 401.
+    SignIn,
+}
+use Got::{Forbidden as F, Ok as A, SignIn as S};
+
+/// Callers, in column order.
+const CALLERS: [&str; 6] = ["anonymous", "nurse", "admin", "auditor", "disabled", "expired"];
+
+/// (method, route pattern, form body, expected per caller)
+const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
+    ("GET", "/healthz", "", [A, A, A, A, A, A]),
+    ("GET", "/static/staff.css", "", [A, A, A, A, A, A]),
+    ("GET", "/lang", "to=en", [A, A, A, A, A, A]),
+    ("GET", "/login", "", [A, A, A, A, A, A]),
+    ("POST", "/login", "login=nobody&password=x", [A, A, A, A, A, A]),
+    ("GET", "/login/code", "", [S, A, A, A, S, S]),
+    ("POST", "/login/code", "code=000000", [S, A, A, A, S, S]),
+    ("POST", "/logout", "", [S, A, A, A, S, S]),
+    ("GET", "/", "", [S, A, A, A, S, S]),
+    ("GET", "/account/password", "", [S, A, A, A, S, S]),
+    ("POST", "/account/password", "current=x&password=y&password_again=y", [S, A, A, A, S, S]),
+    ("GET", "/account/totp", "", [S, A, A, A, S, S]),
+    ("POST", "/account/totp", "code=000000", [S, A, A, A, S, S]),
+    ("POST", "/account/sign-out-everywhere", "", [S, A, A, A, S, S]),
+    ("GET", "/admin/users", "", [S, F, A, A, S, S]),
+    ("POST", "/admin/users", "login=matrix{n}&name=x&role=nurse", [S, F, A, F, S, S]),
+    ("POST", "/admin/users/{id}/disable", "", [S, F, A, F, S, S]),
+    ("POST", "/admin/users/{id}/enable", "", [S, F, A, F, S, S]),
+    ("POST", "/admin/users/{id}/reset-second-factor", "", [S, F, A, F, S, S]),
+    ("POST", "/admin/users/{id}/reset-password", "", [S, F, A, F, S, S]),
+    ("GET", "/admin/tokens", "", [S, F, A, A, S, S]),
+    ("POST", "/admin/tokens", "login=n1&name=matrix", [S, F, A, F, S, S]),
+    ("POST", "/admin/tokens/{id}/revoke", "", [S, F, A, F, S, S]),
+    ("GET", "/api/v1/devices", "", [S, A, A, A, S, S]),
+    ("GET", "/api/v1/devices/{id}", "", [S, A, A, A, S, S]),
+    ("POST", "/api/v1/devices/{id}/lost", r#"{"kind":"lost"}"#, [S, A, A, F, S, S]),
+    ("POST", "/api/v1/devices/{id}/found", "", [S, A, A, F, S, S]),
+    ("POST", "/api/v1/devices/{id}/write-off", "", [S, A, A, F, S, S]),
+    ("POST", "/api/v1/devices/{id}/maintenance", "", [S, A, A, F, S, S]),
+    ("POST", "/api/v1/devices/{id}/maintenance/return", "", [S, A, A, F, S, S]),
+    ("GET", "/api/v1/patients", "", [S, A, A, A, S, S]),
+    ("GET", "/api/v1/patients/{id}", "", [S, A, A, A, S, S]),
+    ("POST", "/api/v1/loans", r#"{"patient_id":"x","device_ids":["x"],"due_on":"2099-01-01"}"#, [S, A, A, F, S, S]),
+    ("POST", "/api/v1/returns", r#"{"device_id":"x"}"#, [S, A, A, F, S, S]),
+    ("POST", "/api/v1/wipes", r#"{"device_id":"x","method":"clear","passed":true}"#, [S, A, A, F, S, S]),
+    ("POST", "/api/v1/wipes/{id}/verify", "", [S, A, A, F, S, S]),
+];
+
+/// The public service: the same answer for everyone (it knows no staff).
+const PUBLIC: &[(&str, &str)] = &[("GET", "/healthz")];
+
+fn classify(path: &str, status: StatusCode, location: &str) -> Got {
+    if status == StatusCode::FORBIDDEN {
+        F
+    } else if status == StatusCode::UNAUTHORIZED && path.starts_with("/api/") || location == "/login" {
+        S
+    } else {
+        assert!(!status.is_server_error(), "{path}: {status}");
+        A
+    }
+}
+
+async fn matrix(backend: Backend) {
+    let app = spawn_app_with_clock(backend, Clock::system()).await;
+    let b = seed_basic(&app.store, 1).await;
+    // A user to act on, a token to revoke, and the disabled caller.
+    let mut tx = app.store.begin().await.unwrap();
+    let cli = lending::Actor::cli();
+    let new = |login: &str| lending::service::users::NewUser {
+        login: login.into(),
+        name: login.into(),
+        role: lending::Role::Nurse,
+        site: String::new(),
+        email: String::new(),
+    };
+    let (target, _) = lending::service::users::add_user(&mut tx, &cli, new("target")).await.unwrap();
+    let (disabled, _) = lending::service::users::add_user(&mut tx, &cli, new("gone")).await.unwrap();
+    tx.commit().await.unwrap();
+    // Callers who finished their first sign-in (password changed, second factor set up).
+    for login in ["n1", "a1", "au1", "gone"] {
+        lending::testing::enroll(&app.store, login, &app.keys).await;
+    }
+
+    let listed: BTreeSet<(String, String)> =
+        server::routes::routes().list().iter().map(|(m, p)| (m.to_string(), p.clone())).collect();
+    let tabled: BTreeSet<(String, String)> =
+        STAFF.iter().map(|(m, p, _, _)| ((*m).to_owned(), (*p).to_owned())).collect();
+    assert_eq!(listed, tabled, "every route of the staff service has a row in the table, and no row is stale");
+
+    let mut cells = 0;
+    for (n, (method, pattern, body, expected)) in STAFF.iter().enumerate() {
+        // Fresh sessions and tokens per row: a row may sign its caller out or revoke something.
+        let token_id = {
+            let t = app.token("a1").await;
+            let mut tx = app.store.read().await.unwrap();
+            let all = lending::store::users::tokens(&mut tx).await.unwrap();
+            let id = all.iter().find(|i| i.revoked_at.is_none()).unwrap().id.clone();
+            drop(t);
+            id
+        };
+        let id = if pattern.contains("/admin/users/") {
+            target.id.clone()
+        } else if pattern.contains("/admin/tokens/") {
+            token_id
+        } else if pattern.contains("/patients/") {
+            b.patients[0].clone()
+        } else {
+            b.devices[0].clone()
+        };
+        let path = pattern.replace("{id}", &id);
+        let body = body.replace("{n}", &n.to_string());
+        for (col, caller) in CALLERS.iter().enumerate() {
+            let (cookie, csrf, bearer) = match *caller {
+                "anonymous" => (None, String::new(), None),
+                "nurse" | "admin" | "auditor" => {
+                    let login = ["n1", "a1", "au1"][col - 1];
+                    let (c, f) = app.session(login, 0).await;
+                    (Some(c), f, Some(app.token(login).await))
+                }
+                "disabled" => {
+                    let (c, f) = app.session("gone", 0).await;
+                    let t = app.token("gone").await;
+                    let mut tx = app.store.begin().await.unwrap();
+                    lending::store::users::set_disabled(&mut tx, &disabled.id, true).await.unwrap();
+                    tx.commit().await.unwrap();
+                    (Some(c), f, Some(t))
+                }
+                _ => {
+                    // Idle past the 15-minute timeout, with a revoked API token.
+                    let (c, f) = app.session("n1", 20).await;
+                    let t = app.token("n1").await;
+                    let mut tx = app.store.begin().await.unwrap();
+                    for info in lending::store::users::tokens(&mut tx).await.unwrap() {
+                        lending::store::users::revoke_token(&mut tx, &info.id).await.unwrap();
+                    }
+                    tx.commit().await.unwrap();
+                    (Some(c), f, Some(t))
+                }
+            };
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let mut req = app.client.request(method.clone(), app.url(&path));
+            if path.starts_with("/api/") {
+                if let Some(t) = &bearer {
+                    req = req.bearer_auth(t);
+                }
+                if method == Method::POST {
+                    req = req.header("content-type", "application/json").body(body.clone());
+                }
+            } else {
+                if let Some(c) = &cookie {
+                    req = req.header("cookie", format!("lending_session={c}"));
+                }
+                if method == Method::POST {
+                    let form = if body.is_empty() { format!("csrf={csrf}") } else { format!("csrf={csrf}&{body}") };
+                    req = req.header("content-type", "application/x-www-form-urlencoded").body(form);
+                } else if !body.is_empty() {
+                    req = app
+                        .client
+                        .request(method.clone(), app.url(&format!("{path}?{body}")))
+                        .header("cookie", format!("lending_session={}", cookie.clone().unwrap_or_default()));
+                }
+            }
+            let r = req.send().await.unwrap();
+            let location = crate::location(&r);
+            let got = classify(&path, r.status(), &location);
+            assert_eq!(got, expected[col], "{method} {pattern} as {caller}: {} {location}", r.status());
+            cells += 1;
+            if *caller == "disabled" {
+                let mut tx = app.store.begin().await.unwrap();
+                lending::store::users::set_disabled(&mut tx, &disabled.id, false).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        }
+    }
+    assert_eq!(cells, STAFF.len() * CALLERS.len());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_staff_route_against_every_caller_sqlite() {
+    matrix(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_staff_route_against_every_caller_postgres() {
+    matrix(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn every_public_route_answers_everyone_alike() {
+    let listed: BTreeSet<(String, String)> =
+        mobile_api::routes().list().iter().map(|(m, p)| (m.to_string(), p.clone())).collect();
+    let tabled: BTreeSet<(String, String)> = PUBLIC.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+    assert_eq!(listed, tabled, "every route of the public service is in the table");
+
+    let db = lending::testing::TestDb::new(Backend::Sqlite).await;
+    let store = db.store(Clock::system()).await;
+    seed_basic(&store, 0).await;
+    let cfg = lending::Config::for_tests(&db.data_dir, &db.url);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = mobile_api::AppState { store: store.clone(), cfg: std::sync::Arc::new(cfg) };
+    tokio::spawn(mobile_api::run(listener, state, std::future::pending()));
+    let token = {
+        let mut tx = store.begin().await.unwrap();
+        let t = lending::service::users::create_token(&mut tx, &lending::Actor::cli(), "a1", "x").await.unwrap();
+        tx.commit().await.unwrap();
+        t
+    };
+    let client = reqwest::Client::new();
+    for (method, path) in PUBLIC {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let anonymous = client.request(method.clone(), format!("{base}{path}")).send().await.unwrap().status();
+        let with_staff_token =
+            client.request(method.clone(), format!("{base}{path}")).bearer_auth(&token).send().await.unwrap().status();
+        assert_eq!(anonymous, with_staff_token, "{path}: a staff token changes nothing on the public service");
+        assert!(!anonymous.is_server_error());
+    }
+}
