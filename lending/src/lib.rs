@@ -5,6 +5,8 @@
 pub mod actor;
 pub mod audit;
 pub mod auth;
+#[cfg(feature = "testing")]
+pub mod browser;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -24,7 +24,8 @@ pub fn routes() -> Routes<AppState> {
 }
 
 pub fn build_app(state: AppState) -> Router {
-    lending::web::harden(routes().into_router().with_state(state), &[])
+    let tls = state.cfg.public_base_url.starts_with("https://");
+    lending::web::harden(routes().into_router().with_state(state), if tls { &[lending::web::HSTS] } else { &[] })
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<Value>, (axum::http::StatusCode, Json<Value>)> {

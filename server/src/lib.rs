@@ -25,10 +25,13 @@ pub struct AppState {
     pub keys: SecretBox,
 }
 
+/// Staff pages and API answers hold patient data: never cached.
+const NO_STORE: (&str, &str) = ("cache-control", "no-store");
+
 pub fn build_app(state: AppState) -> Router {
-    // Staff pages and API answers hold patient data: never cached.
+    let tls = state.cfg.staff_https();
     let app = routes::router().layer(axum::middleware::from_fn(web::csrf::same_origin_only)).with_state(state);
-    lending::web::harden(app, &[("cache-control", "no-store")])
+    lending::web::harden(app, if tls { &[NO_STORE, lending::web::HSTS] } else { &[NO_STORE] })
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

@@ -5,8 +5,10 @@
 
 mod api;
 mod auth;
+mod browser;
 mod cli;
 mod matrix;
+mod secrets;
 
 use std::sync::Arc;
 

@@ -1,0 +1,71 @@
+//! Real-browser tests: Debian's headless Chromium driven through chromedriver (WebDriver).
+//! A missing browser fails the test with the command that installs it; it never skips.
+
+// Test support: a failed setup should stop the test loudly.
+#![allow(clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A chromedriver process, stopped when dropped.
+pub struct Driver {
+    child: Child,
+    pub url: String,
+    _profile: tempfile::TempDir,
+    pub profile_dir: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts chromedriver on a free loopback port and waits until it answers.
+pub async fn start_driver() -> Driver {
+    for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        assert!(
+            std::path::Path::new(tool).exists(),
+            "{tool} is missing: browser tests need Debian's chromium and chromium-driver \
+             (apt-get install -y chromium chromium-driver; .ci/run installs them)"
+        );
+    }
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+    let child = Command::new("/usr/bin/chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let url = format!("http://127.0.0.1:{port}");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let profile_dir = profile.path().display().to_string();
+    let driver = Driver { child, url, _profile: profile, profile_dir };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return driver;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start on port {port}");
+}
+
+/// Chrome options for a headless run with no outside network (SPEC of the CI machine).
+pub fn chrome_capabilities(profile_dir: &str, width: u32, height: u32) -> serde_json::Map<String, serde_json::Value> {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-dev-shm-usage", "--disable-quic", "--no-first-run", "--disable-component-update",
+                "--disable-sync", format!("--window-size={width},{height}"), format!("--user-data-dir={profile_dir}"),
+                "--lang=ja-JP"
+            ]
+        }),
+    );
+    caps
+}
