@@ -96,6 +96,9 @@ pub struct Config {
     pub secrets_key: Option<Secret>,
     pub session_idle_minutes: i64,
     pub session_max_hours: i64,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub mobile_db_role: String,
+    pub mobile_db_password: Option<Secret>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +185,30 @@ impl Config {
                 "32 バイトの base64url 鍵ではありません (not a 32-byte base64url key)",
             ));
         }
+        let trusted_proxies = get("LENDING_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse().map_err(|_| {
+                    err("LENDING_TRUSTED_PROXIES", format!("「{s}」は IP アドレスではありません (not an IP address)"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mobile_db_role = get("LENDING_MOBILE_DB_ROLE").unwrap_or_else(|| "lending_mobile".into());
+        if !mobile_db_role.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            || mobile_db_role.len() > 63
+        {
+            return Err(err(
+                "LENDING_MOBILE_DB_ROLE",
+                "英小文字・数字・_ で63文字以内にしてください (lower-case letters, digits, _)",
+            ));
+        }
         Ok(Self {
+            trusted_proxies,
+            mobile_db_role,
+            mobile_db_password: get("LENDING_MOBILE_DB_PASSWORD").map(Secret::new),
             secrets_key,
             session_idle_minutes: number("LENDING_SESSION_IDLE_MINUTES", 15, 24 * 60)?,
             session_max_hours: number("LENDING_SESSION_MAX_HOURS", 12, 24 * 7)?,
@@ -213,6 +239,9 @@ impl Config {
             secrets_key: None,
             session_idle_minutes: 15,
             session_max_hours: 12,
+            trusted_proxies: Vec::new(),
+            mobile_db_role: "lending_mobile".into(),
+            mobile_db_password: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod ids;
 pub mod lifecycle;
+pub mod mail;
 pub mod qr;
 #[cfg(feature = "http")]
 pub mod routes;

@@ -1,38 +1,121 @@
 //! The patient-facing public service. Its own process and listener; it reads only public
-//! device help data and writes only problem reports. No staff routes, no sessions.
+//! device help data (database views) and writes only problem reports. No staff routes, no
+//! sessions, no cookies.
+
+pub mod cache;
+pub mod form_token;
+pub mod help;
+pub mod i18n;
+pub mod limits;
+pub mod reports;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use lending::routes::Routes;
+use lending::web::json::ApiError;
 use lending::{Config, Store};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+
+/// Requests to the public service are small: a report is at most a few kilobytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub cfg: Arc<Config>,
+    pub cache: Arc<cache::HelpCache>,
+    pub limits: Arc<limits::Limits>,
+    pub form_key: Arc<form_token::FormKey>,
+}
+
+impl AppState {
+    /// `check_every`: how often the help cache looks for changes (tests use zero).
+    pub fn new(store: Store, cfg: Config, check_every: Duration) -> Self {
+        let limits = limits::Limits::new(cfg.trusted_proxies.clone());
+        Self {
+            store,
+            cfg: Arc::new(cfg),
+            cache: Arc::new(cache::HelpCache::new(check_every)),
+            limits: Arc::new(limits),
+            form_key: Arc::new(form_token::FormKey::random()),
+        }
+    }
 }
 
 /// Every route of the public service, remembered for the route × role test.
 pub fn routes() -> Routes<AppState> {
-    Routes::new().get("/healthz", health)
+    Routes::new()
+        .get("/healthz", health)
+        .get("/static/public.css", public_css)
+        .get("/api/v1/openapi.json", openapi)
+        .merge(help::routes())
+        .merge(reports::routes())
 }
 
 pub fn build_app(state: AppState) -> Router {
     let tls = state.cfg.public_base_url.starts_with("https://");
-    lending::web::harden(routes().into_router().with_state(state), if tls { &[lending::web::HSTS] } else { &[] })
+    let app = routes()
+        .into_router()
+        .layer(axum::middleware::from_fn(access_log))
+        .layer(axum::middleware::from_fn(same_origin_only))
+        .with_state(state);
+    lending::web::harden(app, if tls { &[lending::web::HSTS] } else { &[] }, MAX_BODY_BYTES)
 }
 
-async fn health(State(state): State<AppState>) -> Result<Json<Value>, (axum::http::StatusCode, Json<Value>)> {
-    let down = |_| (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })));
-    let mut tx = state.store.read().await.map_err(down)?;
-    lending::store::registry::institution(&mut tx).await.map_err(down)?;
+/// Access monitoring (guideline: 切り分け and アクセス監視): every request with its route,
+/// the first characters of the label token (enough to correlate, useless to guess), the
+/// outcome and the time taken.
+async fn access_log(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str).to_owned();
+    let path = req.uri().path();
+    let token_prefix: String = path
+        .strip_prefix("/d/")
+        .or_else(|| path.strip_prefix("/api/v1/devices/"))
+        .map(|rest| rest.chars().take(4).collect())
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    tracing::info!(
+        target: "access",
+        %method, %route, token = %token_prefix, status = response.status().as_u16(),
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+    );
+    response
+}
+
+/// Posts only from our own pages (the report form) or from non-browser clients.
+async fn same_origin_only(req: Request, next: Next) -> Response {
+    if req.method() == axum::http::Method::POST && !lending::web::is_same_origin(req.headers()) {
+        return ApiError(lending::Error::Forbidden).into_response();
+    }
+    next.run(req).await
+}
+
+async fn health(State(state): State<AppState>) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+    let down = |_| (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })));
+    state.cache.institution(&state.store).await.map_err(down)?;
     Ok(Json(json!({ "status": "ok" })))
+}
+
+async fn public_css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../templates/static/public.css"),
+    )
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("../openapi.json"))
 }
 
 pub async fn run(

@@ -1,5 +1,5 @@
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::time::Duration;
 
 use lending::store::PoolSize;
 use lending::{Clock, Config, Store};
@@ -29,12 +29,10 @@ fn main() -> ExitCode {
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let store = Store::connect(cfg.mobile_database_url.expose(), Clock::system(), PoolSize(8)).await?;
-    // The public service never migrates; it needs the schema the staff service created.
+    // The public service never migrates; it needs the views the staff service created.
     let mut tx = store.read().await?;
-    lending::store::registry::institution(&mut tx).await.map_err(|e| {
-        anyhow::anyhow!(
-            "LENDING_MOBILE_DATABASE_URL: the schema is missing or not readable; run `server migrate` first ({e})"
-        )
+    lending::store::public::version(&mut tx).await.map_err(|e| {
+        anyhow::anyhow!("LENDING_MOBILE_DATABASE_URL: the public views are missing or not readable; run `server migrate` first ({e})")
     })?;
     drop(tx);
     let listener = tokio::net::TcpListener::bind(cfg.mobile_listen)
@@ -43,12 +41,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "public service listening");
     println!("listening on http://{addr}");
-    mobile_api::run(
-        listener,
-        mobile_api::AppState { store: store.clone(), cfg: Arc::new(cfg) },
-        mobile_api::shutdown_signal(),
-    )
-    .await?;
+    let state = mobile_api::AppState::new(store.clone(), cfg, Duration::from_secs(2));
+    mobile_api::run(listener, state, mobile_api::shutdown_signal()).await?;
     store.close().await;
     Ok(())
 }

@@ -7,8 +7,8 @@ use axum::http::request::Parts;
 use lending::service::users;
 use lending::{Actor, Error};
 
-use crate::error::ApiError;
 use crate::AppState;
+use lending::web::json::ApiError;
 
 /// The staff member behind a valid API token.
 #[derive(Debug, Clone)]

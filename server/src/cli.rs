@@ -129,12 +129,29 @@ async fn open(cfg: &Config) -> anyhow::Result<Store> {
     Ok(Store::connect(cfg.database_url.expose(), Clock::system(), PoolSize::default()).await?)
 }
 
+/// Migrates, and on PostgreSQL (re)creates the public service's restricted role.
+async fn migrate(store: &Store, cfg: &Config) -> anyhow::Result<()> {
+    store.migrate().await?;
+    if store.backend() == lending::Backend::Postgres {
+        match &cfg.mobile_db_password {
+            Some(pw) => {
+                lending::store::roles::ensure_mobile_role(store, &cfg.mobile_db_role, pw.expose()).await?;
+                println!("mobile-api 用のロール {} を設定しました / public service role ready", cfg.mobile_db_role);
+            }
+            None => println!(
+                "LENDING_MOBILE_DB_PASSWORD が未設定のため mobile-api 用ロールは作成しません / set it to create the public service's role"
+            ),
+        }
+    }
+    Ok(())
+}
+
 async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
     let cli = Actor::cli();
     match command {
         Command::Serve => {
             let store = open(&cfg).await?;
-            store.migrate().await?;
+            migrate(&store, &cfg).await?;
             let listener = tokio::net::TcpListener::bind(cfg.server_listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("LENDING_SERVER_LISTEN={}: cannot listen: {e}", cfg.server_listen))?;
@@ -143,12 +160,14 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             println!("listening on http://{addr}");
             let keys = cfg.secret_box()?;
             let state = AppState { store: store.clone(), cfg: Arc::new(cfg), keys };
+            let worker = tokio::spawn(crate::worker::run(state.clone()));
             crate::run(listener, state, crate::shutdown_signal()).await?;
+            worker.abort();
             store.close().await;
         }
         Command::Migrate => {
             let store = open(&cfg).await?;
-            store.migrate().await?;
+            migrate(&store, &cfg).await?;
             println!("データベースを最新の状態にしました / database is up to date ({:?})", store.backend());
             store.close().await;
         }

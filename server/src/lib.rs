@@ -2,10 +2,10 @@
 
 pub mod auth;
 pub mod cli;
-pub mod error;
 pub mod i18n;
 pub mod routes;
 pub mod web;
+pub mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,7 +31,11 @@ const NO_STORE: (&str, &str) = ("cache-control", "no-store");
 pub fn build_app(state: AppState) -> Router {
     let tls = state.cfg.staff_https();
     let app = routes::router().layer(axum::middleware::from_fn(web::csrf::same_origin_only)).with_state(state);
-    lending::web::harden(app, if tls { &[NO_STORE, lending::web::HSTS] } else { &[NO_STORE] })
+    lending::web::harden(
+        app,
+        if tls { &[NO_STORE, lending::web::HSTS] } else { &[NO_STORE] },
+        lending::web::MAX_BODY_BYTES,
+    )
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

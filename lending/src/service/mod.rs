@@ -6,6 +6,7 @@ pub mod documents;
 pub mod incidents;
 pub mod loans;
 pub mod registry;
+pub mod reports;
 pub mod users;
 pub mod wipes;
 

@@ -8,8 +8,11 @@
 pub mod audit;
 pub mod devices;
 pub mod loans;
+pub mod outbox;
 pub mod patients;
+pub mod public;
 pub mod registry;
+pub mod roles;
 pub mod sessions;
 pub mod users;
 pub mod wipes;

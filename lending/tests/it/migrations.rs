@@ -29,7 +29,7 @@ async fn sqlite_schema() -> (BTreeSet<String>, BTreeSet<String>, usize) {
     let pool = store.sqlite_pool().expect("sqlite");
     let columns: Vec<(String, String)> = sqlx::query_as(
         "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
-         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
+         WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
     )
     .fetch_all(pool)
     .await

@@ -1,47 +1,55 @@
-//! The public service's integration tests.
+//! The public service's integration tests: one binary; storage-touching tests on both backends.
 
 // Tests stop at the first failed step; unwrap/expect say where.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod browser;
+mod fuzz;
+mod help;
+mod process;
+mod role;
 
-use lending::testing::TestDb;
-use lending::{both_dbs, Clock};
+use std::time::Duration;
 
-fn mobile_api(db: &TestDb) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mobile-api"));
-    c.env("LENDING_DATA_DIR", &db.data_dir)
-        .env("LENDING_MOBILE_DATABASE_URL", &db.url)
-        .env("LENDING_DATABASE_URL", &db.url)
-        .env("LENDING_MOBILE_LISTEN", "127.0.0.1:0")
-        .env("LENDING_LOG", "warn");
-    c
+use lending::testing::{seed_basic, Basic, TestDb};
+use lending::{Backend, Clock, Store};
+
+/// A running public service on a fresh database seeded with a small clinic.
+pub struct PublicApp {
+    pub base: String,
+    pub store: Store,
+    pub basic: Basic,
+    pub client: reqwest::Client,
+    pub db: TestDb,
 }
 
-both_dbs!(
-    async fn serves_health_with_security_headers_and_stops_on_sigterm(backend) {
-        let db = TestDb::new(backend).await;
-        db.store(Clock::system()).await.close().await;
-        let mut child = mobile_api(&db).stdout(Stdio::piped()).spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base = line.trim().strip_prefix("listening on ").expect("prints its address").to_owned();
-        let r = reqwest::get(format!("{base}/healthz")).await.unwrap();
-        assert_eq!(r.status(), reqwest::StatusCode::OK);
-        assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("object-src 'none'"));
-        assert!(r.headers().get("set-cookie").is_none(), "the public service sets no cookies");
-        // No staff routes exist here.
-        assert_eq!(reqwest::get(format!("{base}/api/v1/patients")).await.unwrap().status(), reqwest::StatusCode::NOT_FOUND);
-        assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-        assert!(child.wait().unwrap().success());
-    }
-);
+pub async fn spawn(backend: Backend) -> PublicApp {
+    let db = TestDb::new(backend).await;
+    let store = db.store(Clock::system()).await;
+    let basic = seed_basic(&store, 3).await;
+    let cfg = lending::Config::for_tests(&db.data_dir, &db.url);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = mobile_api::AppState::new(store.clone(), cfg, Duration::ZERO);
+    tokio::spawn(mobile_api::run(listener, state, std::future::pending()));
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    PublicApp { base, store, basic, client, db }
+}
 
-#[tokio::test]
-async fn refuses_to_start_without_the_schema() {
-    let db = TestDb::new(lending::Backend::Sqlite).await;
-    let o = mobile_api(&db).output().unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("server migrate"));
+impl PublicApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The QR token of test device `i`.
+    pub async fn token(&self, i: usize) -> String {
+        let mut tx = self.store.read().await.unwrap();
+        lending::store::devices::get(&mut tx, &self.basic.devices[i]).await.unwrap().unwrap().qr_token
+    }
+
+    /// The form token on a device's help page.
+    pub async fn form_token(&self, token: &str) -> String {
+        let page = self.client.get(self.url(&format!("/d/{token}"))).send().await.unwrap().text().await.unwrap();
+        page.split("name=\"form_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned()
+    }
 }

@@ -4,9 +4,9 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::error::ApiResult;
 use crate::routes::Routes;
 use crate::AppState;
+use lending::web::json::ApiResult;
 
 pub fn routes() -> Routes {
     Routes::new().get("/healthz", health)

@@ -3,7 +3,7 @@
 //! session's token (checked by `CsrfForm`), and the cookie is `SameSite=Strict`.
 
 use axum::extract::Request;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -11,29 +11,17 @@ use super::PageError;
 
 /// Refuses non-GET requests that a browser marks as cross-site, before any handler runs.
 pub async fn same_origin_only(req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) || is_same_origin(&req) {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || lending::web::is_same_origin(req.headers())
+    {
         return next.run(req).await;
     }
     tracing::warn!(method = %req.method(), "cross-site request refused");
     if req.uri().path().starts_with("/api/") {
-        let e = crate::error::ApiError(lending::Error::Forbidden).into_response();
+        let e = lending::web::json::ApiError(lending::Error::Forbidden).into_response();
         return (StatusCode::FORBIDDEN, e).into_response();
     }
     PageError::Csrf.into_response()
-}
-
-fn is_same_origin(req: &Request) -> bool {
-    let h = req.headers();
-    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return false;
-        }
-    }
-    match (h.get(header::ORIGIN).and_then(|v| v.to_str().ok()), h.get(header::HOST).and_then(|v| v.to_str().ok())) {
-        (None, _) => true,
-        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, authority)| authority == host),
-        (Some(_), None) => false,
-    }
 }
 
 /// Constant-time comparison of the posted and the session's form token.

@@ -105,7 +105,7 @@ impl IntoResponse for PageError {
                 ),
                 Lang::Ja,
             ),
-            Self::Domain(e, lang) => (crate::error::status_of(&e), e, lang),
+            Self::Domain(e, lang) => (lending::web::json::status_of(&e), e, lang),
         };
         if e.is_internal() {
             tracing::error!(error = %e, "page failed");

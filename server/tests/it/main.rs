@@ -8,6 +8,7 @@ mod auth;
 mod browser;
 mod cli;
 mod matrix;
+mod reports;
 mod secrets;
 
 use std::sync::Arc;

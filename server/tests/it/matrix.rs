@@ -51,6 +51,8 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/admin/tokens", "", [S, F, A, A, S, S]),
     ("POST", "/admin/tokens", "login=n1&name=matrix", [S, F, A, F, S, S]),
     ("POST", "/admin/tokens/{id}/revoke", "", [S, F, A, F, S, S]),
+    ("GET", "/reports", "", [S, A, A, A, S, S]),
+    ("POST", "/reports/{id}/resolve", "resolution=called", [S, A, A, F, S, S]),
     ("GET", "/api/v1/devices", "", [S, A, A, A, S, S]),
     ("GET", "/api/v1/devices/{id}", "", [S, A, A, A, S, S]),
     ("POST", "/api/v1/devices/{id}/lost", r#"{"kind":"lost"}"#, [S, A, A, F, S, S]),
@@ -67,7 +69,15 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
 ];
 
 /// The public service: the same answer for everyone (it knows no staff).
-const PUBLIC: &[(&str, &str)] = &[("GET", "/healthz")];
+const PUBLIC: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/static/public.css"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/d/{token}"),
+    ("GET", "/api/v1/devices/{token}"),
+    ("POST", "/d/{token}/report"),
+    ("POST", "/api/v1/devices/{token}/reports"),
+];
 
 fn classify(path: &str, status: StatusCode, location: &str) -> Got {
     if status == StatusCode::FORBIDDEN {
@@ -215,25 +225,35 @@ async fn every_public_route_answers_everyone_alike() {
 
     let db = lending::testing::TestDb::new(Backend::Sqlite).await;
     let store = db.store(Clock::system()).await;
-    seed_basic(&store, 0).await;
+    let b = seed_basic(&store, 1).await;
+    let mut tx = store.read().await.unwrap();
+    let token = lending::store::devices::get(&mut tx, &b.devices[0]).await.unwrap().unwrap().qr_token;
+    drop(tx);
     let cfg = lending::Config::for_tests(&db.data_dir, &db.url);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = mobile_api::AppState { store: store.clone(), cfg: std::sync::Arc::new(cfg) };
+    let state = mobile_api::AppState::new(store.clone(), cfg, std::time::Duration::ZERO);
     tokio::spawn(mobile_api::run(listener, state, std::future::pending()));
-    let token = {
+    let staff_token = {
         let mut tx = store.begin().await.unwrap();
         let t = lending::service::users::create_token(&mut tx, &lending::Actor::cli(), "a1", "x").await.unwrap();
         tx.commit().await.unwrap();
         t
     };
     let client = reqwest::Client::new();
-    for (method, path) in PUBLIC {
+    for (method, pattern) in PUBLIC {
+        let path = pattern.replace("{token}", &token);
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let anonymous = client.request(method.clone(), format!("{base}{path}")).send().await.unwrap().status();
-        let with_staff_token =
-            client.request(method.clone(), format!("{base}{path}")).bearer_auth(&token).send().await.unwrap().status();
-        assert_eq!(anonymous, with_staff_token, "{path}: a staff token changes nothing on the public service");
-        assert!(!anonymous.is_server_error());
+        let with_staff_credentials = client
+            .request(method.clone(), format!("{base}{path}"))
+            .bearer_auth(&staff_token)
+            .header("cookie", "lending_session=whatever")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(anonymous, with_staff_credentials, "{path}: staff credentials change nothing on the public service");
+        assert!(!anonymous.is_server_error(), "{path}: {anonymous}");
     }
 }

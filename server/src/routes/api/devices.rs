@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::auth::ApiUser;
-use crate::error::{ApiJson, ApiResult};
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
+use lending::web::json::{ApiJson, ApiResult};
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -7,9 +7,9 @@ use lending::service::loans::{self, CheckOutRequest, ReturnRequest};
 use serde_json::{json, Value};
 
 use crate::auth::ApiUser;
-use crate::error::{ApiJson, ApiResult};
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
+use lending::web::json::{ApiJson, ApiResult};
 
 pub fn routes() -> Routes {
     Routes::new().post("/loans", check_out).post("/returns", return_device)

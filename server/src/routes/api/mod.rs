@@ -10,8 +10,8 @@ use axum::response::IntoResponse;
 use lending::Error;
 
 use crate::auth::ApiUser;
-use crate::error::ApiError;
 use crate::routes::Routes;
+use lending::web::json::ApiError;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::ApiUser;
-use crate::error::ApiResult;
 use crate::routes::Routes;
 use crate::AppState;
+use lending::web::json::ApiResult;
 
 pub fn routes() -> Routes {
     Routes::new().get("/patients", search).get("/patients/{id}", show)

@@ -7,9 +7,9 @@ use lending::service::wipes::{self, WipeRequest};
 use lending::store::wipes::Wipe;
 
 use crate::auth::ApiUser;
-use crate::error::{ApiJson, ApiResult};
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
+use lending::web::json::{ApiJson, ApiResult};
 
 pub fn routes() -> Routes {
     Routes::new().post("/wipes", record).post("/wipes/{id}/verify", verify)

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod home;
+pub mod reports;
 pub mod sign_in;
 
 use crate::routes::Routes;
@@ -14,6 +15,7 @@ pub fn routes() -> Routes {
         .merge(account::routes())
         .merge(home::routes())
         .merge(admin::routes())
+        .merge(reports::routes())
         .merge(assets::routes())
 }
 

@@ -1,5 +1,8 @@
 //! HTTP facts both services share (they depend on this crate, never on each other).
 
+#[cfg(feature = "http")]
+pub mod json;
+
 /// Headers on every response of both services (SPEC §6). The CSP allows no inline script;
 /// pages work without JavaScript, and scripts, when used, come from the service itself.
 pub const SECURITY_HEADERS: &[(&str, &str)] = &[
@@ -47,10 +50,10 @@ pub async fn shutdown_signal() {
 }
 
 /// Wraps a service's router in the layers both services share: security headers (plus any
-/// `extra` ones), the body limit, and a request span that names the route pattern, never the
+/// `extra` ones), a body limit (413 beyond), and a request span that names the route pattern, never the
 /// raw path (which can hold ids or tokens).
 #[cfg(feature = "http")]
-pub fn harden(app: axum::Router, extra: &[(&'static str, &'static str)]) -> axum::Router {
+pub fn harden(app: axum::Router, extra: &[(&'static str, &'static str)], body_limit: usize) -> axum::Router {
     use axum::extract::{MatchedPath, Request};
     use axum::http::{HeaderName, HeaderValue};
     use tower_http::set_header::SetResponseHeaderLayer;
@@ -63,10 +66,28 @@ pub fn harden(app: axum::Router, extra: &[(&'static str, &'static str)]) -> axum
             HeaderValue::from_static(value),
         ));
     }
-    app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES)).layer(
+    app.layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit)).layer(
         TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str);
             tracing::info_span!("request", method = %req.method(), route = %route)
         }),
     )
+}
+
+/// Whether a browser marks a request as coming from our own pages: `Sec-Fetch-Site` is
+/// same-origin (or absent), and `Origin`, when sent, names the host the request went to.
+/// Clients that are not browsers send neither and pass; browsers on other sites cannot.
+#[cfg(feature = "http")]
+pub fn is_same_origin(h: &axum::http::HeaderMap) -> bool {
+    use axum::http::header;
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return false;
+        }
+    }
+    match (h.get(header::ORIGIN).and_then(|v| v.to_str().ok()), h.get(header::HOST).and_then(|v| v.to_str().ok())) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, authority)| authority == host),
+        (Some(_), None) => false,
+    }
 }

@@ -1,10 +1,11 @@
-//! The API's error responses: `{error, message_ja, message_en, fields}` with the right status.
+//! JSON API errors for both services: `{error, message_ja, message_en, fields}` with the right
+//! status, including for requests the extractors reject.
 
+use crate::Error;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use lending::Error;
 use serde_json::json;
 
 #[derive(Debug)]
@@ -61,7 +62,7 @@ impl IntoResponse for ApiError {
 }
 
 fn bad_request(ja: &str, en: String) -> ApiError {
-    ApiError(Error::Validation(vec![lending::error::FieldError {
+    ApiError(Error::Validation(vec![crate::error::FieldError {
         field: "body".into(),
         message_ja: ja.into(),
         message_en: en,

@@ -1,0 +1,171 @@
+//! Problem reports (異常・不都合の連絡) from the QR help page, and how staff hear of them: the
+//! staff service picks new reports up, audits them and queues an alert mail that carries no
+//! patient data, only a link into the staff app.
+
+use serde_json::json;
+
+use super::bounded;
+use crate::actor::Actor;
+use crate::audit::NewEvent;
+use crate::error::{Error, Result};
+use crate::ids::new_id;
+use crate::mail::ProblemReportEmail;
+use crate::store::outbox::{self, Mail};
+use crate::store::public::{self, NewReport};
+use crate::store::{on, Tx};
+
+/// (value, Japanese, English) in the order the form shows them.
+pub const CATEGORIES: [(&str, &str, &str); 6] = [
+    ("not_working", "動かない・電源が入らない", "Not working / will not turn on"),
+    ("alarm", "アラームが鳴った・測定値がおかしい", "Alarm, or an unusual reading"),
+    ("damaged", "壊れた・ぬれた", "Damaged or got wet"),
+    ("lost", "なくした・盗まれた", "Lost or stolen"),
+    ("strange", "いつもと違う動きをする", "Behaving strangely"),
+    ("other", "その他", "Something else"),
+];
+
+pub const MAX_BODY_CHARS: usize = 2000;
+
+pub fn category_label(value: &str, en: bool) -> &'static str {
+    CATEGORIES.iter().find(|c| c.0 == value).map_or("", |c| if en { c.2 } else { c.1 })
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ReportInput {
+    pub category: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub callback_phone: String,
+}
+
+/// Stores a report against the device behind `token` (the public service's one write).
+/// `NotFound` if the token leads nowhere.
+pub async fn submit(tx: &mut Tx, token: &str, input: &ReportInput) -> Result<String> {
+    if !CATEGORIES.iter().any(|c| c.0 == input.category) {
+        return Err(Error::invalid("category", "どのようなことか、選んでください。", "Please choose what happened."));
+    }
+    let body = bounded("body", &input.body, MAX_BODY_CHARS, "内容")?;
+    let phone = input.callback_phone.trim();
+    if phone.chars().count() > 20 || !phone.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)) {
+        return Err(Error::invalid(
+            "callback_phone",
+            "電話番号は数字（と - + ( )）で20文字以内で入力してください。",
+            "Phone number: digits (and - + ( )), at most 20 characters.",
+        ));
+    }
+    let help = public::device_help(tx, token).await?.ok_or(Error::NotFound)?;
+    let id = new_id();
+    let now = tx.now();
+    public::insert_report(
+        tx,
+        &NewReport {
+            id: &id,
+            device_id: &help.device_id,
+            category: &input.category,
+            body: &body,
+            callback_phone: phone,
+            created_at: now,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct ReportRow {
+    pub id: String,
+    pub device_id: String,
+    pub asset_tag: String,
+    pub category: String,
+    pub body: String,
+    pub callback_phone: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub status: String,
+    pub resolution: String,
+}
+
+const REPORT_COLUMNS: &str =
+    "r.id, r.device_id, d.asset_tag, r.category, r.body, r.callback_phone, r.created_at, r.status, r.resolution";
+
+/// Reports, newest first; only open ones unless `all`.
+pub async fn list(tx: &mut Tx, all: bool) -> Result<Vec<ReportRow>> {
+    let sql = format!(
+        "SELECT {REPORT_COLUMNS} FROM problem_reports r JOIN devices d ON d.id = r.device_id \
+         WHERE ($1 OR r.status <> 'resolved') ORDER BY r.created_at DESC LIMIT 500"
+    );
+    Ok(on!(tx, c => sqlx::query_as::<_, ReportRow>(&sql).bind(all).fetch_all(c).await)?)
+}
+
+pub async fn resolve(tx: &mut Tx, actor: &Actor, id: &str, note: &str) -> Result<()> {
+    super::require_writer(actor)?;
+    let note = bounded("resolution", note, 2000, "対応内容")?;
+    let now = tx.now();
+    let n = on!(tx, c => sqlx::query(
+        "UPDATE problem_reports SET status = 'resolved', resolved_by = $1, resolved_at = $2, resolution = $3 \
+         WHERE id = $4 AND status <> 'resolved'")
+        .bind(&actor.user_id).bind(now).bind(&note).bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    if n != 1 {
+        return Err(Error::conflict("この連絡は見つからないか、すでに対応済みです。", "No such open report."));
+    }
+    tx.audit(actor, NewEvent::new("problem_report.resolve", "problem_report", id));
+    Ok(())
+}
+
+/// Picks up reports no one was alerted to yet: audits each and queues one alert mail per
+/// admin with an e-mail address. Returns how many reports were picked up.
+pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
+    let new: Vec<(String, String, String)> = on!(tx, c => sqlx::query_as(
+        "SELECT r.id, d.asset_tag, r.category FROM problem_reports r JOIN devices d ON d.id = r.device_id \
+         WHERE r.alerted_at IS NULL ORDER BY r.created_at LIMIT 100")
+        .fetch_all(c)
+        .await)?;
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let recipients: Vec<String> = on!(tx, c => sqlx::query_scalar(
+        "SELECT email FROM users WHERE role = 'admin' AND disabled = $1 AND email <> '' ORDER BY login")
+        .bind(false)
+        .fetch_all(c)
+        .await)?;
+    let now = tx.now();
+    let system =
+        Actor { user_id: String::new(), login: "mobile-api".into(), role: "public".into(), source: "qr".into() };
+    for (id, asset_tag, category) in &new {
+        let email = ProblemReportEmail {
+            asset_tag: asset_tag.clone(),
+            category_ja: category_label(category, false).to_owned(),
+            link: format!("{staff_base_url}/reports#r-{id}"),
+        };
+        let (subject, text, html) = email.render()?;
+        for to in &recipients {
+            outbox::enqueue(
+                tx,
+                &Mail {
+                    id: new_id(),
+                    dedupe_key: format!("report:{id}:{to}"),
+                    recipient: to.clone(),
+                    subject: subject.clone(),
+                    body_text: text.clone(),
+                    body_html: html.clone(),
+                    attempts: 0,
+                },
+            )
+            .await?;
+        }
+        on!(tx, c => sqlx::query("UPDATE problem_reports SET alerted_at = $1 WHERE id = $2")
+            .bind(now).bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        tx.audit(
+            &system,
+            NewEvent::new("problem_report.received", "problem_report", id)
+                .details(&json!({ "asset_tag": asset_tag, "category": category, "alerts": recipients.len() })),
+        );
+    }
+    Ok(new.len())
+}

@@ -1,0 +1,35 @@
+//! The public service's own PostgreSQL role: it may read the public views and insert problem
+//! reports, nothing else (SPEC §2). SQLite has no roles; there the separation is the process
+//! boundary and the views the public code reads.
+
+use super::Store;
+use crate::error::{Error, Result};
+
+/// The views mobile-api reads.
+pub const PUBLIC_VIEWS: [&str; 4] =
+    ["public_institution", "public_device_help", "public_revoked_tokens", "public_version"];
+
+/// Creates the role if missing, sets its password, and grants exactly what the public service
+/// needs (revoking anything else it had). Idempotent; `server migrate` runs it.
+pub async fn ensure_mobile_role(store: &Store, role: &str, password: &str) -> Result<()> {
+    let Some(pool) = store.pg_pool() else { return Ok(()) };
+    if role.is_empty() || !role.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err(Error::Other(anyhow::anyhow!("LENDING_MOBILE_DB_ROLE: lower-case letters, digits and _ only")));
+    }
+    let literal = password.replace('\'', "''");
+    let statements = [
+        format!("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN; END IF; END $$"),
+        format!("ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '{literal}'"),
+        format!("DO $$ BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %I TO {role}', current_database()); END $$"),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
+        format!("GRANT SELECT ON {} TO {role}", PUBLIC_VIEWS.join(", ")),
+        format!("GRANT INSERT ON problem_reports TO {role}"),
+    ];
+    let mut tx = pool.begin().await?;
+    for sql in statements {
+        sqlx::query(&sql).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Public help data, cached in memory. The database's `public_version` moves whenever help
+//! data may have changed; the cache checks it at most every `check_every` and empties itself
+//! when it moved, so an edit or a rotated label shows within that interval.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use lending::store::public::{self, DeviceHelp, PublicInstitution};
+use lending::{Result, Store};
+
+/// What a token leads to.
+pub enum Lookup {
+    Found(Arc<DeviceHelp>),
+    /// A rotated label or a retired device.
+    Revoked,
+    Unknown,
+}
+
+#[derive(Default)]
+struct Cached {
+    version: i64,
+    institution: Option<Arc<PublicInstitution>>,
+    devices: HashMap<String, Arc<DeviceHelp>>,
+}
+
+pub struct HelpCache {
+    cached: RwLock<Cached>,
+    last_check: Mutex<Option<Instant>>,
+    check_every: Duration,
+}
+
+/// Bounds memory: a full cache starts over (tokens are many, but clinics have thousands).
+const MAX_ENTRIES: usize = 50_000;
+
+impl HelpCache {
+    pub fn new(check_every: Duration) -> Self {
+        Self { cached: RwLock::new(Cached::default()), last_check: Mutex::new(None), check_every }
+    }
+
+    async fn refresh_if_due(&self, store: &Store) -> Result<()> {
+        {
+            let mut last = self.last_check.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|t| t.elapsed() < self.check_every) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
+        let mut tx = store.read().await?;
+        let version = public::version(&mut tx).await?;
+        let mut cached = self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cached.version != version {
+            *cached = Cached { version, ..Cached::default() };
+        }
+        Ok(())
+    }
+
+    pub async fn institution(&self, store: &Store) -> Result<Option<Arc<PublicInstitution>>> {
+        self.refresh_if_due(store).await?;
+        if let Some(i) = &self.cached.read().unwrap_or_else(std::sync::PoisonError::into_inner).institution {
+            return Ok(Some(i.clone()));
+        }
+        let mut tx = store.read().await?;
+        let found = public::institution(&mut tx).await?.map(Arc::new);
+        self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner).institution.clone_from(&found);
+        Ok(found)
+    }
+
+    pub async fn device(&self, store: &Store, token: &str) -> Result<Lookup> {
+        self.refresh_if_due(store).await?;
+        if let Some(d) = self.cached.read().unwrap_or_else(std::sync::PoisonError::into_inner).devices.get(token) {
+            return Ok(Lookup::Found(d.clone()));
+        }
+        let mut tx = store.read().await?;
+        if let Some(help) = public::device_help(&mut tx, token).await? {
+            let help = Arc::new(help);
+            let mut cached = self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cached.devices.len() >= MAX_ENTRIES {
+                cached.devices.clear();
+            }
+            cached.devices.insert(token.to_owned(), help.clone());
+            return Ok(Lookup::Found(help));
+        }
+        Ok(if public::is_revoked(&mut tx, token).await? { Lookup::Revoked } else { Lookup::Unknown })
+    }
+}

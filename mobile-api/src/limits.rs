@@ -1,0 +1,57 @@
+//! Rate limits per client address (SPEC §6): problem reports, and lookups of tokens that do
+//! not exist (someone guessing). The client address is the peer's, or, only when the peer is a
+//! configured trusted proxy, the last address that proxy added to `X-Forwarded-For`.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use axum::http::HeaderMap;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+pub struct Limits {
+    reports: DefaultKeyedRateLimiter<IpAddr>,
+    unknown_tokens: DefaultKeyedRateLimiter<IpAddr>,
+    trusted_proxies: Vec<IpAddr>,
+}
+
+/// Reports a minute from one address; a family reporting a real problem never needs more.
+pub const REPORTS_PER_MINUTE: u32 = 5;
+/// Unknown-token lookups a minute from one address (a mistyped or worn label is a few).
+pub const UNKNOWN_PER_MINUTE: u32 = 20;
+
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+impl Limits {
+    pub fn new(trusted_proxies: Vec<IpAddr>) -> Self {
+        Self {
+            reports: RateLimiter::keyed(per_minute(REPORTS_PER_MINUTE)),
+            unknown_tokens: RateLimiter::keyed(per_minute(UNKNOWN_PER_MINUTE)),
+            trusted_proxies,
+        }
+    }
+
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .rev()
+            .find(|ip| !self.trusted_proxies.contains(ip))
+            .unwrap_or(peer)
+    }
+
+    pub fn allow_report(&self, client: IpAddr) -> bool {
+        self.reports.check_key(&client).is_ok()
+    }
+
+    pub fn allow_unknown_lookup(&self, client: IpAddr) -> bool {
+        self.unknown_tokens.check_key(&client).is_ok()
+    }
+}

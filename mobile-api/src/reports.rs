@@ -1,0 +1,130 @@
+//! Problem reports from patients and families: the HTML form on the help page and
+//! `POST /api/v1/devices/{token}/reports`. Rate-limited per client address; the form is bound
+//! to its page by a signed token; the JSON API is protected by the same-origin check and by
+//! browsers' CORS rules (no CORS headers are ever sent).
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use lending::service::reports::{self, ReportInput};
+use lending::web::json::ApiError;
+use lending::Error;
+use serde_json::json;
+
+use crate::cache::Lookup;
+use crate::help::{html, lang_of, lookup, message_page, not_found_page, HelpPage, PageQuery};
+use crate::i18n::{EN, JA};
+use crate::AppState;
+
+pub fn routes() -> lending::routes::Routes<AppState> {
+    lending::routes::Routes::new().post("/d/{token}/report", form).post("/api/v1/devices/{token}/reports", api)
+}
+
+#[derive(serde::Deserialize)]
+struct ReportForm {
+    #[serde(default)]
+    form_token: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    callback_phone: String,
+}
+
+async fn store_report(state: &AppState, token: &str, input: &ReportInput) -> lending::Result<String> {
+    let mut tx = state.store.begin().await?;
+    let id = reports::submit(&mut tx, token, input).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn form(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Query(query): Query<PageQuery>,
+    body: Result<Form<ReportForm>, FormRejection>,
+) -> Response {
+    let lang = lang_of(&query, &headers);
+    let texts = lang.t();
+    let respond = async {
+        let institution = state.cache.institution(&state.store).await?;
+        let inst = institution.as_deref();
+        let help = match lookup(&state, peer, &headers, &token).await? {
+            Err(()) => return Ok(message_page(inst, lang, StatusCode::TOO_MANY_REQUESTS, texts.too_many)),
+            Ok(Lookup::Found(help)) => help,
+            Ok(found) => return Ok(not_found_page(inst, lang, matches!(found, Lookup::Revoked))),
+        };
+        let Ok(Form(fields)) = body else {
+            return Ok(message_page(inst, lang, StatusCode::UNPROCESSABLE_ENTITY, texts.form_expired));
+        };
+        let now = state.store.clock().now().timestamp();
+        if !state.form_key.check(&help.token, &fields.form_token, now) {
+            return Ok(message_page(inst, lang, StatusCode::FORBIDDEN, texts.form_expired));
+        }
+        if !state.limits.allow_report(state.limits.client(peer.ip(), &headers)) {
+            return Ok(message_page(inst, lang, StatusCode::TOO_MANY_REQUESTS, texts.too_many));
+        }
+        let input = ReportInput { category: fields.category, body: fields.body, callback_phone: fields.callback_phone };
+        Ok::<_, Error>(match store_report(&state, &help.token, &input).await {
+            Ok(_) => Redirect::to(&format!("/d/{}?lang={}&reported=1", help.token, lang.code())).into_response(),
+            Err(e @ Error::Validation(_)) => {
+                let mut page = HelpPage::new(&state, inst, &help, lang);
+                page.error = Some(if lang.is_en() { e.message_en() } else { e.message_ja() });
+                html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+            }
+            Err(e) => return Err(e),
+        })
+    };
+    respond.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "report form failed");
+        message_page(None, lang, StatusCode::SERVICE_UNAVAILABLE, texts.ask_clinic)
+    })
+}
+
+async fn api(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    body: Result<Json<ReportInput>, JsonRejection>,
+) -> Response {
+    let respond = async {
+        let found = lookup(&state, peer, &headers, &token).await?;
+        let too_many = || {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({ "error": "rate_limited", "message_ja": JA.too_many, "message_en": EN.too_many })),
+            )
+                .into_response()
+        };
+        let d = match found {
+            Err(()) => return Ok(too_many()),
+            Ok(Lookup::Found(d)) => d,
+            Ok(_) => return Err(Error::NotFound),
+        };
+        let Json(input) = body.map_err(ApiError::from).map_err(|e| e.0)?;
+        if !state.limits.allow_report(state.limits.client(peer.ip(), &headers)) {
+            return Ok(too_many());
+        }
+        let id = store_report(&state, &d.token, &input).await?;
+        Ok::<_, Error>(
+            (
+                StatusCode::CREATED,
+                Json(json!({
+                    "id": id,
+                    "message_ja": JA.report_thanks,
+                    "message_en": EN.report_thanks,
+                })),
+            )
+                .into_response(),
+        )
+    };
+    respond.await.unwrap_or_else(|e| ApiError(e).into_response())
+}

@@ -1,0 +1,45 @@
+//! The help page in a real phone-sized browser (390×844), in Japanese and English: screenshots
+//! kept in test-artifacts/, tel: links present, no patient field anywhere on the page.
+
+use fantoccini::{ClientBuilder, Locator};
+use lending::browser::{chrome_capabilities, start_driver};
+use lending::service::loans;
+use lending::Backend;
+
+use crate::spawn;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_page_on_a_phone_in_japanese_and_english() {
+    let app = spawn(Backend::Sqlite).await;
+    // The device is out on loan to a patient, so patient data exists in the database.
+    let mut tx = app.store.begin().await.unwrap();
+    loans::check_out(&mut tx, &app.basic.nurse, app.basic.check_out_request(0, &[0])).await.unwrap();
+    tx.commit().await.unwrap();
+    let token = app.token(0).await;
+    let driver = start_driver().await;
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(chrome_capabilities(&driver.profile_dir, 390, 844))
+        .connect(&driver.url)
+        .await
+        .expect("chromedriver session");
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    for (lang, heading) in [("ja", "お困りのときの連絡先"), ("en", "Whom to call")] {
+        c.goto(&app.url(&format!("/d/{token}?lang={lang}"))).await.unwrap();
+        let body = c.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+        assert!(body.contains(heading), "{lang}: {body}");
+        for private in ["山田", "花子", "P-000000", "Hanako"] {
+            assert!(!body.contains(private), "{lang}: the page shows {private}");
+        }
+        let tels = c.find_all(Locator::Css("a[href^='tel:']")).await.unwrap();
+        assert!(tels.len() >= 2, "day and night numbers are tappable");
+        assert_eq!(tels[0].attr("href").await.unwrap().as_deref(), Some("tel:0300001111"));
+        std::fs::write(artifacts.join(format!("public-help-{lang}-390x844.png")), c.screenshot().await.unwrap())
+            .unwrap();
+        let sizes =
+            c.execute("return [document.documentElement.scrollWidth, window.innerWidth]", vec![]).await.unwrap();
+        let (scroll, inner) = (sizes[0].as_i64().unwrap(), sizes[1].as_i64().unwrap());
+        assert!(scroll <= inner, "{lang}: no sideways scrolling on a phone (content {scroll} px, window {inner} px)");
+    }
+    c.close().await.unwrap();
+}

@@ -1,0 +1,44 @@
+//! The `mobile-api` binary: starts on the views, refuses without them, stops on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use lending::testing::TestDb;
+use lending::{both_dbs, Clock};
+
+fn mobile_api(db: &TestDb) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mobile-api"));
+    c.env("LENDING_DATA_DIR", &db.data_dir)
+        .env("LENDING_MOBILE_DATABASE_URL", &db.url)
+        .env("LENDING_DATABASE_URL", &db.url)
+        .env("LENDING_MOBILE_LISTEN", "127.0.0.1:0")
+        .env("LENDING_LOG", "warn");
+    c
+}
+
+both_dbs!(
+    async fn serves_health_with_security_headers_and_stops_on_sigterm(backend) {
+        let db = TestDb::new(backend).await;
+        db.store(Clock::system()).await.close().await;
+        let mut child = mobile_api(&db).stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("listening on ").expect("prints its address").to_owned();
+        let r = reqwest::get(format!("{base}/healthz")).await.unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+        assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("object-src 'none'"));
+        assert!(r.headers().get("set-cookie").is_none(), "the public service sets no cookies");
+        // No staff routes exist here.
+        assert_eq!(reqwest::get(format!("{base}/api/v1/patients")).await.unwrap().status(), reqwest::StatusCode::NOT_FOUND);
+        assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+        assert!(child.wait().unwrap().success());
+    }
+);
+
+#[tokio::test]
+async fn refuses_to_start_without_the_schema() {
+    let db = TestDb::new(lending::Backend::Sqlite).await;
+    let o = mobile_api(&db).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("server migrate"));
+}

@@ -1,0 +1,37 @@
+//! Background work of the staff service: alert staff to new problem reports and deliver the
+//! mail outbox. Runs every few seconds; each step is its own transaction, so a crash loses
+//! nothing (reports stay unalerted, mails stay queued).
+
+use std::time::Duration;
+
+use lending::mail::{deliver_due, Mailer};
+
+use crate::AppState;
+
+pub const INTERVAL: Duration = Duration::from_secs(2);
+
+/// One round: pick up new reports, then send what is due.
+pub async fn tick(state: &AppState, mailer: &Mailer) -> lending::Result<()> {
+    let mut tx = state.store.begin().await?;
+    let picked = lending::service::reports::alert_new(&mut tx, &state.cfg.staff_base_url).await?;
+    tx.commit().await?;
+    if picked > 0 {
+        tracing::info!(reports = picked, "problem reports picked up");
+    }
+    let (sent, failed) = deliver_due(&state.store, mailer, &state.cfg.mail_from).await?;
+    if sent + failed > 0 {
+        tracing::info!(sent, failed, "outbox delivered");
+    }
+    Ok(())
+}
+
+/// Runs until the process ends.
+pub async fn run(state: AppState) {
+    let mailer = Mailer::from_config(&state.cfg);
+    loop {
+        if let Err(e) = tick(&state, &mailer).await {
+            tracing::error!(error = %e, "background work failed; will retry");
+        }
+        tokio::time::sleep(INTERVAL).await;
+    }
+}
