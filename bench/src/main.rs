@@ -19,6 +19,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// The public help page (`GET /d/{token}`) against a bare axum handler, same machine, same run.
+    HelpPage {
+        /// Requests per server.
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+    },
     /// Seed a chain of N audit events, then time `audit verify` against a plain scan of the same rows.
     Audit {
         #[arg(long, default_value_t = 1_000_000)]
@@ -34,20 +43,21 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Bench::Audit { events, postgres } => rt.block_on(audit_bench(events, postgres)),
+        Bench::HelpPage { requests, connections } => rt.block_on(help_page_bench(requests, connections)),
     }
 }
 
 /// A scratch database that is removed afterwards.
 struct Scratch {
     url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pg: Option<(String, String)>,
 }
 
 async fn scratch(postgres: Option<String>) -> anyhow::Result<Scratch> {
     let dir = tempfile::tempdir()?;
     Ok(match postgres {
-        None => Scratch { url: format!("sqlite://{}", dir.path().join("bench.sqlite").display()), _dir: dir, pg: None },
+        None => Scratch { url: format!("sqlite://{}", dir.path().join("bench.sqlite").display()), dir, pg: None },
         Some(admin) => {
             use sqlx::Connection as _;
             let name = format!("bench_{}", std::process::id());
@@ -55,7 +65,7 @@ async fn scratch(postgres: Option<String>) -> anyhow::Result<Scratch> {
             sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut c).await?;
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await?;
             let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-            Scratch { url: format!("{base}/{name}"), _dir: dir, pg: Some((admin.clone(), name)) }
+            Scratch { url: format!("{base}/{name}"), dir, pg: Some((admin.clone(), name)) }
         }
     })
 }
@@ -157,6 +167,97 @@ async fn audit_bench(events: i64, postgres: Option<String>) -> anyhow::Result<()
     println!(
         "target: < 10 s for 1,000,000 events (issue 2), < 30 s for 5,000,000 (SPEC §7): {}",
         if verify * 1e6 < 10.0 * f64::from(u32::try_from(events).unwrap_or(u32::MAX)) { "met" } else { "NOT met" }
+    );
+    store.close().await;
+    drop_scratch(s).await
+}
+
+/// Requests/s and latency percentiles of `url` under `connections` concurrent keep-alive clients.
+async fn load(url: &str, requests: usize, connections: usize) -> anyhow::Result<(f64, Vec<f64>)> {
+    let per = requests / connections;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let url = url.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+            let mut latencies = Vec::with_capacity(per);
+            for _ in 0..per {
+                let t = Instant::now();
+                let r = client.get(&url).send().await?;
+                anyhow::ensure!(r.status().is_success(), "{url}: {}", r.status());
+                r.bytes().await?;
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = Vec::with_capacity(requests);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    Ok((f64::from(u32::try_from(all.len()).unwrap_or(u32::MAX)) / secs, all))
+}
+
+fn percentile(sorted: &[f64], p: usize) -> f64 {
+    sorted.get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1))).copied().unwrap_or(0.0)
+}
+
+async fn help_page_bench(requests: usize, connections: usize) -> anyhow::Result<()> {
+    // The real public service on the demo clinic (SQLite, durable settings).
+    let s = scratch(None).await?;
+    let store = Store::connect(&s.url, Clock::system(), PoolSize(8)).await?;
+    store.migrate().await?;
+    lending::demo::seed(&store).await?;
+    let mut tx = store.read().await?;
+    let token = lending::store::devices::list(&mut tx, Some(lending::DeviceStatus::OnLoan))
+        .await?
+        .first()
+        .map(|d| d.qr_token.clone())
+        .ok_or_else(|| anyhow::anyhow!("the demo has devices on loan"))?;
+    drop(tx);
+    let cfg = lending::Config::for_tests(s.dir.path(), &s.url);
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let public_url = format!("http://{}/d/{token}", public.local_addr()?);
+    let state = mobile_api::AppState::new(store.clone(), cfg, std::time::Duration::from_secs(2));
+    tokio::spawn(mobile_api::run(public, state, std::future::pending()));
+
+    // The baseline: a bare axum handler returning a small fixed page, nothing else.
+    let bare = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let bare_url = format!("http://{}/", bare.local_addr()?);
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { axum::response::Html("<!doctype html><p>hello</p>") }));
+    tokio::spawn(async move { axum::serve(bare, app).await });
+
+    // Warm up both (connections, caches), then measure each in turn.
+    load(&bare_url, 500, connections).await?;
+    load(&public_url, 500, connections).await?;
+    let (bare_rps, bare_lat) = load(&bare_url, requests, connections).await?;
+    let (help_rps, help_lat) = load(&public_url, requests, connections).await?;
+    let page_bytes = reqwest::get(&public_url).await?.bytes().await?.len();
+    println!(
+        "machine: {} cores; {requests} requests per server over {connections} keep-alive connections",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
+    );
+    println!(
+        "baseline bare axum handler: {bare_rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&bare_lat, 50),
+        percentile(&bare_lat, 99)
+    );
+    println!(
+        "help page /d/{{token}} ({page_bytes} bytes): {help_rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&help_lat, 50),
+        percentile(&help_lat, 99)
+    );
+    let ratio = help_rps / bare_rps;
+    let p99 = percentile(&help_lat, 99);
+    println!(
+        "ratio: {:.0}% of the bare handler (target >= 50%: {}); p99 {p99:.2} ms (target < 10 ms: {})",
+        ratio * 100.0,
+        if ratio >= 0.5 { "met" } else { "NOT met" },
+        if p99 < 10.0 { "met" } else { "NOT met" }
     );
     store.close().await;
     drop_scratch(s).await

@@ -22,6 +22,9 @@ struct Cached {
     version: i64,
     institution: Option<Arc<PublicInstitution>>,
     devices: HashMap<String, Arc<DeviceHelp>>,
+    /// Rendered pages by (token, language, form-token period): the page is the same for
+    /// everyone scanning that label in that period.
+    pages: HashMap<(String, &'static str, i64), axum::body::Bytes>,
 }
 
 pub struct HelpCache {
@@ -64,6 +67,19 @@ impl HelpCache {
         let found = public::institution(&mut tx).await?.map(Arc::new);
         self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner).institution.clone_from(&found);
         Ok(found)
+    }
+
+    /// A rendered page, if one is cached (call after [`Self::device`], which refreshes).
+    pub fn page(&self, key: &(String, &'static str, i64)) -> Option<axum::body::Bytes> {
+        self.cached.read().unwrap_or_else(std::sync::PoisonError::into_inner).pages.get(key).cloned()
+    }
+
+    pub fn keep_page(&self, key: (String, &'static str, i64), page: axum::body::Bytes) {
+        let mut cached = self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cached.pages.len() >= MAX_ENTRIES {
+            cached.pages.clear();
+        }
+        cached.pages.insert(key, page);
     }
 
     pub async fn device(&self, store: &Store, token: &str) -> Result<Lookup> {

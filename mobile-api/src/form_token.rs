@@ -6,6 +6,13 @@ use sha2::Sha256;
 
 /// How long a page may stay open before its form must be reloaded.
 pub const VALID_SECONDS: i64 = 2 * 60 * 60;
+/// Tokens are issued per period, so a rendered page can be cached for that long.
+pub const PERIOD_SECONDS: i64 = 10 * 60;
+
+/// The start of the period `now` falls in.
+pub fn period(now: i64) -> i64 {
+    now - now.rem_euclid(PERIOD_SECONDS)
+}
 
 pub struct FormKey([u8; 32]);
 
@@ -21,8 +28,10 @@ impl FormKey {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// A token for pages shown during `now`'s period.
     pub fn issue(&self, token: &str, now: i64) -> String {
-        format!("{now}.{}", self.mac(token, now))
+        let issued = period(now);
+        format!("{issued}.{}", self.mac(token, issued))
     }
 
     pub fn check(&self, token: &str, form_token: &str, now: i64) -> bool {

@@ -213,6 +213,26 @@ pub async fn lookup(
     Ok(Ok(found))
 }
 
+/// The help page from the rendered-page cache, rendering it on a miss.
+fn cached_page(state: &AppState, i: Option<&PublicInstitution>, d: &DeviceHelp, lang: Lang) -> Response {
+    let key = (d.token.clone(), lang.code(), crate::form_token::period(state.store.clock().now().timestamp()));
+    let body = match state.cache.page(&key) {
+        Some(body) => body,
+        None => match HelpPage::new(state, i, d, lang).render() {
+            Ok(rendered) => {
+                let body = axum::body::Bytes::from(rendered);
+                state.cache.keep_page(key, body.clone());
+                body
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "template failed");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "error").into_response();
+            }
+        },
+    };
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
 async fn page(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -227,9 +247,13 @@ async fn page(
         Ok::<_, lending::Error>(match lookup(&state, peer, &headers, &token).await? {
             Err(()) => message_page(i, lang, StatusCode::TOO_MANY_REQUESTS, lang.t().too_many),
             Ok(Lookup::Found(d)) => {
-                let mut page = HelpPage::new(&state, i, &d, lang);
-                page.reported = q.reported.is_some();
-                html(StatusCode::OK, &page)
+                if q.reported.is_some() {
+                    let mut page = HelpPage::new(&state, i, &d, lang);
+                    page.reported = true;
+                    html(StatusCode::OK, &page)
+                } else {
+                    cached_page(&state, i, &d, lang)
+                }
             }
             Ok(Lookup::Revoked) => not_found_page(i, lang, true),
             Ok(Lookup::Unknown) => not_found_page(i, lang, false),
