@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod ids;
+pub mod labels;
 pub mod lifecycle;
 pub mod mail;
 pub mod qr;

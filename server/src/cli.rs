@@ -129,21 +129,21 @@ async fn open(cfg: &Config) -> anyhow::Result<Store> {
     Ok(Store::connect(cfg.database_url.expose(), Clock::system(), PoolSize::default()).await?)
 }
 
-/// Migrates, and on PostgreSQL (re)creates the public service's restricted role.
-async fn migrate(store: &Store, cfg: &Config) -> anyhow::Result<()> {
+/// Migrates, and on PostgreSQL (re)creates the public service's restricted role. Returns a
+/// note for the operator about the role.
+async fn migrate(store: &Store, cfg: &Config) -> anyhow::Result<Option<String>> {
     store.migrate().await?;
-    if store.backend() == lending::Backend::Postgres {
-        match &cfg.mobile_db_password {
-            Some(pw) => {
-                lending::store::roles::ensure_mobile_role(store, &cfg.mobile_db_role, pw.expose()).await?;
-                println!("mobile-api 用のロール {} を設定しました / public service role ready", cfg.mobile_db_role);
-            }
-            None => println!(
-                "LENDING_MOBILE_DB_PASSWORD が未設定のため mobile-api 用ロールは作成しません / set it to create the public service's role"
-            ),
-        }
+    if store.backend() != lending::Backend::Postgres {
+        return Ok(None);
     }
-    Ok(())
+    Ok(Some(match &cfg.mobile_db_password {
+        Some(pw) => {
+            lending::store::roles::ensure_mobile_role(store, &cfg.mobile_db_role, pw.expose()).await?;
+            format!("mobile-api 用のロール {} を設定しました / public service role ready", cfg.mobile_db_role)
+        }
+        None => "LENDING_MOBILE_DB_PASSWORD が未設定のため mobile-api 用ロールは作成しません / set it to create the public service's role"
+            .to_owned(),
+    }))
 }
 
 async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
@@ -151,7 +151,9 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
             let store = open(&cfg).await?;
-            migrate(&store, &cfg).await?;
+            if let Some(note) = migrate(&store, &cfg).await? {
+                tracing::info!("{note}");
+            }
             let listener = tokio::net::TcpListener::bind(cfg.server_listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("LENDING_SERVER_LISTEN={}: cannot listen: {e}", cfg.server_listen))?;
@@ -167,7 +169,9 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             let store = open(&cfg).await?;
-            migrate(&store, &cfg).await?;
+            if let Some(note) = migrate(&store, &cfg).await? {
+                println!("{note}");
+            }
             println!("データベースを最新の状態にしました / database is up to date ({:?})", store.backend());
             store.close().await;
         }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod documents;
 pub mod incidents;
+pub mod labels;
 pub mod loans;
 pub mod registry;
 pub mod reports;

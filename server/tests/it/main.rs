@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod browser;
 mod cli;
+mod labels;
 mod matrix;
 mod reports;
 mod secrets;

@@ -53,8 +53,13 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("POST", "/admin/tokens/{id}/revoke", "", [S, F, A, F, S, S]),
     ("GET", "/reports", "", [S, A, A, A, S, S]),
     ("POST", "/reports/{id}/resolve", "resolution=called", [S, A, A, F, S, S]),
+    ("GET", "/labels", "", [S, A, A, A, S, S]),
+    ("POST", "/labels/print", "layout=a4-24&device_id={device}", [S, A, A, A, S, S]),
+    ("GET", "/static/labels/{layout}", "", [A, A, A, A, A, A]),
     ("GET", "/api/v1/devices", "", [S, A, A, A, S, S]),
     ("GET", "/api/v1/devices/{id}", "", [S, A, A, A, S, S]),
+    ("GET", "/api/v1/devices/{id}/label.svg", "", [S, A, A, A, S, S]),
+    ("POST", "/api/v1/devices/{id}/rotate-label", "", [S, A, A, F, S, S]),
     ("POST", "/api/v1/devices/{id}/lost", r#"{"kind":"lost"}"#, [S, A, A, F, S, S]),
     ("POST", "/api/v1/devices/{id}/found", "", [S, A, A, F, S, S]),
     ("POST", "/api/v1/devices/{id}/write-off", "", [S, A, A, F, S, S]),
@@ -137,8 +142,8 @@ async fn matrix(backend: Backend) {
         } else {
             b.devices[0].clone()
         };
-        let path = pattern.replace("{id}", &id);
-        let body = body.replace("{n}", &n.to_string());
+        let path = pattern.replace("{id}", &id).replace("{layout}", "a4-24.css");
+        let body = body.replace("{n}", &n.to_string()).replace("{device}", &b.devices[0]);
         for (col, caller) in CALLERS.iter().enumerate() {
             let (cookie, csrf, bearer) = match *caller {
                 "anonymous" => (None, String::new(), None),

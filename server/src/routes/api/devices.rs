@@ -18,6 +18,8 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/devices", list)
         .get("/devices/{id}", show)
+        .get("/devices/{id}/label.svg", label_svg)
+        .post("/devices/{id}/rotate-label", rotate_label)
         .post("/devices/{id}/lost", lost)
         .post("/devices/{id}/found", found)
         .post("/devices/{id}/write-off", write_off)
@@ -118,4 +120,34 @@ async fn from_maintenance(
 ) -> ApiResult<StatusCode> {
     write_tx!(state, |tx| incidents::back_from_maintenance(tx, &actor, &id));
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// One printable label (70 × 37 mm, or the size of `?layout=`), SVG with real text.
+async fn label_svg(
+    _user: ApiUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LabelQuery>,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let layout = lending::labels::Layout::find(q.layout.as_deref().unwrap_or("a4-24"))
+        .ok_or_else(|| Error::invalid("layout", "ラベル用紙の指定が正しくありません。", "Unknown layout."))?;
+    let mut tx = state.store.read().await?;
+    let info = lending::service::labels::label_info(&mut tx, &id, &state.cfg.public_base_url).await?;
+    let svg = lending::labels::svg(&info, layout.label_w, layout.label_h)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")], svg))
+}
+
+#[derive(Deserialize)]
+struct LabelQuery {
+    layout: Option<String>,
+}
+
+/// A new label token; the old label's page then says it is no longer valid.
+async fn rotate_label(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let token = write_tx!(state, |tx| lending::service::labels::rotate_token(tx, &actor, &id));
+    Ok(Json(json!({ "url": lending::labels::label_url(&state.cfg.public_base_url, &token) })))
 }

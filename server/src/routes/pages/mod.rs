@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod home;
+pub mod labels;
 pub mod reports;
 pub mod sign_in;
 
@@ -16,6 +17,7 @@ pub fn routes() -> Routes {
         .merge(home::routes())
         .merge(admin::routes())
         .merge(reports::routes())
+        .merge(labels::routes())
         .merge(assets::routes())
 }
 
