@@ -67,8 +67,13 @@ impl AssetTag {
 
 /// SHA-256 of a text, as lowercase hex.
 pub fn sha256_hex(text: &str) -> String {
+    sha256_bytes(text.as_bytes())
+}
+
+/// SHA-256 of bytes, as lowercase hex.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(text.as_bytes()))
+    hex::encode(Sha256::digest(bytes))
 }
 
 #[cfg(test)]

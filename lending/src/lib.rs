@@ -5,6 +5,7 @@
 pub mod actor;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 #[cfg(feature = "testing")]
 pub mod browser;
 pub mod clock;

@@ -46,6 +46,13 @@ enum Command {
     },
     /// Seed a realistic demo clinic into an empty database.
     Demo,
+    /// Write a consistent copy of the (SQLite) database and its manifest, while serving.
+    Backup {
+        /// The backup file to create (never overwritten); `<file>.manifest.json` is written beside it.
+        file: PathBuf,
+    },
+    /// Restore a backup after checking it against its manifest and its audit chain (stop the services first).
+    Restore { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -219,6 +226,34 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                     ExitCode::FAILURE
                 }
             });
+        }
+        Command::Backup { file } => {
+            let store = open(&cfg).await?;
+            let m = lending::backup::backup(&store, &file).await?;
+            store.close().await;
+            println!(
+                "バックアップを作成しました / backup written: {} ({} bytes, sha256 {}, audit head {} {})",
+                file.display(),
+                m.bytes,
+                m.sha256,
+                m.audit_head_seq,
+                m.audit_head_hash
+            );
+        }
+        Command::Restore { file } => {
+            let url = cfg.database_url.expose();
+            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).ok_or_else(|| {
+                anyhow::anyhow!("server restore restores the embedded SQLite database; for PostgreSQL use pg_restore (docs/operations.md)")
+            })?;
+            let db_file = PathBuf::from(path.split('?').next().unwrap_or(path));
+            let m = lending::backup::restore(&file, &db_file).await?;
+            println!(
+                "復元しました / restored {} into {}: audit chain verified up to event {} ({})",
+                file.display(),
+                db_file.display(),
+                m.audit_head_seq,
+                m.audit_head_hash
+            );
         }
         Command::Demo => {
             let store = open(&cfg).await?;
