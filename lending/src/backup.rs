@@ -135,11 +135,20 @@ pub async fn restore(from: &Path, db_file: &Path) -> Result<Manifest> {
         return Err(e);
     }
     if db_file.exists() {
-        let mut keep = db_file.as_os_str().to_owned();
-        keep.push(format!(".before-restore-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
-        tokio::fs::rename(db_file, PathBuf::from(keep)).await.map_err(other)?;
+        // The current database is kept, with its -wal and -shm, so committed transactions still
+        // in the WAL are not lost from the kept copy.
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut from_side = db_file.as_os_str().to_owned();
+            from_side.push(suffix);
+            let mut keep = db_file.as_os_str().to_owned();
+            keep.push(format!(".before-restore-{stamp}{suffix}"));
+            let from_side = PathBuf::from(from_side);
+            if from_side.exists() {
+                tokio::fs::rename(&from_side, PathBuf::from(keep)).await.map_err(other)?;
+            }
+        }
     }
-    remove_db_files(db_file).await;
     tokio::fs::rename(&staged, db_file).await.map_err(other)?;
     for suffix in ["-wal", "-shm"] {
         let mut from_side = staged.as_os_str().to_owned();

@@ -61,6 +61,36 @@ pub const SETTINGS: &[Setting] = &[
         key: "mail_from",
         help: "sender address of reminder mails; default lending@localhost",
     },
+    Setting {
+        env: "LENDING_SECRETS_KEY",
+        key: "secrets_key",
+        help: "32-byte base64url key sealing TOTP seeds at rest; default: data/keys/secrets.key, created on first start",
+    },
+    Setting {
+        env: "LENDING_SESSION_IDLE_MINUTES",
+        key: "session_idle_minutes",
+        help: "staff sessions lock after this many idle minutes; default 15",
+    },
+    Setting {
+        env: "LENDING_SESSION_MAX_HOURS",
+        key: "session_max_hours",
+        help: "staff sessions end after this many hours in all; default 12",
+    },
+    Setting {
+        env: "LENDING_TRUSTED_PROXIES",
+        key: "trusted_proxies",
+        help: "comma-separated addresses of reverse proxies whose X-Forwarded-For the public service believes; default none",
+    },
+    Setting {
+        env: "LENDING_MOBILE_DB_ROLE",
+        key: "mobile_db_role",
+        help: "PostgreSQL role `server migrate` creates for mobile-api; default lending_mobile",
+    },
+    Setting {
+        env: "LENDING_MOBILE_DB_PASSWORD",
+        key: "mobile_db_password",
+        help: "its password; without it `server migrate` does not create the role",
+    },
 ];
 
 /// A secret that never appears in logs or `Debug` output.
@@ -317,6 +347,38 @@ mod tests {
         assert_eq!(e.setting, "LENDING_DATABASE_URL");
         let e = Config::from_sources(&env(&[("LENDING_PUBLIC_BASE_URL", "help.example")])).unwrap_err();
         assert_eq!(e.setting, "LENDING_PUBLIC_BASE_URL");
+    }
+
+    #[test]
+    fn every_setting_is_read_from_the_environment() {
+        let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let c = Config::from_sources(&env(&[
+            ("LENDING_SECRETS_KEY", key),
+            ("LENDING_SESSION_IDLE_MINUTES", "5"),
+            ("LENDING_SESSION_MAX_HOURS", "8"),
+            ("LENDING_TRUSTED_PROXIES", "10.0.0.1, ::1"),
+            ("LENDING_MOBILE_DB_ROLE", "clinic_public"),
+            ("LENDING_MOBILE_DB_PASSWORD", "pw"),
+            ("LENDING_SMTP_URL", "smtp://mail.example:587"),
+            ("LENDING_MAIL_FROM", "lending@clinic.example"),
+            ("LENDING_STAFF_BASE_URL", "https://staff.clinic.example"),
+        ]))
+        .unwrap();
+        assert_eq!(c.secrets_key.as_ref().map(Secret::expose), Some(key));
+        assert_eq!((c.session_idle_minutes, c.session_max_hours), (5, 8));
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.mobile_db_role, "clinic_public");
+        assert_eq!(c.mobile_db_password.as_ref().map(Secret::expose), Some("pw"));
+        assert!(c.smtp_url.is_some() && c.mail_from == "lending@clinic.example" && c.staff_https());
+        for e in
+            ["LENDING_SESSION_IDLE_MINUTES", "LENDING_TRUSTED_PROXIES", "LENDING_MOBILE_DB_ROLE", "LENDING_SECRETS_KEY"]
+        {
+            assert_eq!(
+                Config::from_sources(&env(&[(e, "not valid!!")])).unwrap_err().setting,
+                e,
+                "a bad {e} names itself"
+            );
+        }
     }
 
     #[test]

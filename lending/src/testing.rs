@@ -55,7 +55,8 @@ impl TestDb {
 
     /// A migrated store on this database with the given clock.
     pub async fn store(&self, clock: Clock) -> Store {
-        let store = self.store_unmigrated(clock, PoolSize::default()).await;
+        // Small pools: tests run side by side against one PostgreSQL server.
+        let store = self.store_unmigrated(clock, PoolSize(6)).await;
         store.migrate().await.expect("migrate");
         store
     }

@@ -88,13 +88,18 @@ impl HelpCache {
             return Ok(Lookup::Found(d.clone()));
         }
         let mut tx = store.read().await?;
+        // Read the version in the same snapshot as the row: a row read before a change (a
+        // rotated label) must not be cached after the cache moved on to the new version.
+        let version = public::version(&mut tx).await?;
         if let Some(help) = public::device_help(&mut tx, token).await? {
             let help = Arc::new(help);
             let mut cached = self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             if cached.devices.len() >= MAX_ENTRIES {
                 cached.devices.clear();
             }
-            cached.devices.insert(token.to_owned(), help.clone());
+            if cached.version == version {
+                cached.devices.insert(token.to_owned(), help.clone());
+            }
             return Ok(Lookup::Found(help));
         }
         Ok(if public::is_revoked(&mut tx, token).await? { Lookup::Revoked } else { Lookup::Unknown })

@@ -46,6 +46,11 @@ enum Command {
     },
     /// Seed a realistic demo clinic into an empty database.
     Demo,
+    /// Import records from a file.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Write a consistent copy of the (SQLite) database and its manifest, while serving.
     Backup {
         /// The backup file to create (never overwritten); `<file>.manifest.json` is written beside it.
@@ -82,6 +87,13 @@ enum TokenCommand {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Register devices from a CSV file (asset_tag, serial, model, firmware_version,
+    /// firmware_updated_on, site, location, notes; Japanese headers work too). All rows or none.
+    Devices { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +169,12 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
     let cli = Actor::cli();
     match command {
         Command::Serve => {
+            if cfg.smtp_url.is_some() {
+                anyhow::bail!(
+                    "LENDING_SMTP_URL: SMTP delivery is not available in this version; unset it to queue mail as .eml files in {} (nothing is sent)",
+                    cfg.data_dir.join("outbox").display()
+                );
+            }
             let store = open(&cfg).await?;
             if let Some(note) = migrate(&store, &cfg).await? {
                 tracing::info!("{note}");
@@ -226,6 +244,26 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                     ExitCode::FAILURE
                 }
             });
+        }
+        Command::Import { command: ImportCommand::Devices { file } } => {
+            let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let store = open(&cfg).await?;
+            let mut tx = store.begin().await?;
+            let n = match lending::service::import::import_devices(&mut tx, &cli, &bytes).await {
+                Ok(n) => n,
+                Err(lending::Error::Validation(rows)) => {
+                    eprintln!("取り込みませんでした（1件も登録していません） / nothing imported:");
+                    for r in rows {
+                        eprintln!("  {} / {}", r.message_ja, r.message_en);
+                    }
+                    store.close().await;
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(e) => return Err(user_error(e)),
+            };
+            tx.commit().await?;
+            println!("{n} 台の機器を登録しました / {n} devices imported");
+            store.close().await;
         }
         Command::Backup { file } => {
             let store = open(&cfg).await?;

@@ -25,6 +25,10 @@ pub struct AppState {
     pub keys: SecretBox,
 }
 
+/// The largest request: a device CSV import (forms are held to `lending::web::MAX_BODY_BYTES`,
+/// JSON to axum's 2 MB).
+pub const MAX_UPLOAD_BYTES: usize = 4 * 1024 * 1024;
+
 /// Staff pages and API answers hold patient data: never cached.
 const NO_STORE: (&str, &str) = ("cache-control", "no-store");
 

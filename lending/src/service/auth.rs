@@ -14,7 +14,7 @@ use crate::secrets::SecretBox;
 use crate::service::users::require_admin;
 use crate::store::sessions::{self, Session};
 use crate::store::users::{self, Credentials, User};
-use crate::store::{registry, Tx};
+use crate::store::{registry, Store, Tx};
 
 /// Failures (password or second factor) before the account locks.
 pub const LOCK_AFTER: i32 = 5;
@@ -104,17 +104,16 @@ async fn create_session(tx: &mut Tx, user_id: &str, stage: &str, source: &str) -
     Ok(NewSession { token, csrf })
 }
 
-/// Counts a failed password or code; locks the account after [`LOCK_AFTER`] failures.
-async fn record_failure(tx: &mut Tx, actor: &Actor, user: &User, creds: &Credentials, what: &str) -> Result<()> {
-    let failed = creds.failed_logins + 1;
-    let locked_until = (failed >= LOCK_AFTER).then(|| {
-        let doublings = u32::try_from(failed - LOCK_AFTER).unwrap_or(u32::MAX).min(7);
-        tx.now() + Duration::minutes((LOCK_MINUTES << doublings).min(24 * 60))
-    });
-    users::set_failures(tx, &user.id, failed, locked_until).await?;
+/// Counts a failed password or code (an atomic increment, so parallel guesses all count);
+/// locks the account after [`LOCK_AFTER`] failures. Live sessions are left alone: whoever is
+/// guessing is not necessarily the account's owner.
+async fn record_failure(tx: &mut Tx, actor: &Actor, user: &User, what: &str) -> Result<()> {
+    let failed = users::count_failure(tx, &user.id).await?;
     tx.audit(actor, NewEvent::new(what, "user", &user.id).details(&json!({ "failures": failed })));
-    if let Some(until) = locked_until {
-        sessions::delete_for_user(tx, &user.id).await?;
+    if failed >= LOCK_AFTER {
+        let doublings = u32::try_from(failed - LOCK_AFTER).unwrap_or(u32::MAX).min(7);
+        let until = tx.now() + Duration::minutes((LOCK_MINUTES << doublings).min(24 * 60));
+        users::set_failures(tx, &user.id, failed, Some(until)).await?;
         tx.audit(
             actor,
             NewEvent::new("auth.locked", "user", &user.id).details(&json!({ "until": until.to_rfc3339() })),
@@ -127,37 +126,63 @@ fn is_locked(c: &Credentials, now: DateTime<Utc>) -> bool {
     c.locked_until.is_some_and(|t| t > now)
 }
 
-/// Step one: login and password. The caller commits in every case (failures are recorded).
-pub async fn sign_in_password(tx: &mut Tx, login: &str, password: &str, source: &str) -> Result<SignIn> {
-    let now = tx.now();
+/// Step one: login and password. The Argon2 check runs on a blocking thread outside any
+/// transaction (a flood of sign-ins must not hold the database's write lock); the outcome,
+/// failure or session, is written in one transaction afterwards.
+pub async fn sign_in_password(store: &Store, login: &str, password: &str, source: &str) -> Result<SignIn> {
     let login = login.trim();
-    let user = if login.is_empty() || login.len() > 64 { None } else { users::by_login(tx, login).await? };
-    let Some(user) = user else {
-        passwords::verify_dummy(password);
-        tx.audit(
-            &anonymous(source),
-            NewEvent::new("auth.failed", "user", "").details(&json!({ "reason": "unknown_login" })),
-        );
-        return Ok(SignIn::Refused);
+    let mut tx = store.read().await?;
+    let user = if login.is_empty() || login.len() > 64 { None } else { users::by_login(&mut tx, login).await? };
+    let creds = match &user {
+        Some(u) => users::credentials(&mut tx, &u.id).await?,
+        None => None,
     };
-    let actor = Actor::user(&user.id, &user.login, user.role, source);
-    let creds = users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?;
-    if user.disabled || is_locked(&creds, now) {
-        passwords::verify_dummy(password);
-        let reason = if user.disabled { "disabled" } else { "locked" };
-        tx.audit(&actor, NewEvent::new("auth.failed", "user", &user.id).details(&json!({ "reason": reason })));
-        return Ok(SignIn::Refused);
-    }
-    if !creds.password_hash.as_deref().is_some_and(|h| passwords::verify(password, h)) {
-        record_failure(tx, &actor, &user, &creds, "auth.failed").await?;
-        return Ok(SignIn::Refused);
-    }
-    if creds.failed_logins > 0 {
-        users::set_failures(tx, &user.id, 0, None).await?;
-    }
-    let session = create_session(tx, &user.id, "password", source).await?;
-    tx.audit(&actor, NewEvent::new("auth.password_ok", "user", &user.id));
-    Ok(SignIn::Started { next: next_step(&creds), session, user })
+    drop(tx);
+    let now = store.clock().now();
+    let usable = user.as_ref().zip(creds.as_ref()).filter(|(u, c)| !u.disabled && !is_locked(c, now));
+    let stored_hash = usable.and_then(|(_, c)| c.password_hash.clone());
+    let typed = password.to_owned();
+    // Unknown, disabled and locked logins spend the same time as real checks.
+    let password_ok = tokio::task::spawn_blocking(move || {
+        if let Some(h) = stored_hash {
+            passwords::verify(&typed, &h)
+        } else {
+            passwords::verify_dummy(&typed);
+            false
+        }
+    })
+    .await
+    .map_err(|e| Error::Other(e.into()))?;
+
+    let mut tx = store.begin().await?;
+    let outcome = match (user, creds) {
+        (None, _) | (_, None) => {
+            tx.audit(
+                &anonymous(source),
+                NewEvent::new("auth.failed", "user", "").details(&json!({ "reason": "unknown_login" })),
+            );
+            SignIn::Refused
+        }
+        (Some(user), Some(creds)) => {
+            let actor = Actor::user(&user.id, &user.login, user.role, source);
+            if user.disabled || is_locked(&creds, now) {
+                let reason = if user.disabled { "disabled" } else { "locked" };
+                tx.audit(&actor, NewEvent::new("auth.failed", "user", &user.id).details(&json!({ "reason": reason })));
+                SignIn::Refused
+            } else if !password_ok {
+                record_failure(&mut tx, &actor, &user, "auth.failed").await?;
+                SignIn::Refused
+            } else {
+                // The failure count is not reset here: only a completed second factor resets it,
+                // so a known password does not buy unlimited code guesses.
+                let session = create_session(&mut tx, &user.id, "password", source).await?;
+                tx.audit(&actor, NewEvent::new("auth.password_ok", "user", &user.id));
+                SignIn::Started { next: next_step(&creds), session, user }
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 /// The outcome of a second-factor or enrolment step.
@@ -218,7 +243,7 @@ pub async fn second_factor(
                 return Ok(Factor::SignedIn(promote(tx, &actor, &session.id_hash, "totp").await?));
             }
             totp::Check::Ok { .. } | totp::Check::Replay => {
-                record_failure(tx, &actor, user, &creds, "auth.totp_replay").await?;
+                record_failure(tx, &actor, user, "auth.totp_replay").await?;
                 return Ok(if is_locked(&users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?, tx.now()) {
                     Factor::Locked
                 } else {
@@ -228,7 +253,7 @@ pub async fn second_factor(
             totp::Check::Wrong => {}
         }
     }
-    record_failure(tx, &actor, user, &creds, "auth.totp_failed").await?;
+    record_failure(tx, &actor, user, "auth.totp_failed").await?;
     let locked = is_locked(&users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?, tx.now());
     Ok(if locked { Factor::Locked } else { Factor::Wrong })
 }
@@ -311,7 +336,7 @@ pub async fn confirm_enrollment(
     let Some(secret) = pending_secret(tx, user, keys).await? else { return Err(Error::Unauthorized) };
     let now = u64::try_from(tx.now().timestamp()).unwrap_or(0);
     let totp::Check::Ok { step } = totp::check(&secret, code, now, None) else {
-        record_failure(tx, &actor, user, &creds, "auth.totp_failed").await?;
+        record_failure(tx, &actor, user, "auth.totp_failed").await?;
         return Ok(None);
     };
     let sealed = creds.totp_secret_enc.clone().unwrap_or_default();

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod documents;
+pub mod import;
 pub mod incidents;
 pub mod labels;
 pub mod loans;

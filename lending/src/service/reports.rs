@@ -135,6 +135,15 @@ pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
     let system =
         Actor { user_id: String::new(), login: "mobile-api".into(), role: "public".into(), source: "qr".into() };
     for (id, asset_tag, category) in &new {
+        // Claim the report first: with several staff replicas, only one alerts for it.
+        let claimed = on!(tx, c => sqlx::query("UPDATE problem_reports SET alerted_at = $1 WHERE id = $2 AND alerted_at IS NULL")
+            .bind(now).bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if claimed != 1 {
+            continue;
+        }
         let email = ProblemReportEmail {
             asset_tag: asset_tag.clone(),
             category_ja: category_label(category, false).to_owned(),
@@ -156,11 +165,6 @@ pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
             )
             .await?;
         }
-        on!(tx, c => sqlx::query("UPDATE problem_reports SET alerted_at = $1 WHERE id = $2")
-            .bind(now).bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
         tx.audit(
             &system,
             NewEvent::new("problem_report.received", "problem_report", id)

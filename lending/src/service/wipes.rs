@@ -50,6 +50,12 @@ pub async fn record(tx: &mut Tx, actor: &Actor, req: WipeRequest) -> Result<Wipe
             format!("Device {} is {}; a wipe cannot be recorded now.", device.asset_tag, device.status.label_en()),
         ));
     }
+    if req.method == "destroy" && device.status != DeviceStatus::AwaitingWipe {
+        return Err(Error::conflict(
+            "修理・保守中の機器は破壊消去できません。先に修理から戻してください。",
+            "A device in maintenance cannot be destroyed; bring it back from maintenance first.",
+        ));
+    }
     let model = registry::model(tx, &device.model_id).await?.ok_or(Error::NotFound)?;
     let steps = DeviceModel::list(&model.wipe_steps);
     let missing: Vec<&String> = steps.iter().filter(|s| !req.checklist.contains(s)).collect();

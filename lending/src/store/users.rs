@@ -137,6 +137,16 @@ pub async fn recent_password_hashes(tx: &mut Tx, user_id: &str, n: i64) -> Resul
         .await)?)
 }
 
+/// Adds one failure atomically and returns the new count.
+pub async fn count_failure(tx: &mut Tx, user_id: &str) -> Result<i32> {
+    Ok(
+        on!(tx, c => sqlx::query_scalar("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
+        .bind(user_id)
+        .fetch_one(c)
+        .await)?,
+    )
+}
+
 pub async fn set_failures(tx: &mut Tx, user_id: &str, failed: i32, locked_until: Option<DateTime<Utc>>) -> Result<()> {
     on!(tx, c => sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
         .bind(failed).bind(locked_until).bind(user_id)

@@ -7,5 +7,6 @@ mod audit_chain;
 mod concurrency;
 mod demo;
 mod durability;
+mod import;
 mod lifecycle;
 mod migrations;

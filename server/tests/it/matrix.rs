@@ -57,6 +57,7 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("POST", "/labels/print", "layout=a4-24&device_id={device}", [S, A, A, A, S, S]),
     ("GET", "/static/labels/{layout}", "", [A, A, A, A, A, A]),
     ("GET", "/api/v1/devices", "", [S, A, A, A, S, S]),
+    ("POST", "/api/v1/devices/import", "asset_tag,model", [S, A, A, F, S, S]),
     ("GET", "/api/v1/devices/{id}", "", [S, A, A, A, S, S]),
     ("GET", "/api/v1/devices/{id}/label.svg", "", [S, A, A, A, S, S]),
     ("POST", "/api/v1/devices/{id}/rotate-label", "", [S, A, A, F, S, S]),

@@ -17,6 +17,7 @@ use lending::web::json::{ApiJson, ApiResult};
 pub fn routes() -> Routes {
     Routes::new()
         .get("/devices", list)
+        .post("/devices/import", import)
         .get("/devices/{id}", show)
         .get("/devices/{id}/label.svg", label_svg)
         .post("/devices/{id}/rotate-label", rotate_label)
@@ -150,4 +151,14 @@ async fn rotate_label(
 ) -> ApiResult<Json<Value>> {
     let token = write_tx!(state, |tx| lending::service::labels::rotate_token(tx, &actor, &id));
     Ok(Json(json!({ "url": lending::labels::label_url(&state.cfg.public_base_url, &token) })))
+}
+
+/// `POST /api/v1/devices/import` with a CSV body: all rows or none; bad rows named (422).
+async fn import(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let n = write_tx!(state, |tx| lending::service::import::import_devices(tx, &actor, &body));
+    Ok((StatusCode::CREATED, Json(json!({ "imported": n }))))
 }

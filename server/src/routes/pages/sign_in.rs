@@ -80,9 +80,7 @@ async fn login(
     PlainForm(f): PlainForm<LoginForm>,
 ) -> Result<Response, PageError> {
     let lang = lang_of(&headers);
-    let mut tx = state.store.begin().await?;
-    let outcome = auth::sign_in_password(&mut tx, &f.login, &f.password, &source).await?;
-    tx.commit().await?;
+    let outcome = auth::sign_in_password(&state.store, &f.login, &f.password, &source).await?;
     match outcome {
         SignIn::Refused => {
             let c = Chrome::anonymous(lang);
