@@ -119,8 +119,10 @@ async fn run_case(store: &Store, b: &Basic, case: usize, ops: Vec<Op>) -> Result
                 (r, ok)
             }
             Op::Wipe { device, by, passed, destroy } => {
-                let ok =
-                    *by != 3 && matches!(m.status[*device], DeviceStatus::AwaitingWipe | DeviceStatus::Maintenance);
+                // Destruction only from awaiting_wipe (maintenance → retired is not a lifecycle step).
+                let ok = *by != 3
+                    && (m.status[*device] == DeviceStatus::AwaitingWipe
+                        || m.status[*device] == DeviceStatus::Maintenance && !*destroy);
                 let r = wipes::record(
                     &mut tx,
                     staff[*by],
@@ -222,7 +224,7 @@ fn lifecycle_holds_under_random_operations(backend: Backend) {
         (db, store, basic)
     });
     let case = std::sync::atomic::AtomicUsize::new(0);
-    let config = ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() };
+    let config = ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() };
     proptest!(config, |(ops in proptest::collection::vec(op(), 1..40))| {
         let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         rt.block_on(run_case(&store, &basic, n, ops))?;
