@@ -67,6 +67,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "32-byte base64url key sealing TOTP seeds at rest; default: data/keys/secrets.key, created on first start",
     },
     Setting {
+        env: "LENDING_RECEIPT_KEY",
+        key: "receipt_key",
+        help: "32-byte base64url Ed25519 seed signing consent receipts; default: data/keys/receipt.key, created on first start",
+    },
+    Setting {
         env: "LENDING_SESSION_IDLE_MINUTES",
         key: "session_idle_minutes",
         help: "staff sessions lock after this many idle minutes; default 15",
@@ -124,6 +129,7 @@ pub struct Config {
     pub smtp_url: Option<Secret>,
     pub mail_from: String,
     pub secrets_key: Option<Secret>,
+    pub receipt_key: Option<Secret>,
     pub session_idle_minutes: i64,
     pub session_max_hours: i64,
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -235,7 +241,15 @@ impl Config {
                 "英小文字・数字・_ で63文字以内にしてください (lower-case letters, digits, _)",
             ));
         }
+        let receipt_key = get("LENDING_RECEIPT_KEY").map(Secret::new);
+        if receipt_key.as_ref().is_some_and(|k| crate::receipts::ReceiptKey::from_base64(k.expose()).is_none()) {
+            return Err(err(
+                "LENDING_RECEIPT_KEY",
+                "32 バイトの base64url 鍵ではありません (not a 32-byte base64url seed)",
+            ));
+        }
         Ok(Self {
+            receipt_key,
             trusted_proxies,
             mobile_db_role,
             mobile_db_password: get("LENDING_MOBILE_DB_PASSWORD").map(Secret::new),
@@ -267,6 +281,7 @@ impl Config {
             smtp_url: None,
             mail_from: "lending@localhost".into(),
             secrets_key: None,
+            receipt_key: None,
             session_idle_minutes: 15,
             session_max_hours: 12,
             trusted_proxies: Vec::new(),
@@ -283,6 +298,17 @@ impl Config {
         }
         let path = self.data_dir.join("keys").join("secrets.key");
         crate::secrets::SecretBox::from_file(&path)
+            .map_err(|e| err("LENDING_DATA_DIR", format!("{}: {e}", path.display())))
+    }
+
+    /// The Ed25519 key that signs consent receipts: configured, or the data directory's key file.
+    pub fn receipt_key(&self) -> Result<crate::receipts::ReceiptKey, ConfigError> {
+        if let Some(k) = &self.receipt_key {
+            return crate::receipts::ReceiptKey::from_base64(k.expose())
+                .ok_or_else(|| err("LENDING_RECEIPT_KEY", "not a 32-byte base64url seed"));
+        }
+        let path = self.data_dir.join("keys").join("receipt.key");
+        crate::receipts::ReceiptKey::from_file(&path)
             .map_err(|e| err("LENDING_DATA_DIR", format!("{}: {e}", path.display())))
     }
 

@@ -115,12 +115,12 @@ fill=\"none\" stroke=\"#000\" stroke-width=\"3\" stroke-linecap=\"round\"/></svg
 
 /// Seeds the demo clinic. Refuses (`Ok(None)`) when the database already has an institution,
 /// so it never mixes demo data into a clinic's real records.
-pub async fn seed(store: &Store) -> Result<Option<Seeded>> {
+pub async fn seed(store: &Store, receipts: &crate::receipts::ReceiptKey) -> Result<Option<Seeded>> {
     // The seeding future is large (many steps); boxed so callers' futures stay small.
-    Box::pin(seed_clinic(store)).await
+    Box::pin(seed_clinic(store, receipts)).await
 }
 
-async fn seed_clinic(store: &Store) -> Result<Option<Seeded>> {
+async fn seed_clinic(store: &Store, receipts: &crate::receipts::ReceiptKey) -> Result<Option<Seeded>> {
     let clinic: Clinic = toml::from_str(CLINIC).map_err(|e| Error::Other(anyhow::anyhow!("demo/clinic.toml: {e}")))?;
     {
         let mut tx = store.read().await?;
@@ -314,7 +314,7 @@ async fn seed_clinic(store: &Store) -> Result<Option<Seeded>> {
                 signature_svg: DEMO_SIGNATURE.into(),
                 document_ids: doc_ids,
             });
-            loans::check_out(&mut tx, &nurse, req).await?;
+            loans::check_out(&mut tx, &nurse, req, receipts).await?;
             tx.commit().await?;
             loans_made += 1;
         }};

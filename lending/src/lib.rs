@@ -17,6 +17,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod mail;
 pub mod qr;
+pub mod receipts;
 #[cfg(feature = "http")]
 pub mod routes;
 pub mod secrets;

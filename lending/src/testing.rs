@@ -283,6 +283,11 @@ impl Basic {
     }
 }
 
+/// A fixed receipt key for tests.
+pub fn receipt_key() -> crate::receipts::ReceiptKey {
+    crate::receipts::ReceiptKey::from_base64("dGVzdC1yZWNlaXB0LWtleS0wMDAwMDAwMDAwMDAwMDA").expect("32-byte seed")
+}
+
 /// A password that passes the strength check, for test users.
 pub const TEST_PASSWORD: &str = "violet-tractor-harbor-lamp";
 

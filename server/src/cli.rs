@@ -186,7 +186,8 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             tracing::info!(%addr, backend = ?store.backend(), "staff service listening");
             println!("listening on http://{addr}");
             let keys = cfg.secret_box()?;
-            let state = AppState { store: store.clone(), cfg: Arc::new(cfg), keys };
+            let receipts = cfg.receipt_key()?;
+            let state = AppState { store: store.clone(), cfg: Arc::new(cfg), keys, receipts };
             let worker = tokio::spawn(crate::worker::run(state.clone()));
             crate::run(listener, state, crate::shutdown_signal()).await?;
             worker.abort();
@@ -296,7 +297,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Demo => {
             let store = open(&cfg).await?;
             store.migrate().await?;
-            match lending::demo::seed(&store).await? {
+            match lending::demo::seed(&store, &cfg.receipt_key()?).await? {
                 Some(s) => {
                     println!(
                         "デモデータを登録しました / demo clinic seeded: {} devices, {} patients, {} loans",

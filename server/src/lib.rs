@@ -23,6 +23,8 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     /// Seals TOTP seeds at rest.
     pub keys: SecretBox,
+    /// Signs consent receipts.
+    pub receipts: lending::receipts::ReceiptKey,
 }
 
 /// The largest request: a device CSV import (forms are held to `lending::web::MAX_BODY_BYTES`,

@@ -51,7 +51,12 @@ pub struct CheckedOut {
 
 /// Lends one or more devices to a patient under one consent: consent, loan, devices and the
 /// audit event commit together or not at all.
-pub async fn check_out(tx: &mut Tx, actor: &Actor, req: CheckOutRequest) -> Result<CheckedOut> {
+pub async fn check_out(
+    tx: &mut Tx,
+    actor: &Actor,
+    req: CheckOutRequest,
+    receipts: &crate::receipts::ReceiptKey,
+) -> Result<CheckedOut> {
     require_writer(actor)?;
     let Some(consent_in) = req.consent else {
         return Err(Error::conflict(
@@ -135,7 +140,7 @@ pub async fn check_out(tx: &mut Tx, actor: &Actor, req: CheckOutRequest) -> Resu
 
     let (document_text, document_sha256) = consent_text(&sections);
     let loan_id = new_id();
-    let consent = Consent {
+    let mut consent = Consent {
         id: new_id(),
         loan_id: loan_id.clone(),
         patient_id: patient.id.clone(),
@@ -161,6 +166,11 @@ pub async fn check_out(tx: &mut Tx, actor: &Actor, req: CheckOutRequest) -> Resu
         site: String::new(),
         closed_at: None,
     };
+    // The institution signs the consent as it will be stored (receipt + verification code).
+    let asset_tags: Vec<String> = kit.iter().map(|d| d.asset_tag.clone()).collect();
+    let (signature, code) = receipts.sign(&consent, &asset_tags, &loan.due_on.to_string());
+    consent.receipt_signature = signature;
+    consent.verification_code = code;
     loans::insert(tx, &loan).await?;
     loans::insert_consent(tx, &consent).await?;
     for (doc, text) in documents.iter().zip(&sections) {
@@ -246,4 +256,37 @@ pub async fn return_device(tx: &mut Tx, actor: &Actor, req: ReturnRequest) -> Re
         })),
     );
     Ok(ret)
+}
+
+/// A stored consent checked against its receipt.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReceiptCheck {
+    pub consent_id: String,
+    pub verification_code: String,
+    pub valid: bool,
+    pub public_key: String,
+}
+
+/// Checks a stored consent against the institution's signature (a changed text, document hash
+/// or drawn signature fails).
+pub async fn check_receipt(
+    tx: &mut Tx,
+    receipts: &crate::receipts::ReceiptKey,
+    consent_id: &str,
+) -> Result<ReceiptCheck> {
+    let consent = loans::consent(tx, consent_id).await?.ok_or(Error::NotFound)?;
+    let loan = loans::get(tx, &consent.loan_id).await?.ok_or(Error::NotFound)?;
+    let mut asset_tags = Vec::new();
+    for id in loans::device_ids(tx, &loan.id).await? {
+        if let Some(d) = devices::get(tx, &id).await? {
+            asset_tags.push(d.asset_tag);
+        }
+    }
+    let valid = crate::receipts::verify(&receipts.public_key(), &consent, &asset_tags, &loan.due_on.to_string());
+    Ok(ReceiptCheck {
+        consent_id: consent.id,
+        verification_code: consent.verification_code,
+        valid,
+        public_key: receipts.public_base64(),
+    })
 }

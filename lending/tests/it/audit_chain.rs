@@ -31,7 +31,9 @@ async fn chain(backend: Backend) -> (TestDb, Store, i64) {
     let store = db.store(Clock::system()).await;
     let b = seed_basic(&store, 3).await;
     let mut tx = store.begin().await.unwrap();
-    loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0, 1])).await.unwrap();
+    loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0, 1]), &lending::testing::receipt_key())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.begin().await.unwrap();
     loans::return_device(

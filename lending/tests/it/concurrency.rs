@@ -21,7 +21,7 @@ both_dbs!(
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
                 let mut tx = store.begin().await?;
-                loans::check_out(&mut tx, &actor, req).await?;
+                loans::check_out(&mut tx, &actor, req, &lending::testing::receipt_key()).await?;
                 tx.commit().await
             }));
         }

@@ -8,7 +8,7 @@ both_dbs!(
     async fn demo_clinic_has_every_lifecycle_state(backend) {
         let db = TestDb::new(backend).await;
         let store = db.store(Clock::system()).await;
-        let seeded = lending::demo::seed(&store).await.unwrap().expect("an empty database is seeded");
+        let seeded = lending::demo::seed(&store, &lending::testing::receipt_key()).await.unwrap().expect("an empty database is seeded");
         assert!(seeded.devices >= 20 && seeded.patients == 10 && seeded.loans >= 10);
 
         let mut tx = store.read().await.unwrap();
@@ -36,7 +36,7 @@ both_dbs!(
         assert!(audit::verify(&store).await.unwrap().is_ok());
 
         // Never mixed into a database that already has a clinic.
-        assert!(lending::demo::seed(&store).await.unwrap().is_none());
+        assert!(lending::demo::seed(&store, &lending::testing::receipt_key()).await.unwrap().is_none());
         store.close().await;
     }
 );

@@ -10,3 +10,4 @@ mod durability;
 mod import;
 mod lifecycle;
 mod migrations;
+mod receipts;

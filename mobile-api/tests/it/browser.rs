@@ -13,7 +13,9 @@ async fn help_page_on_a_phone_in_japanese_and_english() {
     let app = spawn(Backend::Sqlite).await;
     // The device is out on loan to a patient, so patient data exists in the database.
     let mut tx = app.store.begin().await.unwrap();
-    loans::check_out(&mut tx, &app.basic.nurse, app.basic.check_out_request(0, &[0])).await.unwrap();
+    loans::check_out(&mut tx, &app.basic.nurse, app.basic.check_out_request(0, &[0]), &lending::testing::receipt_key())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let token = app.token(0).await;
     let driver = start_driver().await;

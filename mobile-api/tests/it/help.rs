@@ -10,7 +10,9 @@ use crate::{spawn, PublicApp};
 /// Lends device `i` to patient 0 (山田 花子), so the page is tested while patient data exists.
 async fn lend(app: &PublicApp, i: usize) {
     let mut tx = app.store.begin().await.unwrap();
-    loans::check_out(&mut tx, &app.basic.nurse, app.basic.check_out_request(0, &[i])).await.unwrap();
+    loans::check_out(&mut tx, &app.basic.nurse, app.basic.check_out_request(0, &[i]), &lending::testing::receipt_key())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 

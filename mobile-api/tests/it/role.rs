@@ -12,7 +12,14 @@ async fn the_public_role_reads_only_public_views_and_inserts_only_reports() {
     let admin = db.store(Clock::system()).await;
     let b = seed_basic(&admin, 1).await;
     let mut tx = admin.begin().await.unwrap();
-    lending::service::loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0])).await.unwrap();
+    lending::service::loans::check_out(
+        &mut tx,
+        &b.nurse,
+        b.check_out_request(0, &[0]),
+        &lending::testing::receipt_key(),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let role = format!("mobile_{}", &db.url[db.url.rfind("t_").unwrap() + 2..][..12]);
     lending::store::roles::ensure_mobile_role(&admin, &role, "it's-a-secret").await.unwrap();

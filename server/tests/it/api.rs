@@ -60,6 +60,18 @@ both_dbs!(
         assert_eq!(r.status(), StatusCode::CREATED);
         let loan: Value = r.json().await.unwrap();
         assert_eq!(loan["devices"].as_array().unwrap().len(), 2);
+        let receipt: Value = app
+            .client
+            .get(app.url(&format!("/api/v1/consents/{}/receipt", loan["consent_id"].as_str().unwrap())))
+            .bearer_auth(&n1)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(receipt["valid"], true);
+        assert_eq!(receipt["verification_code"], loan["verification_code"]);
 
         // The same device again: 409 with the reason in both languages.
         let r = post("/api/v1/loans", &n2, checkout.clone()).await.unwrap();

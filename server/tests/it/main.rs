@@ -47,7 +47,8 @@ pub async fn spawn_on(db: TestDb, clock: Clock) -> TestApp {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let keys = cfg.secret_box().unwrap();
-    let state = server::AppState { store: store.clone(), cfg: Arc::new(cfg), keys: keys.clone() };
+    let receipts = cfg.receipt_key().unwrap();
+    let state = server::AppState { store: store.clone(), cfg: Arc::new(cfg), keys: keys.clone(), receipts };
     let server = tokio::spawn(server::run(listener, state, async {
         let _ = stopped.await;
     }));

@@ -70,6 +70,7 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/api/v1/patients/{id}", "", [S, A, A, A, S, S]),
     ("POST", "/api/v1/loans", r#"{"patient_id":"x","device_ids":["x"],"due_on":"2099-01-01"}"#, [S, A, A, F, S, S]),
     ("POST", "/api/v1/returns", r#"{"device_id":"x"}"#, [S, A, A, F, S, S]),
+    ("GET", "/api/v1/consents/{id}/receipt", "", [S, A, A, A, S, S]),
     ("POST", "/api/v1/wipes", r#"{"device_id":"x","method":"clear","passed":true}"#, [S, A, A, F, S, S]),
     ("POST", "/api/v1/wipes/{id}/verify", "", [S, A, A, F, S, S]),
 ];

@@ -27,6 +27,7 @@ both_dbs!(
             store: app.store.clone(),
             cfg: std::sync::Arc::new(lending::Config::for_tests(&app.db.data_dir, &app.db.url)),
             keys: app.keys.clone(),
+            receipts: lending::testing::receipt_key(),
         };
         server::worker::tick(&state, &state_mailer).await.unwrap();
         server::worker::tick(&state, &state_mailer).await.unwrap();

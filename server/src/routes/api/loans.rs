@@ -12,7 +12,17 @@ use crate::{write_tx, AppState};
 use lending::web::json::{ApiJson, ApiResult};
 
 pub fn routes() -> Routes {
-    Routes::new().post("/loans", check_out).post("/returns", return_device)
+    Routes::new().post("/loans", check_out).post("/returns", return_device).get("/consents/{id}/receipt", receipt)
+}
+
+/// Checks a consent against the institution's signed receipt.
+async fn receipt(
+    _user: ApiUser,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Json<loans::ReceiptCheck>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(loans::check_receipt(&mut tx, &state.receipts, &id).await?))
 }
 
 async fn check_out(
@@ -20,13 +30,14 @@ async fn check_out(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CheckOutRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let out = write_tx!(state, |tx| loans::check_out(tx, &actor, req));
+    let out = write_tx!(state, |tx| loans::check_out(tx, &actor, req, &state.receipts));
     Ok((
         StatusCode::CREATED,
         Json(json!({
             "loan_id": out.loan.id,
             "consent_id": out.consent.id,
             "document_sha256": out.consent.document_sha256,
+            "verification_code": out.consent.verification_code,
             "due_on": out.loan.due_on,
             "devices": out.devices.iter().map(|d| json!({ "id": d.id, "asset_tag": d.asset_tag, "status": d.status })).collect::<Vec<_>>(),
         })),

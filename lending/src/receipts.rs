@@ -1,0 +1,104 @@
+//! Consent receipts: the institution signs each consent with its Ed25519 key, so anyone holding
+//! the public key can check that a consent (the text shown, the document hash, the drawn
+//! signature, who, when, which devices) is exactly what was signed. Changing any of it in the
+//! database breaks the receipt. The patient's copy carries a short verification code.
+
+use std::path::Path;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+
+use crate::ids::{random_bytes, sha256_bytes, sha256_hex};
+use crate::store::loans::Consent;
+use crate::timefmt::audit_time;
+
+#[derive(Clone)]
+pub struct ReceiptKey(SigningKey);
+
+impl std::fmt::Debug for ReceiptKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReceiptKey(public {})", self.public_base64())
+    }
+}
+
+impl ReceiptKey {
+    /// A key given as a base64url 32-byte seed.
+    pub fn from_base64(seed: &str) -> Option<Self> {
+        let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(seed.trim()).ok()?.try_into().ok()?;
+        Some(Self(SigningKey::from_bytes(&bytes)))
+    }
+
+    /// The key in `path`, created (mode 0600) if missing.
+    pub fn from_file(path: &Path) -> std::io::Result<Self> {
+        if !path.exists() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            crate::secrets::write_private(path, &URL_SAFE_NO_PAD.encode(random_bytes::<32>()))?;
+        }
+        Self::from_base64(&std::fs::read_to_string(path)?)
+            .ok_or_else(|| std::io::Error::other(format!("{} is not a 32-byte base64url seed", path.display())))
+    }
+
+    pub fn public_key(&self) -> VerifyingKey {
+        self.0.verifying_key()
+    }
+
+    pub fn public_base64(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.public_key().as_bytes())
+    }
+
+    /// (signature, verification code) for a consent about to be stored.
+    pub fn sign(&self, consent: &Consent, asset_tags: &[String], due_on: &str) -> (String, String) {
+        let sig = self.0.sign(&message(consent, asset_tags, due_on));
+        let signature = URL_SAFE_NO_PAD.encode(sig.to_bytes());
+        let code = verification_code(&signature);
+        (signature, code)
+    }
+}
+
+/// What is signed: every field a patient or auditor relies on, each on its own line, and the
+/// SHA-256 of the text shown and of the drawn signature (so the message stays small).
+fn message(c: &Consent, asset_tags: &[String], due_on: &str) -> Vec<u8> {
+    let mut tags = asset_tags.to_vec();
+    tags.sort();
+    format!(
+        "lending-consent-receipt-v1\nconsent={}\nloan={}\npatient={}\ndocument_sha256={}\ntext_sha256={}\nsigner={}\nrelationship={} {}\nsignature_sha256={}\nexplained_by={}\nsigned_at={}\ndevices={}\ndue_on={}\n",
+        c.id,
+        c.loan_id,
+        c.patient_id,
+        c.document_sha256,
+        sha256_hex(&c.document_text),
+        c.signer_name,
+        c.relationship,
+        c.relationship_note,
+        sha256_bytes(c.signature_svg.as_bytes()),
+        c.explained_by,
+        audit_time(c.signed_at),
+        tags.join(","),
+        due_on,
+    )
+    .into_bytes()
+}
+
+/// 16 characters in four groups, from the signature: what the patient's copy prints.
+pub fn verification_code(signature: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let digest = sha256_bytes(signature.as_bytes());
+    let chars: String =
+        digest.bytes().take(16).map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()])).collect();
+    format!("{}-{}-{}-{}", &chars[0..4], &chars[4..8], &chars[8..12], &chars[12..16])
+}
+
+/// Whether the stored consent still matches its receipt: the text matches its hash and the
+/// institution's signature covers the stored fields.
+pub fn verify(key: &VerifyingKey, c: &Consent, asset_tags: &[String], due_on: &str) -> bool {
+    if sha256_hex(&c.document_text) != c.document_sha256 {
+        return false;
+    }
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(&c.receipt_signature) else { return false };
+    let Ok(sig) = Signature::from_slice(&bytes) else { return false };
+    key.verify_strict(&message(c, asset_tags, due_on), &sig).is_ok()
+        && verification_code(&c.receipt_signature) == c.verification_code
+}

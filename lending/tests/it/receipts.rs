@@ -1,0 +1,60 @@
+//! Consent receipts: the institution's Ed25519 signature covers the text shown, its hash and the
+//! drawn signature; changing any of them in the database makes the receipt fail.
+
+use lending::service::loans::{check_out, check_receipt};
+use lending::testing::{receipt_key, seed_basic, TestDb};
+use lending::{both_dbs, Backend, Clock, Store};
+
+async fn raw(store: &Store, sql: &str) {
+    match store.backend() {
+        Backend::Sqlite => sqlx::query(sql).execute(store.sqlite_pool().unwrap()).await.map(|_| ()).unwrap(),
+        Backend::Postgres => sqlx::query(sql).execute(store.pg_pool().unwrap()).await.map(|_| ()).unwrap(),
+    }
+}
+
+both_dbs!(
+    async fn tampering_with_a_consent_breaks_its_receipt(backend) {
+        let db = TestDb::new(backend).await;
+        let store = db.store(Clock::system()).await;
+        let b = seed_basic(&store, 4).await;
+        let key = receipt_key();
+        let mut consents = Vec::new();
+        for i in 0..4 {
+            let mut tx = store.begin().await.unwrap();
+            let out = check_out(&mut tx, &b.nurse, b.check_out_request(i % 3, &[i]), &key).await.unwrap();
+            tx.commit().await.unwrap();
+            assert_eq!(out.consent.verification_code.len(), 19);
+            consents.push(out.consent.id);
+        }
+        let mut tx = store.read().await.unwrap();
+        for id in &consents {
+            assert!(check_receipt(&mut tx, &key, id).await.unwrap().valid, "an untouched consent verifies");
+        }
+        drop(tx);
+        // Another institution's key does not vouch for these consents.
+        let other = lending::receipts::ReceiptKey::from_base64("b3RoZXItY2xpbmljLWtleS0wMDAwMDAwMDAwMDAwMDA").unwrap();
+        let mut tx = store.read().await.unwrap();
+        assert!(!check_receipt(&mut tx, &other, &consents[0]).await.unwrap().valid);
+        drop(tx);
+
+        match backend {
+            Backend::Sqlite => raw(&store, "DROP TRIGGER consents_no_update").await,
+            Backend::Postgres => raw(&store, "DROP TRIGGER consents_no_change ON consents").await,
+        }
+        let tamper = [
+            "UPDATE consents SET document_text = replace(document_text, '夜間', '日中') WHERE id = $ID",
+            "UPDATE consents SET signature_svg = replace(signature_svg, 'M20 70', 'M25 70') WHERE id = $ID",
+            "UPDATE consents SET document_sha256 = '0000000000000000000000000000000000000000000000000000000000000000' WHERE id = $ID",
+        ];
+        for (sql, id) in tamper.iter().zip(&consents) {
+            raw(&store, &sql.replace("$ID", &format!("'{id}'"))).await;
+        }
+        let mut tx = store.read().await.unwrap();
+        for (n, id) in consents.iter().enumerate() {
+            let valid = check_receipt(&mut tx, &key, id).await.unwrap().valid;
+            assert_eq!(valid, n == 3, "consent {n}: tampered ones fail, the untouched one passes");
+        }
+        drop(tx);
+        store.close().await;
+    }
+);
