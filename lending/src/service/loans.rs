@@ -96,39 +96,8 @@ pub async fn check_out(
     let patient = patients::get(tx, &req.patient_id)
         .await?
         .ok_or_else(|| Error::invalid("patient_id", "患者が見つかりません。", "Unknown patient."))?;
-    let institution = registry::institution(tx).await?.ok_or_else(|| {
-        Error::conflict("医療機関の設定（連絡先）が未登録です。", "Institution settings (contacts) are not set up.")
-    })?;
-
     // Each device must be available; each model's current document must be what was shown.
-    let mut kit = Vec::new();
-    let mut documents: Vec<Document> = Vec::new();
-    let mut sections = Vec::new();
-    for id in &req.device_ids {
-        let device = devices::get(tx, id)
-            .await?
-            .ok_or_else(|| Error::invalid("device_ids", "機器が見つかりません。", "Unknown device."))?;
-        if device.status != DeviceStatus::Available {
-            return Err(Error::conflict(
-                format!("機器 {} は「{}」のため貸出できません。", device.asset_tag, device.status.label_ja()),
-                format!("Device {} is {} and cannot be lent.", device.asset_tag, device.status.label_en()),
-            ));
-        }
-        let model = registry::model(tx, &device.model_id).await?.ok_or(Error::NotFound)?;
-        let doc_id = model.current_document_id.clone().ok_or_else(|| {
-            Error::conflict("この機種の説明文書が未登録です。", "This model has no explanation document.")
-        })?;
-        if !documents.iter().any(|d| d.id == doc_id) {
-            let doc = registry::document(tx, &doc_id).await?.ok_or(Error::NotFound)?;
-            let vendor = match &model.vendor_id {
-                Some(v) => registry::vendor(tx, v).await?,
-                None => None,
-            };
-            sections.push(section(&doc, &institution, vendor.as_ref()));
-            documents.push(doc);
-        }
-        kit.push(device);
-    }
+    let Explanation { mut kit, documents, sections, .. } = explain(tx, &req.device_ids).await?;
     let shown: BTreeSet<&String> = consent_in.document_ids.iter().collect();
     let current: BTreeSet<&String> = documents.iter().map(|d| &d.id).collect();
     if shown != current {
@@ -198,6 +167,54 @@ pub async fn check_out(
         })),
     );
     Ok(CheckedOut { loan, consent, devices: kit })
+}
+
+/// What must be explained before lending a kit: its devices (all available), the current
+/// explanation document of each model in it, and the exact text shown.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    pub kit: Vec<Device>,
+    pub documents: Vec<Document>,
+    pub sections: Vec<String>,
+    /// The text the patient reads and signs (all sections, contacts filled in).
+    pub text: String,
+}
+
+/// Builds the explanation of a kit; refuses a device that is not available.
+pub async fn explain(tx: &mut Tx, device_ids: &[String]) -> Result<Explanation> {
+    let institution = registry::institution(tx).await?.ok_or_else(|| {
+        Error::conflict("医療機関の設定（連絡先）が未登録です。", "Institution settings (contacts) are not set up.")
+    })?;
+    let mut kit = Vec::new();
+    let mut documents: Vec<Document> = Vec::new();
+    let mut sections = Vec::new();
+    for id in device_ids {
+        let device = devices::get(tx, id)
+            .await?
+            .ok_or_else(|| Error::invalid("device_ids", "機器が見つかりません。", "Unknown device."))?;
+        if device.status != DeviceStatus::Available {
+            return Err(Error::conflict(
+                format!("機器 {} は「{}」のため貸出できません。", device.asset_tag, device.status.label_ja()),
+                format!("Device {} is {} and cannot be lent.", device.asset_tag, device.status.label_en()),
+            ));
+        }
+        let model = registry::model(tx, &device.model_id).await?.ok_or(Error::NotFound)?;
+        let doc_id = model.current_document_id.clone().ok_or_else(|| {
+            Error::conflict("この機種の説明文書が未登録です。", "This model has no explanation document.")
+        })?;
+        if !documents.iter().any(|d| d.id == doc_id) {
+            let doc = registry::document(tx, &doc_id).await?.ok_or(Error::NotFound)?;
+            let vendor = match &model.vendor_id {
+                Some(v) => registry::vendor(tx, v).await?,
+                None => None,
+            };
+            sections.push(section(&doc, &institution, vendor.as_ref()));
+            documents.push(doc);
+        }
+        kit.push(device);
+    }
+    let text = consent_text(&sections).0;
+    Ok(Explanation { kit, documents, sections, text })
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]

@@ -9,6 +9,7 @@ mod backup;
 mod browser;
 mod cli;
 mod labels;
+mod lending_pages;
 mod matrix;
 mod reports;
 mod secrets;

@@ -53,6 +53,11 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("POST", "/admin/tokens/{id}/revoke", "", [S, F, A, F, S, S]),
     ("GET", "/reports", "", [S, A, A, A, S, S]),
     ("POST", "/reports/{id}/resolve", "resolution=called", [S, A, A, F, S, S]),
+    ("GET", "/static/signature.js", "", [A, A, A, A, A, A]),
+    ("GET", "/loans/new", "", [S, A, A, F, S, S]),
+    ("POST", "/loans/explain", "patient_id={patient}&device_id={device}&due_on=2099-01-01", [S, A, A, A, S, S]),
+    ("POST", "/loans", "patient_id={patient}&device_id={device}&due_on=2099-01-01&strokes=1,1&explained=yes&signer_name=x&relationship=self", [S, A, A, F, S, S]),
+    ("GET", "/loans/{id}/copy", "", [S, A, A, A, S, S]),
     ("GET", "/labels", "", [S, A, A, A, S, S]),
     ("POST", "/labels/print", "layout=a4-24&device_id={device}", [S, A, A, A, S, S]),
     ("GET", "/static/labels/{layout}", "", [A, A, A, A, A, A]),
@@ -145,7 +150,8 @@ async fn matrix(backend: Backend) {
             b.devices[0].clone()
         };
         let path = pattern.replace("{id}", &id).replace("{layout}", "a4-24.css");
-        let body = body.replace("{n}", &n.to_string()).replace("{device}", &b.devices[0]);
+        let body =
+            body.replace("{n}", &n.to_string()).replace("{device}", &b.devices[0]).replace("{patient}", &b.patients[0]);
         for (col, caller) in CALLERS.iter().enumerate() {
             let (cookie, csrf, bearer) = match *caller {
                 "anonymous" => (None, String::new(), None),

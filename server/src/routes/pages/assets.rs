@@ -7,13 +7,23 @@ use axum::response::{IntoResponse, Redirect};
 use crate::routes::Routes;
 
 pub fn routes() -> Routes {
-    Routes::new().get("/static/staff.css", staff_css).get("/lang", switch_language)
+    Routes::new()
+        .get("/static/staff.css", staff_css)
+        .get("/static/signature.js", signature_js)
+        .get("/lang", switch_language)
 }
 
 async fn staff_css() -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../../../templates/static/staff.css"),
+    )
+}
+
+async fn signature_js() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../../../templates/static/signature.js"),
     )
 }
 

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod assets;
 pub mod home;
 pub mod labels;
+pub mod loans;
 pub mod reports;
 pub mod sign_in;
 
@@ -18,6 +19,7 @@ pub fn routes() -> Routes {
         .merge(admin::routes())
         .merge(reports::routes())
         .merge(labels::routes())
+        .merge(loans::routes())
         .merge(assets::routes())
 }
 

@@ -1,0 +1,55 @@
+//! The staff check-out pages over HTTP (the signature pad's strokes posted as the page's script
+//! would): choose, explain, sign, lend, and the patient's copy with its verification code.
+
+use lending::testing::{enroll, seed_basic};
+use lending::{both_dbs, Clock};
+use reqwest::StatusCode;
+
+use crate::{csrf_of, location, spawn_app_with_clock};
+
+both_dbs!(
+    async fn a_nurse_lends_a_kit_through_the_pages(backend) {
+        let app = spawn_app_with_clock(backend, Clock::system()).await;
+        let b = seed_basic(&app.store, 2).await;
+        let n1 = enroll(&app.store, "n1", &app.keys).await;
+        let nurse = app.sign_in("n1", &n1).await;
+        let page = nurse.get(app.url("/loans/new?q=山田")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("山田 花子") && page.contains("T-0000") && page.contains("T-0001"));
+        let csrf = csrf_of(&page);
+        let choice = [
+            ("csrf", csrf.as_str()),
+            ("patient_id", b.patients[0].as_str()),
+            ("device_id", b.devices[0].as_str()),
+            ("device_id", b.devices[1].as_str()),
+            ("due_on", "2099-01-01"),
+            ("purpose", "在宅モニタリング"),
+        ];
+        let page = nurse.post(app.url("/loans/explain")).form(&choice).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("03-0000-1111"), "the explanation shows the clinic's phones filled in");
+        assert!(page.contains("id=\"signature-pad\"") && page.contains("/static/signature.js"));
+        let doc_id = page.split("name=\"document_id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        assert_eq!(doc_id, b.document_id);
+
+        let mut sign: Vec<(&str, &str)> = choice.to_vec();
+        sign.extend([("document_id", doc_id.as_str()), ("signer_name", "山田 花子"), ("relationship", "self"), ("explained", "yes")]);
+        let without_signature = nurse.post(app.url("/loans")).form(&sign).send().await.unwrap();
+        assert_eq!(without_signature.status(), StatusCode::CONFLICT, "no signature, no loan");
+        sign.push(("strokes", "100,200 150,150 200,220|300,180 350,120"));
+        let r = nurse.post(app.url("/loans")).form(&sign).send().await.unwrap();
+        let to = location(&r);
+        assert!(to.starts_with("/loans/") && to.ends_with("/copy"), "{to}");
+        let copy = nurse.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+        assert!(copy.contains("山田 花子 様") && copy.contains("T-0000、T-0001") && copy.contains("data:image/svg+xml;base64,"));
+        let code = copy.split("id=\"verification-code\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        assert_eq!(code.len(), 19);
+
+        let mut tx = app.store.read().await.unwrap();
+        let consent_id = lending::store::audit::recent(&mut tx, 50).await.unwrap().into_iter().find(|e| e.action == "consent.view").unwrap().target_id;
+        let check = lending::service::loans::check_receipt(&mut tx, &lending::testing::receipt_key(), &consent_id).await.unwrap();
+        assert_eq!(check.verification_code, code);
+        let consent = lending::store::loans::consent(&mut tx, &consent_id).await.unwrap().unwrap();
+        assert!(consent.signature_svg.contains("M100 200 L150 150 L200 220"), "the strokes are stored as vectors");
+        drop(tx);
+        app.stop().await;
+    }
+);
