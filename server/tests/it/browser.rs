@@ -115,3 +115,85 @@ async fn sign_in_with_totp_enrol_a_new_user_and_sign_out_in_chromium() {
     drop(tx);
     app.stop().await;
 }
+
+/// A nurse on a phone-sized screen lends a device: the patient signs with pointer strokes on the
+/// pad; the stored consent has those strokes and the document hash; the patient's copy is kept
+/// as a screenshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nurse_on_a_phone_lends_a_device_and_the_patient_signs() {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+
+    let app = spawn_app_with_clock(Backend::Sqlite, Clock::manual(chrono::Utc::now())).await;
+    let b = seed_basic(&app.store, 2).await;
+    let secret = enroll(&app.store, "n1", &app.keys).await;
+    let driver = start_driver().await;
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(chrome_capabilities(&driver.profile_dir, 390, 844))
+        .connect(&driver.url)
+        .await
+        .expect("chromedriver session");
+    c.goto(&app.url("/lang?to=ja")).await.unwrap();
+    c.goto(&app.url("/login")).await.unwrap();
+    fill(&c, "input[name=login]", "n1").await;
+    fill(&c, "input[name=password]", TEST_PASSWORD).await;
+    submit(&c, "/login").await;
+    expect_path(&c, "/login/code").await;
+    fill(&c, "input[name=code]", &app.code(&secret)).await;
+    submit(&c, "/login/code").await;
+    expect_path(&c, "/").await;
+
+    c.goto(&app.url("/loans/new")).await.unwrap();
+    c.find(Locator::Css(&format!("input[name=patient_id][value='{}']", b.patients[0])))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css(&format!("input[name=device_id][value='{}']", b.devices[0])))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    submit(&c, "/loans/explain").await;
+    c.wait().for_element(Locator::Id("signature-pad")).await.unwrap();
+    fill(&c, "input[name=signer_name]", "山田 花子").await;
+
+    // Two strokes across the pad, as a finger would draw them.
+    let pad = c.find(Locator::Id("signature-pad")).await.unwrap();
+    let step = Some(std::time::Duration::from_millis(20));
+    let mut strokes = MouseActions::new("finger".into())
+        .then(PointerAction::MoveToElement { element: pad.clone(), duration: None, x: -120.0, y: 10.0 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT });
+    for (x, y) in [(20.0, -25.0), (25.0, 30.0), (30.0, -20.0), (25.0, 15.0)] {
+        strokes = strokes.then(PointerAction::MoveBy { duration: step, x, y });
+    }
+    strokes = strokes
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::MoveToElement { element: pad, duration: None, x: 40.0, y: -10.0 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::MoveBy { duration: step, x: 60.0, y: 20.0 })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    c.perform_actions(strokes).await.unwrap();
+    let recorded =
+        c.find(Locator::Id("signature-strokes")).await.unwrap().prop("value").await.unwrap().unwrap_or_default();
+    assert_eq!(recorded.split('|').count(), 2, "two strokes recorded: {recorded}");
+    c.find(Locator::Css("input[name=explained]")).await.unwrap().click().await.unwrap();
+    submit(&c, "/loans").await;
+    c.wait().for_element(Locator::Id("verification-code")).await.unwrap();
+    let code = text(&c, "#verification-code").await;
+    assert_eq!(code.len(), 19);
+    assert!(text(&c, "article.copy").await.contains("山田 花子 様"));
+    save_screenshot(&c, "patient-copy-390x844.png").await;
+    c.close().await.unwrap();
+
+    let mut tx = app.store.read().await.unwrap();
+    let loan =
+        lending::store::loans::open_loan_of_device(&mut tx, &b.devices[0]).await.unwrap().expect("the device is out");
+    let consent = lending::store::loans::consent(&mut tx, &loan.consent_id).await.unwrap().unwrap();
+    assert_eq!(consent.signature_svg.matches("<path").count(), 2, "the strokes are stored as vector paths");
+    assert_eq!(consent.document_sha256, lending::ids::sha256_hex(&consent.document_text));
+    assert_eq!(consent.verification_code, code);
+    drop(tx);
+    app.stop().await;
+}
