@@ -65,3 +65,9 @@ pub async fn mark_verified(tx: &mut Tx, id: &str, by: &str) -> Result<bool> {
         .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
+
+/// Wipes still waiting for their second person, oldest first.
+pub async fn unverified(tx: &mut Tx) -> Result<Vec<Wipe>> {
+    let sql = format!("SELECT {COLUMNS} FROM wipes WHERE verified_by IS NULL ORDER BY performed_at");
+    Ok(on!(tx, c => sqlx::query_as::<_, Wipe>(&sql).fetch_all(c).await)?)
+}

@@ -50,6 +50,35 @@ both_dbs!(
         let consent = lending::store::loans::consent(&mut tx, &consent_id).await.unwrap().unwrap();
         assert!(consent.signature_svg.contains("M100 200 L150 150 L200 220"), "the strokes are stored as vectors");
         drop(tx);
+
+        // Return through the page, wipe with the model's checklist, a second person verifies.
+        let csrf = app.csrf(&nurse, "/devices").await;
+        let r = nurse
+            .post(app.url(&format!("/devices/{}/return", b.devices[0])))
+            .form(&[("csrf", csrf.as_str()), ("accessories_complete", "yes"), ("cleaned", "yes"), ("returned_by_name", "山田 花子")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&r), "/devices");
+        let mut wipe: Vec<(&str, &str)> = vec![("csrf", csrf.as_str()), ("method", "clear"), ("passed", "yes"), ("tool", "初期化")];
+        wipe.extend(b.wipe_steps.iter().map(|s| ("checklist", s.as_str())));
+        let r = nurse.post(app.url(&format!("/devices/{}/wipe", b.devices[0]))).form(&wipe).send().await.unwrap();
+        let cert = location(&r);
+        assert!(cert.ends_with("/certificate"), "{cert}");
+        let wipe_id = cert.trim_start_matches("/wipes/").trim_end_matches("/certificate").to_owned();
+        let same = nurse.post(app.url(&format!("/wipes/{wipe_id}/verify"))).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        assert_eq!(same.status(), StatusCode::CONFLICT, "the one who wiped cannot verify");
+        let n2 = enroll(&app.store, "n2", &app.keys).await;
+        let other = app.sign_in("n2", &n2).await;
+        let csrf2 = app.csrf(&other, "/devices").await;
+        let r = other.post(app.url(&format!("/wipes/{wipe_id}/verify"))).form(&[("csrf", csrf2.as_str())]).send().await.unwrap();
+        assert_eq!(location(&r), "/devices");
+        let certificate = other.get(app.url(&cert)).send().await.unwrap().text().await.unwrap();
+        assert!(certificate.contains("データ消去証明書") && certificate.contains("職員 n1") && certificate.contains("職員 n2"));
+        let mut tx = app.store.read().await.unwrap();
+        let d = lending::store::devices::get(&mut tx, &b.devices[0]).await.unwrap().unwrap();
+        assert_eq!(d.status, lending::DeviceStatus::Available);
+        drop(tx);
         app.stop().await;
     }
 );

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod assets;
+pub mod devices;
 pub mod home;
 pub mod labels;
 pub mod loans;
@@ -20,6 +21,7 @@ pub fn routes() -> Routes {
         .merge(reports::routes())
         .merge(labels::routes())
         .merge(loans::routes())
+        .merge(devices::routes())
         .merge(assets::routes())
 }
 

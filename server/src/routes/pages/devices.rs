@@ -1,0 +1,229 @@
+//! Devices at the clinic: the list with what each needs next, return (condition checklist and
+//! optional signature), data wiping with the model's checklist, verification by a second
+//! person, and the printable certificate of sanitization.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use lending::service::loans::{self, ReturnRequest};
+use lending::service::wipes::{self, WipeRequest};
+use lending::store::registry::{self, DeviceModel};
+use lending::store::{devices, users, wipes as wipe_rows};
+use lending::timefmt::datetime_ja;
+use lending::{DeviceStatus, Error, Role};
+
+use super::loans::strokes_svg;
+use super::Empty;
+use crate::routes::Routes;
+use crate::web::session::{Staff, StaffForm};
+use crate::web::{render, Chrome, PageError};
+use crate::AppState;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/devices", list)
+        .get("/devices/{id}/return", return_page)
+        .post("/devices/{id}/return", return_device)
+        .get("/devices/{id}/wipe", wipe_page)
+        .post("/devices/{id}/wipe", record_wipe)
+        .post("/wipes/{id}/verify", verify_wipe)
+        .get("/wipes/{id}/certificate", certificate)
+}
+
+struct Row {
+    id: String,
+    asset_tag: String,
+    model: String,
+    status: &'static str,
+    on_loan: bool,
+    needs_wipe: bool,
+}
+
+#[derive(Template)]
+#[template(path = "staff/devices.html")]
+struct ListPage {
+    c: Chrome,
+    devices: Vec<Row>,
+    /// (wipe id, asset tag, method, performed by)
+    pending: Vec<(String, String, String, String)>,
+    can_write: bool,
+}
+
+async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
+    let mut tx = state.store.read().await?;
+    let models = registry::models(&mut tx).await?;
+    let all = devices::list(&mut tx, None).await?;
+    let mut pending = Vec::new();
+    for w in wipe_rows::unverified(&mut tx).await? {
+        let tag = all.iter().find(|d| d.id == w.device_id).map(|d| d.asset_tag.clone()).unwrap_or_default();
+        let by = users::get(&mut tx, &w.performed_by).await?.map(|u| u.name).unwrap_or_default();
+        pending.push((w.id, tag, w.method, by));
+    }
+    let devices = all
+        .into_iter()
+        .map(|d| Row {
+            model: models.iter().find(|m| m.id == d.model_id).map(|m| m.model_name.clone()).unwrap_or_default(),
+            status: d.status.label_ja(),
+            on_loan: d.status == DeviceStatus::OnLoan,
+            needs_wipe: matches!(d.status, DeviceStatus::AwaitingWipe | DeviceStatus::Maintenance),
+            id: d.id,
+            asset_tag: d.asset_tag,
+        })
+        .collect();
+    Ok(render(&ListPage { c: s.chrome(), devices, pending, can_write: s.user.role != Role::Auditor }))
+}
+
+#[derive(Template)]
+#[template(path = "staff/return.html")]
+struct ReturnPage {
+    c: Chrome,
+    id: String,
+    asset_tag: String,
+}
+
+async fn device(state: &AppState, s: &Staff, id: &str) -> Result<devices::Device, PageError> {
+    let mut tx = state.store.read().await?;
+    devices::get(&mut tx, id).await?.ok_or_else(|| s.error(Error::NotFound))
+}
+
+async fn return_page(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
+    let d = device(&state, &s, &id).await?;
+    Ok(render(&ReturnPage { c: s.chrome(), id: d.id, asset_tag: d.asset_tag }))
+}
+
+fn field(pairs: &[(String, String)], key: &str) -> String {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
+async fn return_device(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let (s, pairs) = (form.who, form.form);
+    let req = ReturnRequest {
+        device_id: id,
+        damaged: field(&pairs, "damaged") == "yes",
+        accessories_complete: field(&pairs, "accessories_complete") == "yes",
+        cleaned: field(&pairs, "cleaned") == "yes",
+        condition_notes: field(&pairs, "condition_notes"),
+        returned_by_name: field(&pairs, "returned_by_name"),
+        signature_svg: strokes_svg(&field(&pairs, "strokes")),
+    };
+    let mut tx = state.store.begin().await?;
+    loans::return_device(&mut tx, &s.actor, req).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    Ok(Redirect::to("/devices").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "staff/wipe.html")]
+struct WipePage {
+    c: Chrome,
+    id: String,
+    asset_tag: String,
+    steps: Vec<String>,
+}
+
+async fn wipe_page(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
+    let d = device(&state, &s, &id).await?;
+    let mut tx = state.store.read().await?;
+    let model = registry::model(&mut tx, &d.model_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
+    Ok(render(&WipePage {
+        c: s.chrome(),
+        id: d.id,
+        asset_tag: d.asset_tag,
+        steps: DeviceModel::list(&model.wipe_steps),
+    }))
+}
+
+async fn record_wipe(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let (s, pairs) = (form.who, form.form);
+    let req = WipeRequest {
+        device_id: id,
+        method: field(&pairs, "method"),
+        tool: field(&pairs, "tool"),
+        tool_version: field(&pairs, "tool_version"),
+        checklist: pairs.iter().filter(|(k, _)| k == "checklist").map(|(_, v)| v.clone()).collect(),
+        evidence_ref: field(&pairs, "evidence_ref"),
+        passed: field(&pairs, "passed") == "yes",
+        destination: field(&pairs, "destination"),
+        notes: String::new(),
+    };
+    let mut tx = state.store.begin().await?;
+    let w = wipes::record(&mut tx, &s.actor, req).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/wipes/{}/certificate", w.id)).into_response())
+}
+
+async fn verify_wipe(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Empty>,
+) -> Result<Response, PageError> {
+    let s = form.who;
+    let mut tx = state.store.begin().await?;
+    wipes::verify(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    Ok(Redirect::to("/devices").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "staff/certificate.html")]
+struct CertificatePage {
+    c: Chrome,
+    id: String,
+    clinic: String,
+    asset_tag: String,
+    model: String,
+    serial: String,
+    method: String,
+    tool: String,
+    checklist: Vec<String>,
+    result: &'static str,
+    performed_by: String,
+    performed_at: String,
+    verified: String,
+    evidence: String,
+    destination: String,
+}
+
+async fn certificate(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
+    let mut tx = state.store.read().await?;
+    let w = wipe_rows::get(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
+    let d = devices::get(&mut tx, &w.device_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
+    let model = registry::model(&mut tx, &d.model_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
+    let name = |u: Option<users::User>| u.map(|u| u.name).unwrap_or_default();
+    let performed_by = name(users::get(&mut tx, &w.performed_by).await?);
+    let verified = match (&w.verified_by, w.verified_at) {
+        (Some(v), Some(at)) => format!("{}（{}）", name(users::get(&mut tx, v).await?), datetime_ja(at)),
+        _ => "未確認 / not yet verified".into(),
+    };
+    let inst = registry::institution(&mut tx).await?.map(|i| i.name).unwrap_or_default();
+    let page = CertificatePage {
+        c: s.chrome(),
+        id: w.id,
+        clinic: inst,
+        asset_tag: d.asset_tag,
+        model: format!("{} {}", model.manufacturer, model.model_name),
+        serial: d.serial,
+        method: match w.method.as_str() {
+            "clear" => "Clear（初期化・上書き）".into(),
+            "purge" => "Purge（復元不能な消去）".into(),
+            _ => "Destroy（物理破壊）".into(),
+        },
+        tool: format!("{} {}", w.tool, w.tool_version),
+        checklist: DeviceModel::list(&w.checklist),
+        result: if w.result == "passed" { "完了 / passed" } else { "失敗 / failed" },
+        performed_by,
+        performed_at: datetime_ja(w.performed_at),
+        verified,
+        evidence: w.evidence_ref,
+        destination: w.destination,
+    };
+    Ok(render(&page))
+}
