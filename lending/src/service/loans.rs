@@ -307,3 +307,55 @@ pub async fn check_receipt(
         public_key: receipts.public_base64(),
     })
 }
+
+/// Consent withdrawn (同意の撤回): a new record, the consent itself unchanged; the loan's devices
+/// are then to be collected (each return goes through the normal return flow).
+pub async fn withdraw_consent(
+    tx: &mut Tx,
+    actor: &Actor,
+    loan_id: &str,
+    signer_name: &str,
+    reason: &str,
+) -> Result<()> {
+    require_writer(actor)?;
+    let loan = loans::get(tx, loan_id).await?.ok_or(Error::NotFound)?;
+    if loan.closed_at.is_some() {
+        return Err(Error::conflict("この貸出はすでに終了しています。", "This loan has already ended."));
+    }
+    let now = tx.now();
+    crate::store::on!(tx, c => sqlx::query(
+        "INSERT INTO consent_withdrawals (id, consent_id, withdrawn_at, recorded_by, signer_name, reason) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(crate::ids::new_id()).bind(&loan.consent_id).bind(now).bind(&actor.user_id)
+        .bind(bounded("signer_name", signer_name, 100, "撤回した人の氏名")?).bind(bounded("reason", reason, 500, "理由")?)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))
+    .map_err(|e| match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Error::conflict("同意はすでに撤回されています。", "The consent was already withdrawn."),
+        other => other.into(),
+    })?;
+    tx.audit(actor, NewEvent::new("consent.withdraw", "loan", &loan.id).patient(&loan.patient_id));
+    Ok(())
+}
+
+/// Open loans whose consent was given on an explanation document that is no longer the
+/// model's current one: the patient should be asked to consent again.
+pub async fn needing_reconsent(tx: &mut Tx) -> Result<Vec<String>> {
+    Ok(crate::store::on!(tx, c => sqlx::query_scalar(
+        "SELECT DISTINCT l.id FROM loans l \
+         JOIN consent_documents cd ON cd.consent_id = l.consent_id \
+         JOIN explanation_documents d ON d.id = cd.document_id \
+         JOIN device_models m ON m.id = d.model_id \
+         WHERE l.closed_at IS NULL AND m.current_document_id <> d.id ORDER BY l.id")
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The consent printed with a verification code, if any.
+pub async fn consent_by_code(tx: &mut Tx, code: &str) -> Result<Option<String>> {
+    let code = code.trim().to_uppercase();
+    Ok(crate::store::on!(tx, c => sqlx::query_scalar("SELECT id FROM consents WHERE verification_code = $1")
+        .bind(&code)
+        .fetch_optional(c)
+        .await)?)
+}

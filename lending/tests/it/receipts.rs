@@ -58,3 +58,48 @@ both_dbs!(
         store.close().await;
     }
 );
+
+both_dbs!(
+    async fn withdrawal_and_reconsent_are_recorded(backend) {
+        let db = TestDb::new(backend).await;
+        let store = db.store(Clock::system()).await;
+        let b = seed_basic(&store, 2).await;
+        let key = receipt_key();
+        let mut tx = store.begin().await.unwrap();
+        let out = check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0]), &key).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        assert!(lending::service::loans::needing_reconsent(&mut tx).await.unwrap().is_empty());
+        assert_eq!(lending::service::loans::consent_by_code(&mut tx, &out.consent.verification_code.to_lowercase()).await.unwrap(), Some(out.consent.id.clone()));
+        drop(tx);
+        // A new version of the explanation: the open loan now needs re-consent.
+        let mut tx = store.begin().await.unwrap();
+        lending::service::registry::add_document_version(
+            &mut tx,
+            &b.admin,
+            &b.model_id,
+            lending::service::registry::NewDocument { title_ja: "第2版".into(), title_en: String::new(), body_ja: "改訂しました。".into(), body_en: String::new() },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        assert_eq!(lending::service::loans::needing_reconsent(&mut tx).await.unwrap(), vec![out.loan.id.clone()]);
+        drop(tx);
+        // Withdrawal: a new record, once; the consent itself is unchanged and still verifies.
+        let mut tx = store.begin().await.unwrap();
+        lending::service::loans::withdraw_consent(&mut tx, &b.nurse, &out.loan.id, "山田 花子", "入院のため").await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        assert!(matches!(
+            lending::service::loans::withdraw_consent(&mut tx, &b.nurse, &out.loan.id, "x", "").await,
+            Err(lending::Error::Conflict(_))
+        ));
+        drop(tx);
+        let mut tx = store.read().await.unwrap();
+        assert!(check_receipt(&mut tx, &key, &out.consent.id).await.unwrap().valid);
+        assert_eq!(lending::store::audit::count_action(&mut tx, "consent.withdraw").await.unwrap(), 1);
+        drop(tx);
+        store.close().await;
+    }
+);

@@ -31,14 +31,14 @@ both_dbs!(
 both_dbs!(
     async fn lending_flow_and_illegal_steps_over_http(backend) {
         let app = spawn_app(backend).await;
-        let b = seed_basic(&app.store, 3).await;
+        let b = seed_basic(&app.store, 4).await;
         let (n1, n2, auditor) = (app.token("n1").await, app.token("n2").await, app.token("au1").await);
         let post = |path: &str, token: &str, body: Value| {
             app.client.post(app.url(path)).bearer_auth(token).json(&body).send()
         };
         let checkout = serde_json::to_value(json!({
             "patient_id": b.patients[0],
-            "device_ids": [b.devices[0], b.devices[1]],
+            "device_ids": [b.devices[0], b.devices[1], b.devices[2]],
             "due_on": "2099-01-01",
             "consent": {
                 "signer_name": "山田 花子", "relationship": "self",
@@ -59,7 +59,7 @@ both_dbs!(
         let r = post("/api/v1/loans", &n1, checkout.clone()).await.unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
         let loan: Value = r.json().await.unwrap();
-        assert_eq!(loan["devices"].as_array().unwrap().len(), 2);
+        assert_eq!(loan["devices"].as_array().unwrap().len(), 3, "a 3-device kit under one consent");
         let receipt: Value = app
             .client
             .get(app.url(&format!("/api/v1/consents/{}/receipt", loan["consent_id"].as_str().unwrap())))
@@ -100,6 +100,16 @@ both_dbs!(
         assert_eq!(device["status"], json!(DeviceStatus::Available));
         assert_eq!(device["status_label_ja"], "貸出可能");
         assert!(device.get("qr_token").is_none(), "the label token is not part of the API's device view");
+
+        // The wiped device goes out again, with a fresh consent, next to one never lent.
+        let mut second = checkout.clone();
+        second["device_ids"] = json!([b.devices[0], b.devices[3]]);
+        second["patient_id"] = json!(b.patients[1]);
+        assert_eq!(post("/api/v1/loans", &n2, second).await.unwrap().status(), StatusCode::CREATED);
+        let mut tx = app.store.read().await.unwrap();
+        assert!(lending::store::loans::invariant_violations(&mut tx).await.unwrap().is_clean());
+        assert_eq!(lending::store::audit::count_action(&mut tx, "loan.check_out").await.unwrap(), 2);
+        drop(tx);
         app.stop().await;
     }
 );

@@ -83,6 +83,9 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("POST", "/api/v1/loans", r#"{"patient_id":"x","device_ids":["x"],"due_on":"2099-01-01"}"#, [S, A, A, F, S, S]),
     ("POST", "/api/v1/returns", r#"{"device_id":"x"}"#, [S, A, A, F, S, S]),
     ("GET", "/api/v1/consents/{id}/receipt", "", [S, A, A, A, S, S]),
+    ("GET", "/api/v1/consents/verify", "code=ABCD-EFGH-JKLM-NPQR", [S, A, A, A, S, S]),
+    ("POST", "/api/v1/loans/{id}/withdraw", r#"{"reason":"x"}"#, [S, A, A, F, S, S]),
+    ("GET", "/api/v1/loans/reconsent", "", [S, A, A, A, S, S]),
     ("POST", "/api/v1/wipes", r#"{"device_id":"x","method":"clear","passed":true}"#, [S, A, A, F, S, S]),
     ("POST", "/api/v1/wipes/{id}/verify", "", [S, A, A, F, S, S]),
 ];
@@ -188,7 +191,8 @@ async fn matrix(backend: Backend) {
                 }
             };
             let method = Method::from_bytes(method.as_bytes()).unwrap();
-            let mut req = app.client.request(method.clone(), app.url(&path));
+            let url = if method == Method::GET && !body.is_empty() { format!("{path}?{body}") } else { path.clone() };
+            let mut req = app.client.request(method.clone(), app.url(&url));
             if path.starts_with("/api/") {
                 if let Some(t) = &bearer {
                     req = req.bearer_auth(t);
@@ -203,11 +207,6 @@ async fn matrix(backend: Backend) {
                 if method == Method::POST {
                     let form = if body.is_empty() { format!("csrf={csrf}") } else { format!("csrf={csrf}&{body}") };
                     req = req.header("content-type", "application/x-www-form-urlencoded").body(form);
-                } else if !body.is_empty() {
-                    req = app
-                        .client
-                        .request(method.clone(), app.url(&format!("{path}?{body}")))
-                        .header("cookie", format!("lending_session={}", cookie.clone().unwrap_or_default()));
                 }
             }
             let r = req.send().await.unwrap();

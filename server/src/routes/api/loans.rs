@@ -12,7 +12,54 @@ use crate::{write_tx, AppState};
 use lending::web::json::{ApiJson, ApiResult};
 
 pub fn routes() -> Routes {
-    Routes::new().post("/loans", check_out).post("/returns", return_device).get("/consents/{id}/receipt", receipt)
+    Routes::new()
+        .post("/loans", check_out)
+        .post("/returns", return_device)
+        .get("/consents/{id}/receipt", receipt)
+        .get("/consents/verify", verify_code)
+        .post("/loans/{id}/withdraw", withdraw)
+        .get("/loans/reconsent", reconsent)
+}
+
+#[derive(serde::Deserialize)]
+struct CodeQuery {
+    code: String,
+}
+
+/// Checks the verification code printed on a patient's copy.
+async fn verify_code(
+    _user: ApiUser,
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<CodeQuery>,
+) -> ApiResult<Json<loans::ReceiptCheck>> {
+    let mut tx = state.store.read().await?;
+    let id = loans::consent_by_code(&mut tx, &q.code).await?.ok_or(lending::Error::NotFound)?;
+    Ok(Json(loans::check_receipt(&mut tx, &state.receipts, &id).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct WithdrawRequest {
+    #[serde(default)]
+    signer_name: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// The patient withdraws consent: recorded, and the loan's devices are to be collected.
+async fn withdraw(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(req): ApiJson<WithdrawRequest>,
+) -> ApiResult<StatusCode> {
+    write_tx!(state, |tx| loans::withdraw_consent(tx, &actor, &id, &req.signer_name, &req.reason));
+    Ok(StatusCode::CREATED)
+}
+
+/// Open loans signed on an explanation document that has since been revised.
+async fn reconsent(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(json!({ "loan_ids": loans::needing_reconsent(&mut tx).await? })))
 }
 
 /// Checks a consent against the institution's signed receipt.
