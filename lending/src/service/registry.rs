@@ -37,10 +37,13 @@ pub async fn create_vendor(tx: &mut Tx, actor: &Actor, mut v: Vendor) -> Result<
 
 /// A new version of a model's explanation document, made current. Earlier versions and the
 /// consents signed on them stay exactly as they were.
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct NewDocument {
     pub title_ja: String,
+    #[serde(default)]
     pub title_en: String,
     pub body_ja: String,
+    #[serde(default)]
     pub body_en: String,
 }
 
@@ -103,14 +106,21 @@ pub async fn create_model(
     Ok(m)
 }
 
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct NewDevice {
     pub asset_tag: String,
+    #[serde(default)]
     pub serial: String,
     pub model_id: String,
+    #[serde(default)]
     pub firmware_version: String,
+    #[serde(default)]
     pub firmware_updated_on: Option<NaiveDate>,
+    #[serde(default)]
     pub site: String,
+    #[serde(default)]
     pub location: String,
+    #[serde(default)]
     pub notes: String,
 }
 
@@ -148,10 +158,13 @@ pub async fn register_device(tx: &mut Tx, actor: &Actor, d: NewDevice) -> Result
     Ok(device)
 }
 
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct NewPatient {
     pub number: String,
     pub name: String,
+    #[serde(default)]
     pub kana: String,
+    #[serde(default)]
     pub phone: String,
 }
 

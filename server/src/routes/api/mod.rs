@@ -4,6 +4,7 @@
 pub mod devices;
 pub mod loans;
 pub mod patients;
+pub mod registry;
 pub mod wipes;
 
 use axum::response::IntoResponse;
@@ -19,6 +20,7 @@ pub fn routes() -> Routes {
         .merge(patients::routes())
         .merge(loans::routes())
         .merge(wipes::routes())
+        .merge(registry::routes())
         .fallback(not_found)
 }
 

@@ -7,6 +7,7 @@ pub mod devices;
 pub mod home;
 pub mod labels;
 pub mod loans;
+pub mod patients;
 pub mod reports;
 pub mod sign_in;
 
@@ -22,6 +23,7 @@ pub fn routes() -> Routes {
         .merge(labels::routes())
         .merge(loans::routes())
         .merge(devices::routes())
+        .merge(patients::routes())
         .merge(assets::routes())
 }
 

@@ -1,0 +1,219 @@
+//! The registry over the API: institution settings, vendors, device models with their
+//! explanation documents (new versions never change signed consents), devices and patients.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use lending::service::registry::{self, NewDevice, NewDocument, NewPatient};
+use lending::store::registry::{DeviceModel, Institution, Vendor};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::ApiUser;
+use crate::routes::Routes;
+use crate::{write_tx, AppState};
+use lending::web::json::{ApiJson, ApiResult};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/institution", institution)
+        .post("/institution", save_institution)
+        .get("/vendors", vendors)
+        .post("/vendors", create_vendor)
+        .get("/models", models)
+        .post("/models", create_model)
+        .post("/models/{id}/documents", add_document)
+        .post("/devices", register_device)
+        .post("/patients", create_patient)
+}
+
+async fn institution(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json<Option<Institution>>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(lending::store::registry::institution(&mut tx).await?))
+}
+
+async fn save_institution(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiJson(i): ApiJson<Institution>,
+) -> ApiResult<StatusCode> {
+    require_admin(&actor)?;
+    write_tx!(state, |tx| registry::save_institution(tx, &actor, &i));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn require_admin(actor: &lending::Actor) -> Result<(), lending::Error> {
+    if actor.role == "admin" {
+        Ok(())
+    } else {
+        Err(lending::Error::Forbidden)
+    }
+}
+
+async fn vendors(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json<Vec<Vendor>>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(lending::store::registry::vendors(&mut tx).await?))
+}
+
+#[derive(Deserialize)]
+struct NewVendor {
+    name: String,
+    #[serde(default)]
+    support_phone: String,
+    #[serde(default)]
+    support_hours: String,
+    #[serde(default)]
+    support_hours_en: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    contract_ref: String,
+    #[serde(default)]
+    responsibility_notes: String,
+    #[serde(default)]
+    may_access_data: bool,
+    review_date: Option<chrono::NaiveDate>,
+}
+
+async fn create_vendor(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiJson(v): ApiJson<NewVendor>,
+) -> ApiResult<(StatusCode, Json<Vendor>)> {
+    require_admin(&actor)?;
+    let vendor = Vendor {
+        id: String::new(),
+        name: v.name,
+        support_phone: v.support_phone,
+        support_hours: v.support_hours,
+        support_hours_en: v.support_hours_en,
+        email: v.email,
+        contract_ref: v.contract_ref,
+        responsibility_notes: v.responsibility_notes,
+        may_access_data: v.may_access_data,
+        review_date: v.review_date,
+    };
+    Ok((StatusCode::CREATED, Json(write_tx!(state, |tx| registry::create_vendor(tx, &actor, vendor)))))
+}
+
+async fn models(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json<Vec<DeviceModel>>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(lending::store::registry::models(&mut tx).await?))
+}
+
+/// A model and its first explanation document. List fields are arrays of strings.
+#[derive(Deserialize)]
+struct NewModel {
+    vendor_id: Option<String>,
+    manufacturer: String,
+    model_name: String,
+    #[serde(default)]
+    model_name_en: String,
+    kind: String,
+    #[serde(default)]
+    connectivity: String,
+    #[serde(default)]
+    data_on_device: Vec<String>,
+    #[serde(default)]
+    security_limitations: String,
+    #[serde(default)]
+    latest_firmware: String,
+    support_ends: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    wipe_steps: Vec<String>,
+    #[serde(default)]
+    summary_ja: String,
+    #[serde(default)]
+    summary_en: String,
+    #[serde(default)]
+    troubleshooting_ja: Vec<String>,
+    #[serde(default)]
+    troubleshooting_en: Vec<String>,
+    #[serde(default)]
+    alarms_ja: String,
+    #[serde(default)]
+    alarms_en: String,
+    #[serde(default)]
+    if_lost_ja: String,
+    #[serde(default)]
+    if_lost_en: String,
+    #[serde(default)]
+    returning_ja: String,
+    #[serde(default)]
+    returning_en: String,
+    #[serde(default)]
+    data_protection_ja: String,
+    #[serde(default)]
+    data_protection_en: String,
+    document: NewDocument,
+}
+
+fn list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+async fn create_model(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiJson(m): ApiJson<NewModel>,
+) -> ApiResult<(StatusCode, Json<DeviceModel>)> {
+    require_admin(&actor)?;
+    let model = DeviceModel {
+        id: String::new(),
+        vendor_id: m.vendor_id,
+        manufacturer: m.manufacturer,
+        model_name: m.model_name,
+        model_name_en: m.model_name_en,
+        kind: m.kind,
+        connectivity: m.connectivity,
+        data_on_device: list(&m.data_on_device),
+        security_limitations: m.security_limitations,
+        latest_firmware: m.latest_firmware,
+        support_ends: m.support_ends,
+        wipe_steps: list(&m.wipe_steps),
+        summary_ja: m.summary_ja,
+        summary_en: m.summary_en,
+        troubleshooting_ja: list(&m.troubleshooting_ja),
+        troubleshooting_en: list(&m.troubleshooting_en),
+        alarms_ja: m.alarms_ja,
+        alarms_en: m.alarms_en,
+        if_lost_ja: m.if_lost_ja,
+        if_lost_en: m.if_lost_en,
+        returning_ja: m.returning_ja,
+        returning_en: m.returning_en,
+        data_protection_ja: m.data_protection_ja,
+        data_protection_en: m.data_protection_en,
+        current_document_id: None,
+    };
+    let document = m.document;
+    Ok((StatusCode::CREATED, Json(write_tx!(state, |tx| registry::create_model(tx, &actor, model, document)))))
+}
+
+async fn add_document(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(d): ApiJson<NewDocument>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    require_admin(&actor)?;
+    let doc = write_tx!(state, |tx| registry::add_document_version(tx, &actor, &id, d));
+    Ok((StatusCode::CREATED, Json(json!({ "id": doc.id, "version": doc.version, "sha256": doc.sha256 }))))
+}
+
+async fn register_device(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiJson(d): ApiJson<NewDevice>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let device = write_tx!(state, |tx| registry::register_device(tx, &actor, d));
+    Ok((StatusCode::CREATED, Json(json!({ "id": device.id, "asset_tag": device.asset_tag, "status": device.status }))))
+}
+
+async fn create_patient(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiJson(p): ApiJson<NewPatient>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let patient = write_tx!(state, |tx| registry::create_patient(tx, &actor, p));
+    Ok((StatusCode::CREATED, Json(json!({ "id": patient.id, "number": patient.number }))))
+}
