@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use lending::config::SETTINGS;
@@ -187,7 +186,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             println!("listening on http://{addr}");
             let keys = cfg.secret_box()?;
             let receipts = cfg.receipt_key()?;
-            let state = AppState { store: store.clone(), cfg: Arc::new(cfg), keys, receipts };
+            let state = AppState::new(store.clone(), cfg, keys, receipts);
             let worker = tokio::spawn(crate::worker::run(state.clone()));
             crate::run(listener, state, crate::shutdown_signal()).await?;
             worker.abort();

@@ -187,6 +187,7 @@ pub struct Texts {
     pub patient_number: &'static str,
     pub kana: &'static str,
     pub phone: &'static str,
+    pub too_many_sign_ins: &'static str,
     pub error_title: &'static str,
     pub back: &'static str,
 }
@@ -339,6 +340,7 @@ pub static JA: Texts = Texts {
     patient_number: "院内ID",
     kana: "フリガナ",
     phone: "電話番号（任意）",
+    too_many_sign_ins: "この端末からのサインインが続いたため、少し待ってからやり直してください。",
     error_title: "操作できませんでした",
     back: "戻る",
 };
@@ -491,6 +493,7 @@ pub static EN: Texts = Texts {
     patient_number: "Patient ID",
     kana: "Kana",
     phone: "Phone (optional)",
+    too_many_sign_ins: "Too many sign-in attempts from here; wait a minute and try again.",
     error_title: "That did not work",
     back: "Back",
 };

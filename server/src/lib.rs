@@ -25,6 +25,20 @@ pub struct AppState {
     pub keys: SecretBox,
     /// Signs consent receipts.
     pub receipts: lending::receipts::ReceiptKey,
+    /// Sign-in attempts per client address (on top of the per-account lockout).
+    pub sign_in_throttle: Arc<web::throttle::SignInThrottle>,
+}
+
+impl AppState {
+    pub fn new(store: Store, cfg: Config, keys: SecretBox, receipts: lending::receipts::ReceiptKey) -> Self {
+        Self {
+            store,
+            cfg: Arc::new(cfg),
+            keys,
+            receipts,
+            sign_in_throttle: Arc::new(web::throttle::SignInThrottle::new()),
+        }
+    }
 }
 
 /// The largest request: a device CSV import (forms are held to `lending::web::MAX_BODY_BYTES`,

@@ -2,6 +2,7 @@
 
 pub mod csrf;
 pub mod session;
+pub mod throttle;
 
 use askama::Template;
 use axum::http::{header, HeaderMap, StatusCode};

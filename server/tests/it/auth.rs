@@ -195,3 +195,20 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+#[tokio::test]
+async fn sign_ins_from_one_address_are_throttled() {
+    let app = spawn_app_with_clock(lending::Backend::Sqlite, manual_clock()).await;
+    seed_basic(&app.store, 0).await;
+    let b = app.browser();
+    let mut statuses = Vec::new();
+    for n in 0..(server::web::throttle::SIGN_INS_PER_MINUTE + 2) {
+        // Different logins: a spraying client, not one account's lockout.
+        let login = format!("user{n}");
+        let r =
+            b.post(app.url("/login")).form(&[("login", login.as_str()), ("password", "guess")]).send().await.unwrap();
+        statuses.push(r.status());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 2);
+    app.stop().await;
+}

@@ -14,8 +14,6 @@ mod matrix;
 mod reports;
 mod secrets;
 
-use std::sync::Arc;
-
 use lending::testing::TestDb;
 use lending::{Backend, Clock, Config, Store};
 use tokio::sync::oneshot;
@@ -49,7 +47,7 @@ pub async fn spawn_on(db: TestDb, clock: Clock) -> TestApp {
     let (stop, stopped) = oneshot::channel::<()>();
     let keys = cfg.secret_box().unwrap();
     let receipts = cfg.receipt_key().unwrap();
-    let state = server::AppState { store: store.clone(), cfg: Arc::new(cfg), keys: keys.clone(), receipts };
+    let state = server::AppState::new(store.clone(), cfg, keys.clone(), receipts);
     let server = tokio::spawn(server::run(listener, state, async {
         let _ = stopped.await;
     }));

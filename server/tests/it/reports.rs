@@ -23,12 +23,12 @@ both_dbs!(
 
         // The worker's round: the report is picked up and one mail is written to data/outbox.
         let state_mailer = lending::mail::Mailer::Files(app.db.data_dir.join("outbox"));
-        let state = server::AppState {
-            store: app.store.clone(),
-            cfg: std::sync::Arc::new(lending::Config::for_tests(&app.db.data_dir, &app.db.url)),
-            keys: app.keys.clone(),
-            receipts: lending::testing::receipt_key(),
-        };
+        let state = server::AppState::new(
+            app.store.clone(),
+            lending::Config::for_tests(&app.db.data_dir, &app.db.url),
+            app.keys.clone(),
+            lending::testing::receipt_key(),
+        );
         server::worker::tick(&state, &state_mailer).await.unwrap();
         server::worker::tick(&state, &state_mailer).await.unwrap();
         assert_eq!(std::fs::read_dir(app.db.data_dir.join("outbox")).unwrap().count(), 1, "one admin, one mail, once");

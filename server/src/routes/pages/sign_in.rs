@@ -80,6 +80,11 @@ async fn login(
     PlainForm(f): PlainForm<LoginForm>,
 ) -> Result<Response, PageError> {
     let lang = lang_of(&headers);
+    if source.parse().is_ok_and(|ip| !state.sign_in_throttle.allow(ip)) {
+        let c = Chrome::anonymous(lang);
+        let error = Some(c.t.too_many_sign_ins);
+        return Ok((StatusCode::TOO_MANY_REQUESTS, render(&LoginPage { c, error, login: f.login })).into_response());
+    }
     let outcome = auth::sign_in_password(&state.store, &f.login, &f.password, &source).await?;
     match outcome {
         SignIn::Refused => {
