@@ -54,7 +54,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         env: "LENDING_SMTP_URL",
         key: "smtp_url",
-        help: "smtp://user:pass@host:587 (STARTTLS) or smtps://… (TLS); unset = .eml files in data/outbox",
+        help: "smtp://user:pass@host:587 (STARTTLS, required unless the host is this machine) or smtps://… (TLS); unset = .eml files in data/outbox",
     },
     Setting {
         env: "LENDING_MAIL_FROM",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use askama::Template;
 use chrono::Duration;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
-use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::error::{Error, Result};
 use crate::store::outbox::{self, Mail};
@@ -50,15 +50,46 @@ impl ProblemReportEmail {
 }
 
 /// Where mail goes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Mailer {
     /// `.eml` files in a folder (the default: `data/outbox/`).
     Files(PathBuf),
+    /// An SMTP server: `smtps://` (TLS), `smtp://…?tls=required` (STARTTLS), or plain `smtp://`
+    /// to a relay on the same machine.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Files(dir) => write!(f, "Mailer::Files({})", dir.display()),
+            Self::Smtp(_) => f.write_str("Mailer::Smtp(***)"),
+        }
+    }
 }
 
 impl Mailer {
-    pub fn from_config(cfg: &crate::Config) -> Self {
-        Self::Files(cfg.data_dir.join("outbox"))
+    /// SMTP when `LENDING_SMTP_URL` is set, `.eml` files otherwise. A plain `smtp://` URL to
+    /// another host gets STARTTLS required: credentials never cross a network in clear.
+    pub fn from_config(cfg: &crate::Config) -> Result<Self> {
+        let Some(url) = &cfg.smtp_url else { return Ok(Self::Files(cfg.data_dir.join("outbox"))) };
+        Self::smtp(url.expose())
+    }
+
+    pub fn smtp(url: &str) -> Result<Self> {
+        let local = ["smtp://127.", "smtp://localhost", "smtp://[::1]"].iter().any(|p| url.starts_with(p))
+            || url.contains("@127.")
+            || url.contains("@localhost");
+        let url = if url.starts_with("smtp://") && !url.contains("tls=") && !local {
+            format!("{url}{}tls=required", if url.contains('?') { "&" } else { "?" })
+        } else {
+            url.to_owned()
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
+            .map_err(|e| Error::Mail(format!("LENDING_SMTP_URL: {e}")))?
+            .timeout(Some(std::time::Duration::from_secs(30)))
+            .build();
+        Ok(Self::Smtp(transport))
     }
 
     async fn send(&self, from: &Mailbox, mail: &Mail) -> Result<()> {
@@ -80,6 +111,9 @@ impl Mailer {
                     .send(message)
                     .await
                     .map_err(|e| Error::Mail(e.to_string()))?;
+            }
+            Self::Smtp(transport) => {
+                transport.send(message).await.map_err(|e| Error::Mail(e.to_string()))?;
             }
         }
         Ok(())

@@ -168,12 +168,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
     let cli = Actor::cli();
     match command {
         Command::Serve => {
-            if cfg.smtp_url.is_some() {
-                anyhow::bail!(
-                    "LENDING_SMTP_URL: SMTP delivery is not available in this version; unset it to queue mail as .eml files in {} (nothing is sent)",
-                    cfg.data_dir.join("outbox").display()
-                );
-            }
+            let mailer = lending::mail::Mailer::from_config(&cfg)?;
             let store = open(&cfg).await?;
             if let Some(note) = migrate(&store, &cfg).await? {
                 tracing::info!("{note}");
@@ -187,7 +182,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             let keys = cfg.secret_box()?;
             let receipts = cfg.receipt_key()?;
             let state = AppState::new(store.clone(), cfg, keys, receipts);
-            let worker = tokio::spawn(crate::worker::run(state.clone()));
+            let worker = tokio::spawn(crate::worker::run(state.clone(), mailer));
             crate::run(listener, state, crate::shutdown_signal()).await?;
             worker.abort();
             store.close().await;

@@ -26,8 +26,7 @@ pub async fn tick(state: &AppState, mailer: &Mailer) -> lending::Result<()> {
 }
 
 /// Runs until the process ends.
-pub async fn run(state: AppState) {
-    let mailer = Mailer::from_config(&state.cfg);
+pub async fn run(state: AppState, mailer: Mailer) {
     loop {
         if let Err(e) = tick(&state, &mailer).await {
             tracing::error!(error = %e, "background work failed; will retry");

@@ -11,3 +11,4 @@ mod import;
 mod lifecycle;
 mod migrations;
 mod receipts;
+mod smtp;
