@@ -9,10 +9,10 @@ use crate::actor::{Actor, Role};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::service::loans::{CheckOutRequest, ConsentInput, ReturnRequest};
-use crate::service::registry::{NewDevice, NewDocument, NewPatient};
+use crate::service::registry::{NewDevice, NewModel, NewPatient};
 use crate::service::wipes::WipeRequest;
 use crate::service::{incidents, loans, registry, users, wipes};
-use crate::store::registry::{DeviceModel, Institution, Vendor};
+use crate::store::registry::{Institution, Vendor};
 use crate::store::Store;
 
 const CLINIC: &str = include_str!("../demo/clinic.toml");
@@ -43,38 +43,10 @@ struct VendorText {
 #[derive(Deserialize)]
 struct ModelText {
     key: String,
+    /// The vendor's key in this file.
     vendor: String,
-    manufacturer: String,
-    model_name: String,
-    model_name_en: String,
-    kind: String,
-    connectivity: String,
-    data_on_device: Vec<String>,
-    security_limitations: String,
-    latest_firmware: String,
-    support_ends: NaiveDate,
-    wipe_steps: Vec<String>,
-    summary_ja: String,
-    summary_en: String,
-    troubleshooting_ja: Vec<String>,
-    troubleshooting_en: Vec<String>,
-    alarms_ja: String,
-    alarms_en: String,
-    if_lost_ja: String,
-    if_lost_en: String,
-    returning_ja: String,
-    returning_en: String,
-    data_protection_ja: String,
-    data_protection_en: String,
-    document: DocumentText,
-}
-
-#[derive(Deserialize)]
-struct DocumentText {
-    title_ja: String,
-    title_en: String,
-    body_ja: String,
-    body_en: String,
+    #[serde(flatten)]
+    model: NewModel,
 }
 
 #[derive(Deserialize)]
@@ -102,10 +74,6 @@ pub struct Seeded {
     pub loans: usize,
     /// Login, role and the temporary password (changed at first sign-in).
     pub staff: Vec<(String, Role, String)>,
-}
-
-fn json_list(items: &[String]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
 /// A drawn signature as SVG strokes, as the check-out screen stores it.
@@ -194,42 +162,12 @@ async fn seed_clinic(store: &Store, receipts: &crate::receipts::ReceiptKey) -> R
     }
     let mut model_ids = std::collections::HashMap::new();
     for m in clinic.models {
-        let model = DeviceModel {
-            id: String::new(),
-            vendor_id: vendor_ids.get(&m.vendor).cloned(),
-            manufacturer: m.manufacturer,
-            model_name: m.model_name,
-            model_name_en: m.model_name_en,
-            kind: m.kind,
-            connectivity: m.connectivity,
-            data_on_device: json_list(&m.data_on_device),
-            security_limitations: m.security_limitations,
-            latest_firmware: m.latest_firmware,
-            support_ends: Some(m.support_ends),
-            wipe_steps: json_list(&m.wipe_steps),
-            summary_ja: m.summary_ja,
-            summary_en: m.summary_en,
-            troubleshooting_ja: json_list(&m.troubleshooting_ja),
-            troubleshooting_en: json_list(&m.troubleshooting_en),
-            alarms_ja: m.alarms_ja,
-            alarms_en: m.alarms_en,
-            if_lost_ja: m.if_lost_ja,
-            if_lost_en: m.if_lost_en,
-            returning_ja: m.returning_ja,
-            returning_en: m.returning_en,
-            data_protection_ja: m.data_protection_ja,
-            data_protection_en: m.data_protection_en,
-            current_document_id: None,
-        };
-        let doc = NewDocument {
-            title_ja: m.document.title_ja,
-            title_en: m.document.title_en,
-            body_ja: m.document.body_ja,
-            body_en: m.document.body_en,
-        };
-        let firmware = model.latest_firmware.clone();
-        let created = registry::create_model(&mut tx, a1, model, doc).await?;
-        model_ids.insert(m.key.clone(), (created, m.wipe_steps, firmware));
+        let mut new_model = m.model;
+        new_model.vendor_id = vendor_ids.get(&m.vendor).cloned();
+        let (wipe_steps, firmware) = (new_model.wipe_steps.clone(), new_model.latest_firmware.clone());
+        let (model, document) = new_model.into_parts();
+        let created = registry::create_model(&mut tx, a1, model, document).await?;
+        model_ids.insert(m.key.clone(), (created, wipe_steps, firmware));
     }
     let mut devices = std::collections::HashMap::new();
     for (key, prefix, site) in [("ecg", "ECG", "本院"), ("spo2", "SPO2", "本院"), ("gateway", "GW", "北サテライト")]

@@ -77,6 +77,94 @@ pub async fn add_document_version(tx: &mut Tx, actor: &Actor, model_id: &str, d:
     Ok(doc)
 }
 
+/// A device model as admins (API) and the demo file describe it, with its first explanation
+/// document. List fields are lists of strings.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct NewModel {
+    #[serde(default)]
+    pub vendor_id: Option<String>,
+    pub manufacturer: String,
+    pub model_name: String,
+    #[serde(default)]
+    pub model_name_en: String,
+    pub kind: String,
+    #[serde(default)]
+    pub connectivity: String,
+    #[serde(default)]
+    pub data_on_device: Vec<String>,
+    #[serde(default)]
+    pub security_limitations: String,
+    #[serde(default)]
+    pub latest_firmware: String,
+    #[serde(default)]
+    pub support_ends: Option<NaiveDate>,
+    #[serde(default)]
+    pub wipe_steps: Vec<String>,
+    #[serde(default)]
+    pub summary_ja: String,
+    #[serde(default)]
+    pub summary_en: String,
+    #[serde(default)]
+    pub troubleshooting_ja: Vec<String>,
+    #[serde(default)]
+    pub troubleshooting_en: Vec<String>,
+    #[serde(default)]
+    pub alarms_ja: String,
+    #[serde(default)]
+    pub alarms_en: String,
+    #[serde(default)]
+    pub if_lost_ja: String,
+    #[serde(default)]
+    pub if_lost_en: String,
+    #[serde(default)]
+    pub returning_ja: String,
+    #[serde(default)]
+    pub returning_en: String,
+    #[serde(default)]
+    pub data_protection_ja: String,
+    #[serde(default)]
+    pub data_protection_en: String,
+    pub document: NewDocument,
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+impl NewModel {
+    /// The model row (lists as JSON) and its first document.
+    pub fn into_parts(self) -> (DeviceModel, NewDocument) {
+        let model = DeviceModel {
+            id: String::new(),
+            data_on_device: json_list(&self.data_on_device),
+            wipe_steps: json_list(&self.wipe_steps),
+            troubleshooting_ja: json_list(&self.troubleshooting_ja),
+            troubleshooting_en: json_list(&self.troubleshooting_en),
+            vendor_id: self.vendor_id,
+            manufacturer: self.manufacturer,
+            model_name: self.model_name,
+            model_name_en: self.model_name_en,
+            kind: self.kind,
+            connectivity: self.connectivity,
+            security_limitations: self.security_limitations,
+            latest_firmware: self.latest_firmware,
+            support_ends: self.support_ends,
+            summary_ja: self.summary_ja,
+            summary_en: self.summary_en,
+            alarms_ja: self.alarms_ja,
+            alarms_en: self.alarms_en,
+            if_lost_ja: self.if_lost_ja,
+            if_lost_en: self.if_lost_en,
+            returning_ja: self.returning_ja,
+            returning_en: self.returning_en,
+            data_protection_ja: self.data_protection_ja,
+            data_protection_en: self.data_protection_en,
+            current_document_id: None,
+        };
+        (model, self.document)
+    }
+}
+
 pub async fn create_model(
     tx: &mut Tx,
     actor: &Actor,

@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use lending::service::registry::{self, NewDevice, NewDocument, NewPatient};
+use lending::service::registry::{self, NewDevice, NewDocument, NewModel, NewPatient};
 use lending::store::registry::{DeviceModel, Institution, Vendor};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -101,91 +101,13 @@ async fn models(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json
     Ok(Json(lending::store::registry::models(&mut tx).await?))
 }
 
-/// A model and its first explanation document. List fields are arrays of strings.
-#[derive(Deserialize)]
-struct NewModel {
-    vendor_id: Option<String>,
-    manufacturer: String,
-    model_name: String,
-    #[serde(default)]
-    model_name_en: String,
-    kind: String,
-    #[serde(default)]
-    connectivity: String,
-    #[serde(default)]
-    data_on_device: Vec<String>,
-    #[serde(default)]
-    security_limitations: String,
-    #[serde(default)]
-    latest_firmware: String,
-    support_ends: Option<chrono::NaiveDate>,
-    #[serde(default)]
-    wipe_steps: Vec<String>,
-    #[serde(default)]
-    summary_ja: String,
-    #[serde(default)]
-    summary_en: String,
-    #[serde(default)]
-    troubleshooting_ja: Vec<String>,
-    #[serde(default)]
-    troubleshooting_en: Vec<String>,
-    #[serde(default)]
-    alarms_ja: String,
-    #[serde(default)]
-    alarms_en: String,
-    #[serde(default)]
-    if_lost_ja: String,
-    #[serde(default)]
-    if_lost_en: String,
-    #[serde(default)]
-    returning_ja: String,
-    #[serde(default)]
-    returning_en: String,
-    #[serde(default)]
-    data_protection_ja: String,
-    #[serde(default)]
-    data_protection_en: String,
-    document: NewDocument,
-}
-
-fn list(items: &[String]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
-}
-
 async fn create_model(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
     ApiJson(m): ApiJson<NewModel>,
 ) -> ApiResult<(StatusCode, Json<DeviceModel>)> {
     require_admin(&actor)?;
-    let model = DeviceModel {
-        id: String::new(),
-        vendor_id: m.vendor_id,
-        manufacturer: m.manufacturer,
-        model_name: m.model_name,
-        model_name_en: m.model_name_en,
-        kind: m.kind,
-        connectivity: m.connectivity,
-        data_on_device: list(&m.data_on_device),
-        security_limitations: m.security_limitations,
-        latest_firmware: m.latest_firmware,
-        support_ends: m.support_ends,
-        wipe_steps: list(&m.wipe_steps),
-        summary_ja: m.summary_ja,
-        summary_en: m.summary_en,
-        troubleshooting_ja: list(&m.troubleshooting_ja),
-        troubleshooting_en: list(&m.troubleshooting_en),
-        alarms_ja: m.alarms_ja,
-        alarms_en: m.alarms_en,
-        if_lost_ja: m.if_lost_ja,
-        if_lost_en: m.if_lost_en,
-        returning_ja: m.returning_ja,
-        returning_en: m.returning_en,
-        data_protection_ja: m.data_protection_ja,
-        data_protection_en: m.data_protection_en,
-        current_document_id: None,
-    };
-    let document = m.document;
+    let (model, document) = m.into_parts();
     Ok((StatusCode::CREATED, Json(write_tx!(state, |tx| registry::create_model(tx, &actor, model, document)))))
 }
 
