@@ -72,6 +72,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "32-byte base64url Ed25519 seed signing consent receipts; default: data/keys/receipt.key, created on first start",
     },
     Setting {
+        env: "LENDING_REMINDER_CADENCE",
+        key: "reminder_cadence",
+        help: "reminder days: before due (nurse), then overdue for the nurse, her site, the admins; default 2,1,3,7",
+    },
+    Setting {
         env: "LENDING_SESSION_IDLE_MINUTES",
         key: "session_idle_minutes",
         help: "staff sessions lock after this many idle minutes; default 15",
@@ -130,6 +135,7 @@ pub struct Config {
     pub mail_from: String,
     pub secrets_key: Option<Secret>,
     pub receipt_key: Option<Secret>,
+    pub reminder_cadence: crate::service::reminders::Cadence,
     pub session_idle_minutes: i64,
     pub session_max_hours: i64,
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -248,7 +254,17 @@ impl Config {
                 "32 バイトの base64url 鍵ではありません (not a 32-byte base64url seed)",
             ));
         }
+        let reminder_cadence = match get("LENDING_REMINDER_CADENCE") {
+            None => crate::service::reminders::Cadence::default(),
+            Some(v) => crate::service::reminders::Cadence::parse(&v).ok_or_else(|| {
+                err(
+                    "LENDING_REMINDER_CADENCE",
+                    format!("「{v}」は「2,1,3,7」の形ではありません (four day counts, escalating)"),
+                )
+            })?,
+        };
         Ok(Self {
+            reminder_cadence,
             receipt_key,
             trusted_proxies,
             mobile_db_role,
@@ -282,6 +298,7 @@ impl Config {
             mail_from: "lending@localhost".into(),
             secrets_key: None,
             receipt_key: None,
+            reminder_cadence: crate::service::reminders::Cadence::default(),
             session_idle_minutes: 15,
             session_max_hours: 12,
             trusted_proxies: Vec::new(),

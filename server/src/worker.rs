@@ -1,5 +1,5 @@
-//! Background work of the staff service: alert staff to new problem reports and deliver the
-//! mail outbox. Runs every few seconds; each step is its own transaction, so a crash loses
+//! Background work of the staff service: alert staff to new problem reports, queue loan
+//! reminders and deliver the mail outbox. Runs every few seconds; each step is its own transaction, so a crash loses
 //! nothing (reports stay unalerted, mails stay queued).
 
 use std::time::Duration;
@@ -14,7 +14,12 @@ pub const INTERVAL: Duration = Duration::from_secs(2);
 pub async fn tick(state: &AppState, mailer: &Mailer) -> lending::Result<()> {
     let mut tx = state.store.begin().await?;
     let picked = lending::service::reports::alert_new(&mut tx, &state.cfg.staff_base_url).await?;
+    let reminders =
+        lending::service::reminders::queue_due(&mut tx, state.cfg.reminder_cadence, &state.cfg.staff_base_url).await?;
     tx.commit().await?;
+    if reminders > 0 {
+        tracing::info!(reminders, "reminders queued");
+    }
     if picked > 0 {
         tracing::info!(reports = picked, "problem reports picked up");
     }

@@ -8,6 +8,7 @@ pub mod incidents;
 pub mod labels;
 pub mod loans;
 pub mod registry;
+pub mod reminders;
 pub mod reports;
 pub mod users;
 pub mod wipes;

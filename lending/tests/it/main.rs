@@ -11,4 +11,5 @@ mod import;
 mod lifecycle;
 mod migrations;
 mod receipts;
+mod reminders;
 mod smtp;

@@ -103,3 +103,52 @@ async fn serve_answers_health_and_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "a graceful shutdown exits 0, got {status}");
 }
+
+#[tokio::test]
+async fn the_demo_reminders_reach_the_outbox_soon_after_serve_starts() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    assert!(server(&db, &["demo"]).status.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["serve"])
+        .env("LENDING_DATA_DIR", &db.data_dir)
+        .env("LENDING_DATABASE_URL", &db.url)
+        .env("LENDING_SERVER_LISTEN", "127.0.0.1:0")
+        .env("LENDING_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let outbox = db.data_dir.join("outbox");
+    let started = std::time::Instant::now();
+    let mut files = 0;
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        files = std::fs::read_dir(&outbox).map_or(0, Iterator::count);
+        if files > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+    assert!(files > 0, "an overdue demo loan's reminder is in data/outbox ({seconds:.1} s)");
+
+    // No mail names a patient (the .eml bodies are encoded; the outbox rows hold the same text).
+    let store = db.store(Clock::system()).await;
+    let mut tx = store.read().await.unwrap();
+    let names: Vec<String> =
+        lending::store::patients::search(&mut tx, "", 100).await.unwrap().into_iter().map(|p| p.name).collect();
+    let mails = lending::store::outbox::all(&mut tx).await.unwrap();
+    assert!(mails.iter().any(|m| m.subject.contains("返却予定日")), "reminders are among them");
+    for m in &mails {
+        for name in &names {
+            let family = name.split(' ').next().unwrap();
+            assert!(
+                !m.subject.contains(family) && !m.body_text.contains(family) && !m.body_html.contains(family),
+                "{family} in {}",
+                m.subject
+            );
+        }
+    }
+    drop(tx);
+    store.close().await;
+}

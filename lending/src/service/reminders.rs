@@ -1,0 +1,174 @@
+//! Reminders for loans that are due soon or overdue, escalating on a set cadence: the lending
+//! nurse first, then the nurses of her site, then the admins. Each step is mailed once (the
+//! outbox's dedupe key), and a returned loan gets nothing more. Mails carry no patient data:
+//! asset tags, the due date and a link into the staff app.
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use crate::actor::Actor;
+use crate::audit::NewEvent;
+use crate::error::Result;
+use crate::ids::new_id;
+use crate::store::outbox::{self, Mail};
+use crate::store::{on, Tx};
+use crate::timefmt::date_ja;
+
+/// When reminders go out, in days (`LENDING_REMINDER_CADENCE`, default `2,1,3,7`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// Days before the due date: the lending nurse is reminded.
+    pub due_soon: i64,
+    /// Days overdue: the lending nurse.
+    pub overdue_nurse: i64,
+    /// Days overdue: every nurse of the nurse's site.
+    pub overdue_site: i64,
+    /// Days overdue: the admins.
+    pub overdue_admins: i64,
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Self { due_soon: 2, overdue_nurse: 1, overdue_site: 3, overdue_admins: 7 }
+    }
+}
+
+impl Cadence {
+    /// "2,1,3,7": days before due, then days overdue for the nurse, the site and the admins.
+    pub fn parse(s: &str) -> Option<Self> {
+        let n: Vec<i64> = s.split(',').map(|p| p.trim().parse().ok()).collect::<Option<_>>()?;
+        let [due_soon, overdue_nurse, overdue_site, overdue_admins] = n.as_slice() else { return None };
+        let ok = (0..=60).contains(due_soon)
+            && 1 <= *overdue_nurse
+            && overdue_nurse <= overdue_site
+            && overdue_site <= overdue_admins
+            && *overdue_admins <= 365;
+        ok.then_some(Self {
+            due_soon: *due_soon,
+            overdue_nurse: *overdue_nurse,
+            overdue_site: *overdue_site,
+            overdue_admins: *overdue_admins,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OpenLoan {
+    id: String,
+    due_on: NaiveDate,
+    nurse_email: String,
+    site: String,
+}
+
+/// Queues the reminders due today (Asia/Tokyo). Returns how many mails were queued.
+pub async fn queue_due(tx: &mut Tx, cadence: Cadence, staff_base_url: &str) -> Result<usize> {
+    let today = tx.clock().today_tokyo();
+    let horizon = today + chrono::Duration::days(cadence.due_soon);
+    let loans: Vec<OpenLoan> = on!(tx, c => sqlx::query_as::<_, OpenLoan>(
+        "SELECT l.id, l.due_on, u.email AS nurse_email, u.site FROM loans l JOIN users u ON u.id = l.lent_by \
+         WHERE l.closed_at IS NULL AND l.due_on <= $1 ORDER BY l.due_on")
+        .bind(horizon)
+        .fetch_all(c)
+        .await)?;
+    let mut queued = 0;
+    for loan in loans {
+        let overdue = (today - loan.due_on).num_days();
+        let mut steps: Vec<(&str, Vec<String>)> = Vec::new();
+        if overdue <= 0 {
+            steps.push(("due_soon", vec![loan.nurse_email.clone()]));
+        }
+        if overdue >= cadence.overdue_nurse {
+            steps.push(("overdue_nurse", vec![loan.nurse_email.clone()]));
+        }
+        if overdue >= cadence.overdue_site {
+            let site: Vec<String> = on!(tx, c => sqlx::query_scalar(
+                "SELECT email FROM users WHERE role = 'nurse' AND site = $1 AND disabled = $2 AND email <> '' ORDER BY login")
+                .bind(&loan.site).bind(false)
+                .fetch_all(c)
+                .await)?;
+            steps.push(("overdue_site", site));
+        }
+        if overdue >= cadence.overdue_admins {
+            let admins: Vec<String> = on!(tx, c => sqlx::query_scalar(
+                "SELECT email FROM users WHERE role = 'admin' AND disabled = $1 AND email <> '' ORDER BY login")
+                .bind(false)
+                .fetch_all(c)
+                .await)?;
+            steps.push(("overdue_admins", admins));
+        }
+        let tags: Vec<String> = on!(tx, c => sqlx::query_scalar(
+            "SELECT d.asset_tag FROM loan_devices ld JOIN devices d ON d.id = ld.device_id \
+             WHERE ld.loan_id = $1 AND ld.ended_at IS NULL ORDER BY d.asset_tag")
+            .bind(&loan.id)
+            .fetch_all(c)
+            .await)?;
+        for (step, recipients) in steps {
+            let (subject, body) = text(step, &tags, loan.due_on, overdue, &format!("{staff_base_url}/devices"));
+            for to in recipients.into_iter().filter(|r| !r.is_empty()) {
+                let mail = Mail {
+                    id: new_id(),
+                    dedupe_key: format!("reminder:{}:{step}:{to}", loan.id),
+                    recipient: to.clone(),
+                    subject: subject.clone(),
+                    body_text: body.clone(),
+                    body_html: String::new(),
+                    attempts: 0,
+                };
+                if outbox::enqueue(tx, &mail).await? {
+                    queued += 1;
+                    let system = Actor {
+                        user_id: String::new(),
+                        login: "reminders".into(),
+                        role: "system".into(),
+                        source: "worker".into(),
+                    };
+                    tx.audit(
+                        &system,
+                        NewEvent::new("reminder.queue", "loan", &loan.id).details(&json!({ "step": step, "to": to })),
+                    );
+                }
+            }
+        }
+    }
+    Ok(queued)
+}
+
+fn text(step: &str, tags: &[String], due_on: NaiveDate, overdue: i64, link: &str) -> (String, String) {
+    let devices = tags.join("、");
+    let due = date_ja(due_on);
+    let (subject, lead) = match step {
+        "due_soon" => (
+            format!("【貸出機器】返却予定日が近づいています（{devices}）"),
+            format!("返却予定日は{due}です。回収の予定をご確認ください。"),
+        ),
+        "overdue_nurse" => (
+            format!("【貸出機器】返却予定日を{overdue}日過ぎています（{devices}）"),
+            format!("返却予定日（{due}）を過ぎています。患者さまへのご連絡と回収をお願いします。"),
+        ),
+        "overdue_site" => (
+            format!("【貸出機器・拠点】返却遅延 {overdue}日（{devices}）"),
+            format!("返却予定日（{due}）から{overdue}日たっても返却されていません。拠点で状況をご確認ください。"),
+        ),
+        _ => (
+            format!("【貸出機器・管理者】返却遅延 {overdue}日（{devices}）"),
+            format!("返却予定日（{due}）から{overdue}日たっても返却されていません。所在確認と対応をお願いします。"),
+        ),
+    };
+    let body = format!(
+        "スタッフ各位\n\n{lead}\n\n  機器: {devices}\n  返却予定日: {due}\n\n詳しくはスタッフ画面で確認してください（このメールには患者さまの情報を載せていません）。\n{link}\n\n-- \n医療機器 貸出管理（自動送信）\n"
+    );
+    (subject, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cadence;
+
+    #[test]
+    fn cadence_parses_and_refuses_nonsense() {
+        assert_eq!(Cadence::parse("2,1,3,7"), Some(Cadence::default()));
+        assert!(Cadence::parse("2,5,3,7").is_none(), "escalation runs forward");
+        assert!(Cadence::parse("x").is_none());
+        assert!(Cadence::parse("1,1,1").is_none());
+    }
+}
