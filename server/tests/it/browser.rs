@@ -7,7 +7,32 @@ use lending::browser::{chrome_capabilities, start_driver};
 use lending::testing::{enroll, seed_basic, TEST_PASSWORD};
 use lending::{Backend, Clock};
 
-use crate::spawn_app_with_clock;
+use crate::{spawn_app_with_clock, TestApp};
+
+/// A headless Chromium of the given window (phone sizes are emulated) and its driver, which
+/// must outlive the session.
+pub async fn open_browser(width: u32, height: u32) -> (lending::browser::Driver, fantoccini::Client) {
+    let driver = start_driver().await;
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(chrome_capabilities(&driver.profile_dir, width, height))
+        .connect(&driver.url)
+        .await
+        .expect("chromedriver session");
+    (driver, c)
+}
+
+/// Signs in through the pages in Japanese: password, then the authenticator's code.
+pub async fn browser_sign_in(c: &fantoccini::Client, app: &TestApp, login: &str, secret: &[u8]) {
+    c.goto(&app.url("/lang?to=ja")).await.unwrap();
+    c.goto(&app.url("/login")).await.unwrap();
+    fill(c, "input[name=login]", login).await;
+    fill(c, "input[name=password]", TEST_PASSWORD).await;
+    submit(c, "/login").await;
+    expect_path(c, "/login/code").await;
+    fill(c, "input[name=code]", &app.code(secret)).await;
+    submit(c, "/login/code").await;
+    expect_path(c, "/").await;
+}
 
 async fn fill(c: &fantoccini::Client, css: &str, text: &str) {
     c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).send_keys(text).await.unwrap();
@@ -34,8 +59,9 @@ async fn expect_path(c: &fantoccini::Client, expected: &str) {
     panic!("expected to be at {expected}, but the browser is at {now}:\n{source}");
 }
 
+/// The text of an element, waiting (up to fantoccini's default) for the page that has it.
 async fn text(c: &fantoccini::Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+    c.wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
 }
 
 async fn save_screenshot(c: &fantoccini::Client, name: &str) {
@@ -49,12 +75,7 @@ async fn sign_in_with_totp_enrol_a_new_user_and_sign_out_in_chromium() {
     let app = spawn_app_with_clock(Backend::Sqlite, Clock::manual(chrono::Utc::now())).await;
     seed_basic(&app.store, 2).await;
     let admin_secret = enroll(&app.store, "a1", &app.keys).await;
-    let driver = start_driver().await;
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(chrome_capabilities(&driver.profile_dir, 1280, 900))
-        .connect(&driver.url)
-        .await
-        .expect("chromedriver session");
+    let (_driver, c) = open_browser(1280, 900).await;
 
     // Japanese pages (the browser itself may prefer English).
     c.goto(&app.url("/lang?to=ja")).await.unwrap();
@@ -126,21 +147,8 @@ async fn a_nurse_on_a_phone_lends_a_device_and_the_patient_signs() {
     let app = spawn_app_with_clock(Backend::Sqlite, Clock::manual(chrono::Utc::now())).await;
     let b = seed_basic(&app.store, 2).await;
     let secret = enroll(&app.store, "n1", &app.keys).await;
-    let driver = start_driver().await;
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(chrome_capabilities(&driver.profile_dir, 390, 844))
-        .connect(&driver.url)
-        .await
-        .expect("chromedriver session");
-    c.goto(&app.url("/lang?to=ja")).await.unwrap();
-    c.goto(&app.url("/login")).await.unwrap();
-    fill(&c, "input[name=login]", "n1").await;
-    fill(&c, "input[name=password]", TEST_PASSWORD).await;
-    submit(&c, "/login").await;
-    expect_path(&c, "/login/code").await;
-    fill(&c, "input[name=code]", &app.code(&secret)).await;
-    submit(&c, "/login/code").await;
-    expect_path(&c, "/").await;
+    let (_driver, c) = open_browser(390, 844).await;
+    browser_sign_in(&c, &app, "n1", &secret).await;
 
     c.goto(&app.url("/loans/new")).await.unwrap();
     c.find(Locator::Css(&format!("input[name=patient_id][value='{}']", b.patients[0])))

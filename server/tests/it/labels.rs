@@ -5,11 +5,11 @@
 use std::process::Command;
 
 use fantoccini::wd::{PrintConfiguration, PrintMargins, PrintSize};
-use fantoccini::{ClientBuilder, Locator};
-use lending::browser::{chrome_capabilities, start_driver};
-use lending::testing::{enroll, seed_basic, TEST_PASSWORD};
+use fantoccini::Locator;
+use lending::testing::{enroll, seed_basic};
 use lending::{both_dbs, Backend, Clock};
 
+use crate::browser::{browser_sign_in, open_browser};
 use crate::{spawn_app_with_clock, TestApp};
 
 /// The URLs in an image, decoded by zbarimg (Debian zbar-tools).
@@ -80,19 +80,8 @@ async fn an_a4_24_sheet_prints_to_pdf_and_every_code_decodes() {
     let b = seed_basic(&app.store, 26).await;
     long_institution_name(&app).await;
     let secret = enroll(&app.store, "n1", &app.keys).await;
-    let driver = start_driver().await;
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(chrome_capabilities(&driver.profile_dir, 1280, 900))
-        .connect(&driver.url)
-        .await
-        .expect("chromedriver session");
-    c.goto(&app.url("/login")).await.unwrap();
-    c.find(Locator::Css("input[name=login]")).await.unwrap().send_keys("n1").await.unwrap();
-    c.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(TEST_PASSWORD).await.unwrap();
-    c.find(Locator::Css("form[action='/login'] button")).await.unwrap().click().await.unwrap();
-    c.wait().for_element(Locator::Css("input[name=code]")).await.unwrap().send_keys(&app.code(&secret)).await.unwrap();
-    c.find(Locator::Css("form[action='/login/code'] button")).await.unwrap().click().await.unwrap();
-    c.wait().for_element(Locator::Css("a[href='/labels']")).await.unwrap();
+    let (_driver, c) = open_browser(1280, 900).await;
+    browser_sign_in(&c, &app, "n1", &secret).await;
 
     c.goto(&app.url("/labels")).await.unwrap();
     for checkbox in c.find_all(Locator::Css("input[name=device_id]")).await.unwrap() {
