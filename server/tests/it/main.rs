@@ -11,6 +11,7 @@ mod cli;
 mod labels;
 mod lending_pages;
 mod matrix;
+mod oversight;
 mod reports;
 mod secrets;
 

@@ -5,6 +5,7 @@ pub mod devices;
 pub mod loans;
 pub mod patients;
 pub mod registry;
+pub mod reports;
 pub mod wipes;
 
 use axum::response::IntoResponse;
@@ -21,6 +22,7 @@ pub fn routes() -> Routes {
         .merge(loans::routes())
         .merge(wipes::routes())
         .merge(registry::routes())
+        .merge(reports::routes())
         .fallback(not_found)
 }
 
