@@ -368,8 +368,8 @@ async fn render_audit_log(
     }
     if !until.is_empty() {
         let next = NaiveDate::parse_from_str(&until, "%Y-%m-%d").ok().and_then(|d| d.succ_opt());
-        search.until = day_start("until", &next.map_or_else(|| until.clone(), |d| d.to_string()))
-            .map_err(|e| s.error(e))?;
+        search.until =
+            day_start("until", &next.map_or_else(|| until.clone(), |d| d.to_string())).map_err(|e| s.error(e))?;
     }
     let mut tx = state.store.begin().await?;
     let unknown = |what: &str, ja: &str| {
