@@ -2,6 +2,8 @@
 //!
 //! `cargo run --release -p bench -- audit --events 1000000 [--postgres URL]`
 
+mod dashboard;
+
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -33,6 +35,22 @@ enum Bench {
         #[arg(long, default_value_t = 1000)]
         count: usize,
     },
+    /// Seed a big clinic (devices, historical loans, audit events) and time the dashboard and
+    /// audit-viewer queries against a primary-key read.
+    Dashboard {
+        #[arg(long, default_value_t = 100_000)]
+        devices: i64,
+        #[arg(long, default_value_t = 1_000_000)]
+        loans: i64,
+        #[arg(long, default_value_t = 5_000_000)]
+        events: i64,
+        /// Timed runs per query.
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// A PostgreSQL server URL (a scratch database is created and dropped); default SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
     /// Seed a chain of N audit events, then time `audit verify` against a plain scan of the same rows.
     Audit {
         #[arg(long, default_value_t = 1_000_000)]
@@ -50,6 +68,9 @@ fn main() -> anyhow::Result<()> {
         Bench::Audit { events, postgres } => rt.block_on(audit_bench(events, postgres)),
         Bench::HelpPage { requests, connections } => rt.block_on(help_page_bench(requests, connections)),
         Bench::Labels { count } => labels_bench(count),
+        Bench::Dashboard { devices, loans, events, runs, postgres } => {
+            rt.block_on(dashboard::run(dashboard::Size { devices, loans, events }, postgres, runs))
+        }
     }
 }
 

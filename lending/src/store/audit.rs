@@ -251,6 +251,10 @@ pub struct Search {
     /// Exclusive upper bound, an [`audit_time`] text (UTC).
     #[serde(default)]
     pub until: String,
+    /// With `patient_id`: also the lists that showed the patient among others (a slower scan
+    /// of their details).
+    #[serde(default)]
+    pub include_lists: bool,
     /// Only events that touch patient data (the access-log review).
     #[serde(default)]
     pub patient_data_only: bool,
@@ -285,8 +289,12 @@ pub async fn search(tx: &mut Tx, s: &Search, limit: i64) -> Result<Vec<EventRow>
     }
     if !s.patient_id.is_empty() {
         let like = format!("%\"{}\"%", s.patient_id.replace(['%', '_', '"'], ""));
-        let lists = list_reads_sql();
-        push(&format!("(patient_id = ? OR (action IN ({lists}) AND details LIKE ?))"), &[&s.patient_id, &like]);
+        if s.include_lists {
+            let lists = list_reads_sql();
+            push(&format!("(patient_id = ? OR (action IN ({lists}) AND details LIKE ?))"), &[&s.patient_id, &like]);
+        } else {
+            push("patient_id = ?", &[&s.patient_id]);
+        }
     }
     if !s.target_id.is_empty() {
         push("target_id = ?", &[&s.target_id]);

@@ -247,58 +247,44 @@ pub struct Row {
 /// A loan's site (the lending nurse's), or for loans without one the device's.
 const SITE: &str = "COALESCE(NULLIF(l.site, ''), d.site)";
 
-fn select() -> String {
-    format!(
-        "SELECT d.id AS device_id, d.asset_tag, m.model_name, d.status, d.status_changed_at, \
-    d.firmware_version, m.latest_firmware, m.support_ends, {SITE} AS site, \
-    l.id AS loan_id, p.id AS patient_id, p.number AS patient_number, p.name AS patient_name, \
-    u.id AS nurse_id, u.name AS nurse_name, l.lent_at, l.due_on, \
-    (SELECT MAX(cc.checked_at) FROM custody_checks cc \
-     WHERE cc.loan_id = l.id AND cc.device_id = d.id AND cc.confirmed = $5) AS last_confirmed"
-    )
-}
-
-/// Open loans first: the partial index on open `loan_devices` rows drives the query.
+/// The open loans' rows: the partial index on open `loan_devices` rows drives every loan view.
 const FROM_LOANS: &str = "FROM loan_devices ld \
     JOIN loans l ON l.id = ld.loan_id \
     JOIN devices d ON d.id = ld.device_id \
-    JOIN device_models m ON m.id = d.model_id \
-    JOIN patients p ON p.id = l.patient_id \
-    JOIN users u ON u.id = l.lent_by \
     WHERE ld.ended_at IS NULL";
 
-const FROM_DEVICES: &str = "FROM devices d \
-    JOIN device_models m ON m.id = d.model_id \
-    LEFT JOIN loan_devices ld ON ld.device_id = d.id AND ld.ended_at IS NULL \
-    LEFT JOIN loans l ON l.id = ld.loan_id \
-    LEFT JOIN patients p ON p.id = l.patient_id \
-    LEFT JOIN users u ON u.id = l.lent_by \
-    WHERE d.status <> 'retired'";
+/// Device views read devices alone (their site is the device's).
+const FROM_DEVICES: &str = "FROM devices d JOIN device_models m ON m.id = d.model_id WHERE d.status <> 'retired'";
+
+/// The last custody check that found the device with its patient during this loan.
+const LAST_CONFIRMED: &str = "(SELECT MAX(cc.checked_at) FROM custody_checks cc \
+    WHERE cc.loan_id = l.id AND cc.device_id = d.id AND cc.confirmed = $5)";
+
+/// Signed on an explanation document that has a newer version.
+const OUTDATED: &str = "EXISTS (SELECT 1 FROM consent_documents cd \
+    JOIN explanation_documents ed ON ed.id = cd.document_id \
+    JOIN device_models cm ON cm.id = ed.model_id \
+    WHERE cd.consent_id = l.consent_id AND cm.current_document_id <> ed.id)";
 
 /// The FROM and WHERE of a view. Every query binds the same six values, used or not: $1 today
 /// (Asia/Tokyo), $2 the custody-check cutoff, $3 the wipe cutoff, $4 nurse, $5 TRUE, $6 site.
-fn from_where(view: View) -> String {
+fn from_where(view: View, f: &Filter) -> String {
     let condition = match view {
-        View::OnLoan => "",
-        View::Overdue => " AND l.due_on < $1",
-        View::Unconfirmed => {
-            " AND COALESCE((SELECT MAX(cc.checked_at) FROM custody_checks cc \
-             WHERE cc.loan_id = l.id AND cc.device_id = d.id AND cc.confirmed = $5), l.lent_at) < $2"
-        }
-        View::OutdatedConsent => {
-            " AND EXISTS (SELECT 1 FROM consent_documents cd \
-             JOIN explanation_documents ed ON ed.id = cd.document_id \
-             JOIN device_models cm ON cm.id = ed.model_id \
-             WHERE cd.consent_id = l.consent_id AND cm.current_document_id <> ed.id)"
-        }
-        View::AwaitingWipe => " AND d.status = 'awaiting_wipe'",
-        View::Lost => " AND d.status = 'lost'",
-        View::Maintenance => " AND d.status = 'maintenance'",
-        View::FirmwareBehind => " AND m.latest_firmware <> '' AND d.firmware_version <> m.latest_firmware",
-        View::SupportEnded => " AND m.support_ends IS NOT NULL AND m.support_ends < $1",
+        View::OnLoan => String::new(),
+        View::Overdue => " AND l.due_on < $1".into(),
+        View::Unconfirmed => format!(" AND COALESCE({LAST_CONFIRMED}, l.lent_at) < $2"),
+        View::OutdatedConsent => format!(" AND {OUTDATED}"),
+        View::AwaitingWipe => " AND d.status = 'awaiting_wipe'".into(),
+        View::Lost => " AND d.status = 'lost'".into(),
+        View::Maintenance => " AND d.status = 'maintenance'".into(),
+        View::FirmwareBehind => " AND m.latest_firmware <> '' AND d.firmware_version <> m.latest_firmware".into(),
+        View::SupportEnded => " AND m.support_ends IS NOT NULL AND m.support_ends < $1".into(),
     };
-    let from = if view.is_loan_view() { FROM_LOANS } else { FROM_DEVICES };
-    format!("{from}{condition} AND ($4 IS NULL OR l.lent_by = $4) AND ($6 IS NULL OR {SITE} = $6)")
+    // Only the filters in use, so a view without them can be answered from an index alone.
+    let (from, site) = if view.is_loan_view() { (FROM_LOANS, SITE) } else { (FROM_DEVICES, "d.site") };
+    let nurse = if f.nurse.is_some() && view.is_loan_view() { " AND l.lent_by = $4" } else { "" };
+    let site = if f.site.is_some() { format!(" AND {site} = $6") } else { String::new() };
+    format!("{from}{condition}{nurse}{site}")
 }
 
 /// The moments the views compare against, from "now".
@@ -320,25 +306,38 @@ fn cutoffs(tx: &Tx, t: Thresholds) -> Cutoffs {
 /// One page of a view, and how many rows the view has in all.
 pub async fn list(tx: &mut Tx, f: &Filter, t: Thresholds) -> Result<(Vec<Row>, i64)> {
     let limit = Filter::PER_PAGE;
-    let rows = rows(tx, f, t, Some((limit, (f.page() - 1) * limit))).await?;
-    let total = count(tx, f.view, f, t).await?;
+    let rows = rows(tx, f, t, limit, (f.page() - 1) * limit).await?;
+    let total = count(tx, f, t).await?;
     Ok((rows, total))
 }
 
 /// Every row of a view (the CSV export), capped at `limit`.
 pub async fn all(tx: &mut Tx, f: &Filter, t: Thresholds, limit: i64) -> Result<Vec<Row>> {
-    rows(tx, f, t, Some((limit, 0))).await
+    rows(tx, f, t, limit, 0).await
 }
 
-async fn rows(tx: &mut Tx, f: &Filter, t: Thresholds, page: Option<(i64, i64)>) -> Result<Vec<Row>> {
+/// Two steps: the view's keys are filtered, ordered and cut to the page on the fewest columns;
+/// only the page's rows are then joined with patients, staff and custody checks.
+async fn rows(tx: &mut Tx, f: &Filter, t: Thresholds, limit: i64, offset: i64) -> Result<Vec<Row>> {
     let c = cutoffs(tx, t);
     let direction = if f.desc { "DESC" } else { "ASC" };
-    let (limit, offset) = page.unwrap_or((i64::MAX, 0));
+    let loan_key = if f.view.is_loan_view() { "ld.loan_id" } else { "NULL" };
     let sql = format!(
-        "{} {} ORDER BY {} {direction}, d.asset_tag {direction} LIMIT $7 OFFSET $8",
-        select(),
-        from_where(f.view),
-        f.sort.column(f.view)
+        "SELECT d.id AS device_id, d.asset_tag, m.model_name, d.status, d.status_changed_at, \
+         d.firmware_version, m.latest_firmware, m.support_ends, {SITE} AS site, \
+         l.id AS loan_id, p.id AS patient_id, p.number AS patient_number, p.name AS patient_name, \
+         u.id AS nurse_id, u.name AS nurse_name, l.lent_at, l.due_on, {LAST_CONFIRMED} AS last_confirmed \
+         FROM (SELECT d.id AS device_id, {loan_key} AS loan_id, {sort} AS sort_key, d.asset_tag AS tie \
+               {from_where} ORDER BY {sort} {direction}, d.asset_tag {direction} LIMIT $7 OFFSET $8) page \
+         JOIN devices d ON d.id = page.device_id \
+         JOIN device_models m ON m.id = d.model_id \
+         LEFT JOIN loan_devices ld ON ld.device_id = d.id AND ld.ended_at IS NULL \
+         LEFT JOIN loans l ON l.id = ld.loan_id \
+         LEFT JOIN patients p ON p.id = l.patient_id \
+         LEFT JOIN users u ON u.id = l.lent_by \
+         ORDER BY page.sort_key {direction}, page.tie {direction}",
+        sort = f.sort.column(f.view),
+        from_where = from_where(f.view, f),
     );
     Ok(on!(tx, conn => sqlx::query_as::<_, Row>(&sql)
         .bind(c.today).bind(c.custody).bind(c.wipe).bind(&f.nurse).bind(true).bind(&f.site)
@@ -347,9 +346,9 @@ async fn rows(tx: &mut Tx, f: &Filter, t: Thresholds, page: Option<(i64, i64)>) 
         .await)?)
 }
 
-async fn count(tx: &mut Tx, view: View, f: &Filter, t: Thresholds) -> Result<i64> {
+async fn count(tx: &mut Tx, f: &Filter, t: Thresholds) -> Result<i64> {
     let c = cutoffs(tx, t);
-    let sql = format!("SELECT COUNT(*) {}", from_where(view));
+    let sql = format!("SELECT COUNT(*) {}", from_where(f.view, f));
     Ok(on!(tx, conn => sqlx::query_scalar::<_, i64>(&sql)
         .bind(c.today).bind(c.custody).bind(c.wipe).bind(&f.nurse).bind(true).bind(&f.site)
         .fetch_one(conn)
@@ -370,7 +369,7 @@ pub struct Summary {
 }
 
 /// Devices out and overdue for one nurse or site.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Group {
     pub key: String,
     pub label: String,
@@ -378,39 +377,108 @@ pub struct Group {
     pub overdue: i64,
 }
 
+/// Open loans' devices, counted by nurse and site in one pass.
+#[derive(sqlx::FromRow)]
+struct LoanCounts {
+    nurse_id: String,
+    nurse_name: String,
+    site: String,
+    on_loan: i64,
+    overdue: i64,
+    unconfirmed: i64,
+    outdated: i64,
+}
+
+/// Devices counted by model, firmware and status in one pass over an index.
+#[derive(sqlx::FromRow)]
+struct DeviceCounts {
+    status: String,
+    behind: bool,
+    support_ended: bool,
+    n: i64,
+}
+
+/// Two passes: one over the devices' (model, firmware, status) index, one over the open loans.
 pub async fn summary(tx: &mut Tx, t: Thresholds) -> Result<Summary> {
     let c = cutoffs(tx, t);
-    let by_status: Vec<(String, i64)> = on!(tx, conn => sqlx::query_as("SELECT status, COUNT(*) FROM devices GROUP BY status ORDER BY status")
-            .fetch_all(conn)
-            .await)?;
-    let any = Filter::default();
-    let mut by_view = Vec::with_capacity(View::ALL.len());
-    for view in View::ALL {
-        let n = match view {
-            // Straight from the status counts: no second scan.
-            View::OnLoan | View::AwaitingWipe | View::Lost | View::Maintenance => {
-                by_status.iter().find(|(s, _)| s == view.as_str()).map_or(0, |(_, n)| *n)
-            }
-            _ => count(tx, view, &any, t).await?,
-        };
-        by_view.push((view, n));
-    }
+    let devices: Vec<DeviceCounts> = on!(tx, conn => sqlx::query_as(
+        "SELECT g.status, \
+         (m.latest_firmware <> '' AND g.firmware_version <> m.latest_firmware) AS behind, \
+         (m.support_ends IS NOT NULL AND m.support_ends < $1) AS support_ended, g.n \
+         FROM (SELECT model_id, firmware_version, status, COUNT(*) AS n FROM devices \
+               GROUP BY model_id, firmware_version, status) g \
+         JOIN device_models m ON m.id = g.model_id")
+        .bind(c.today)
+        .fetch_all(conn)
+        .await)?;
+    let sql = format!(
+        "SELECT l.lent_by AS nurse_id, u.name AS nurse_name, {SITE} AS site, COUNT(*) AS on_loan, \
+         SUM(CASE WHEN l.due_on < $1 THEN 1 ELSE 0 END) AS overdue, \
+         SUM(CASE WHEN COALESCE({LAST_CONFIRMED}, l.lent_at) < $2 THEN 1 ELSE 0 END) AS unconfirmed, \
+         SUM(CASE WHEN {OUTDATED} THEN 1 ELSE 0 END) AS outdated \
+         {FROM_LOANS} GROUP BY l.lent_by, u.name, {SITE}"
+    )
+    .replace(
+        "JOIN devices d ON d.id = ld.device_id",
+        "JOIN devices d ON d.id = ld.device_id JOIN users u ON u.id = l.lent_by",
+    );
+    let none: Option<String> = None;
+    let loans: Vec<LoanCounts> = on!(tx, conn => sqlx::query_as(&sql)
+        .bind(c.today).bind(c.custody).bind(c.wipe).bind(&none).bind(true).bind(&none)
+        .fetch_all(conn)
+        .await)?;
     let wipe_waiting_long = on!(tx, conn => sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) FROM devices WHERE status = 'awaiting_wipe' AND status_changed_at < $1")
         .bind(c.wipe)
         .fetch_one(conn)
         .await)?;
-    let group = |key: &str, label: &str| {
-        format!(
-            "SELECT {key} AS key, {label} AS label, COUNT(*) AS on_loan, \
-             SUM(CASE WHEN l.due_on < $1 THEN 1 ELSE 0 END) AS overdue \
-             FROM loan_devices ld JOIN loans l ON l.id = ld.loan_id JOIN users u ON u.id = l.lent_by \
-             JOIN devices d ON d.id = ld.device_id WHERE ld.ended_at IS NULL GROUP BY {key}, {label} ORDER BY overdue DESC, on_loan DESC, {label}"
-        )
+
+    let mut by_status: Vec<(String, i64)> = Vec::new();
+    for d in &devices {
+        match by_status.iter_mut().find(|(s, _)| *s == d.status) {
+            Some((_, n)) => *n += d.n,
+            None => by_status.push((d.status.clone(), d.n)),
+        }
+    }
+    by_status.sort();
+    let live = |f: fn(&DeviceCounts) -> bool| -> i64 {
+        devices.iter().filter(|d| d.status != "retired" && f(d)).map(|d| d.n).sum()
     };
-    let by_nurse_sql = group("u.id", "u.name");
-    let by_nurse = on!(tx, conn => sqlx::query_as::<_, Group>(&by_nurse_sql).bind(c.today).fetch_all(conn).await)?;
-    let by_site_sql = group(SITE, SITE);
-    let by_site = on!(tx, conn => sqlx::query_as::<_, Group>(&by_site_sql).bind(c.today).fetch_all(conn).await)?;
+    let status = |s: &str| by_status.iter().find(|(x, _)| x == s).map_or(0, |(_, n)| *n);
+    let sum = |f: fn(&LoanCounts) -> i64| -> i64 { loans.iter().map(f).sum() };
+    let by_view = View::ALL
+        .into_iter()
+        .map(|v| {
+            let n = match v {
+                View::OnLoan => sum(|l| l.on_loan),
+                View::Overdue => sum(|l| l.overdue),
+                View::Unconfirmed => sum(|l| l.unconfirmed),
+                View::OutdatedConsent => sum(|l| l.outdated),
+                View::AwaitingWipe | View::Lost | View::Maintenance => status(v.as_str()),
+                View::FirmwareBehind => live(|d| d.behind),
+                View::SupportEnded => live(|d| d.support_ended),
+            };
+            (v, n)
+        })
+        .collect();
+    let group = |key: fn(&LoanCounts) -> (&str, &str)| {
+        let mut groups: Vec<Group> = Vec::new();
+        for l in &loans {
+            let (k, label) = key(l);
+            match groups.iter_mut().find(|g| g.key == k) {
+                Some(g) => {
+                    g.on_loan += l.on_loan;
+                    g.overdue += l.overdue;
+                }
+                None => {
+                    groups.push(Group { key: k.into(), label: label.into(), on_loan: l.on_loan, overdue: l.overdue })
+                }
+            }
+        }
+        groups.sort_by(|a, b| b.overdue.cmp(&a.overdue).then(b.on_loan.cmp(&a.on_loan)).then(a.label.cmp(&b.label)));
+        groups
+    };
+    let by_nurse = group(|l| (&l.nurse_id, &l.nurse_name));
+    let by_site = group(|l| (&l.site, &l.site));
     Ok(Summary { by_status, by_view, wipe_waiting_long, by_nurse, by_site })
 }

@@ -93,7 +93,7 @@ both_dbs!(
         // The auditor filters the log by patient and by user, and verifies the chain.
         let au1 = enroll(&app.store, "au1", &app.keys).await;
         let auditor = app.sign_in("au1", &au1).await;
-        let log = auditor.get(app.url("/audit?patient=P-000000")).send().await.unwrap().text().await.unwrap();
+        let log = auditor.get(app.url("/audit?patient=P-000000&include_lists=yes")).send().await.unwrap().text().await.unwrap();
         let events = log.split("id=\"events\"").nth(1).unwrap();
         for action in ["loan.check_out", "custody.check", "dashboard.view", "report.outstanding"] {
             assert!(events.contains(action), "{action} is about patient P-000000");

@@ -326,6 +326,7 @@ struct AuditPage {
     from: String,
     until: String,
     patient_data_only: bool,
+    include_lists: bool,
     older: Option<String>,
     head: (i64, String),
     verified: Option<Result<i64, String>>,
@@ -360,6 +361,7 @@ async fn render_audit_log(
         actor_id: value(pairs, "user"),
         action: action.clone(),
         patient_data_only: value(pairs, "patient_data_only") == "yes",
+        include_lists: value(pairs, "include_lists") == "yes",
         before: value(pairs, "before").parse().ok(),
         ..audit::Search::default()
     };
@@ -443,6 +445,7 @@ async fn render_audit_log(
         from,
         until,
         patient_data_only: search.patient_data_only,
+        include_lists: search.include_lists,
         older,
         head,
         verified,
