@@ -70,13 +70,25 @@ impl SecretBox {
     }
 }
 
-/// Writes a new file readable by its owner only.
+/// Writes a new file readable by its owner only (never replacing one), durably: the text goes to
+/// a temporary file that is synced and then linked into place, and the folder is synced. A crash
+/// or power cut leaves either no file or the whole key, never an empty one, and a key that has
+/// signed a committed consent receipt is on disk before that commit.
 #[cfg(unix)]
 pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    f.write_all(text.as_bytes())
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", hex::encode(random_bytes::<8>())));
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    let placed = f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    placed?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(not(unix))]
@@ -99,5 +111,26 @@ mod tests {
         let again = SecretBox::from_file(&dir.path().join("keys/secrets.key")).unwrap();
         assert_eq!(again.open(&sealed, "users:1").unwrap(), b"JBSWY3DPEHPK3PXP", "the key file is reused");
         assert!(SecretBox::from_base64("short").is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_appears_whole_private_and_never_replaced() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("receipt.key");
+        // What an interrupted earlier creation leaves behind does not get in the way.
+        std::fs::write(dir.path().join(".receipt.key.0011223344556677.tmp"), "").unwrap();
+        write_private(&path, "first").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let err = write_private(&path, "second").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first", "an existing key is never replaced");
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 2, "no temporary file of its own is left: {left:?}");
     }
 }
