@@ -11,6 +11,7 @@ mod cli;
 mod labels;
 mod lending_pages;
 mod matrix;
+mod registry_pages;
 mod reports;
 mod secrets;
 

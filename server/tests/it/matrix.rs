@@ -70,6 +70,14 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/labels", "", [S, A, A, A, S, S]),
     ("POST", "/labels/print", "layout=a4-24&device_id={device}", [S, A, A, A, S, S]),
     ("GET", "/static/labels/{layout}", "", [A, A, A, A, A, A]),
+    ("GET", "/registry/institution", "", [S, A, A, A, S, S]),
+    ("POST", "/registry/institution", "name=テスト在宅クリニック&day_phone=03-0000-1111&night_phone=03-0000-2222", [S, F, A, F, S, S]),
+    ("GET", "/registry/vendors", "", [S, A, A, A, S, S]),
+    ("POST", "/registry/vendors", "name=ベンダー{n}", [S, F, A, F, S, S]),
+    ("GET", "/registry/models", "", [S, A, A, A, S, S]),
+    ("POST", "/registry/models", "manufacturer=m&model_name=x{n}&kind=other&title_ja=t&body_ja=b", [S, F, A, F, S, S]),
+    ("GET", "/registry/models/{id}", "", [S, A, A, A, S, S]),
+    ("POST", "/registry/models/{id}/documents", "title_ja=t&body_ja=b", [S, F, A, F, S, S]),
     ("GET", "/api/v1/devices", "", [S, A, A, A, S, S]),
     ("POST", "/api/v1/devices/import", "asset_tag,model", [S, A, A, F, S, S]),
     ("GET", "/api/v1/devices/{id}", "", [S, A, A, A, S, S]),
@@ -170,6 +178,8 @@ async fn matrix(backend: Backend) {
             target.id.clone()
         } else if pattern.contains("/admin/tokens/") {
             token_id
+        } else if pattern.contains("/registry/models/") {
+            b.model_id.clone()
         } else if pattern.contains("/patients/") {
             b.patients[0].clone()
         } else {

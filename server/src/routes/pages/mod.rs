@@ -8,6 +8,7 @@ pub mod home;
 pub mod labels;
 pub mod loans;
 pub mod patients;
+pub mod registry;
 pub mod reports;
 pub mod sign_in;
 
@@ -25,6 +26,7 @@ pub fn routes() -> Routes {
         .merge(devices::routes())
         .merge(patients::routes())
         .merge(assets::routes())
+        .merge(registry::routes())
 }
 
 /// A form with nothing but the CSRF token (sign-out buttons and the like).
