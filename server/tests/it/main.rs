@@ -8,6 +8,7 @@ mod auth;
 mod backup;
 mod browser;
 mod cli;
+mod incident_pages;
 mod labels;
 mod lending_pages;
 mod matrix;

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod assets;
 pub mod devices;
 pub mod home;
+pub mod incidents;
 pub mod labels;
 pub mod loans;
 pub mod patients;
@@ -27,6 +28,7 @@ pub fn routes() -> Routes {
         .merge(patients::routes())
         .merge(assets::routes())
         .merge(registry::routes())
+        .merge(incidents::routes())
 }
 
 /// A form with nothing but the CSRF token (sign-out buttons and the like).
