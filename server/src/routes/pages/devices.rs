@@ -37,10 +37,8 @@ struct Row {
     status: &'static str,
     on_loan: bool,
     needs_wipe: bool,
-    /// Which incident steps the lifecycle allows now (`pages/incidents.rs`).
-    lost: bool,
-    awaiting_wipe: bool,
-    maintenance: bool,
+    /// The status code (`lost`, `maintenance` …): which incident steps the page offers.
+    code: &'static str,
 }
 
 #[derive(Template)]
@@ -70,9 +68,7 @@ async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
             status: d.status.label_ja(),
             on_loan: d.status == DeviceStatus::OnLoan,
             needs_wipe: matches!(d.status, DeviceStatus::AwaitingWipe | DeviceStatus::Maintenance),
-            lost: d.status == DeviceStatus::Lost,
-            awaiting_wipe: d.status == DeviceStatus::AwaitingWipe,
-            maintenance: d.status == DeviceStatus::Maintenance,
+            code: d.status.as_str(),
             id: d.id,
             asset_tag: d.asset_tag,
         })
