@@ -12,6 +12,7 @@ mod incident_pages;
 mod labels;
 mod lending_pages;
 mod matrix;
+mod openapi;
 mod registry_pages;
 mod reports;
 mod secrets;

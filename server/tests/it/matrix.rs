@@ -84,6 +84,7 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("POST", "/registry/models", "manufacturer=m&model_name=x{n}&kind=other&title_ja=t&body_ja=b", [S, F, A, F, S, S]),
     ("GET", "/registry/models/{id}", "", [S, A, A, A, S, S]),
     ("POST", "/registry/models/{id}/documents", "title_ja=t&body_ja=b", [S, F, A, F, S, S]),
+    ("GET", "/api/v1/openapi.json", "", [S, A, A, A, S, S]),
     ("GET", "/api/v1/devices", "", [S, A, A, A, S, S]),
     ("POST", "/api/v1/devices/import", "asset_tag,model", [S, A, A, F, S, S]),
     ("GET", "/api/v1/devices/{id}", "", [S, A, A, A, S, S]),
