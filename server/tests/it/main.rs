@@ -8,6 +8,7 @@ mod auth;
 mod backup;
 mod browser;
 mod cli;
+mod consent_pages;
 mod incident_pages;
 mod labels;
 mod lending_pages;

@@ -58,6 +58,7 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("POST", "/loans/explain", "patient_id={patient}&device_id={device}&due_on=2099-01-01", [S, A, A, A, S, S]),
     ("POST", "/loans", "patient_id={patient}&device_id={device}&due_on=2099-01-01&strokes=1,1&explained=yes&signer_name=x&relationship=self", [S, A, A, F, S, S]),
     ("GET", "/loans/{id}/copy", "", [S, A, A, A, S, S]),
+    ("GET", "/consents/verify", "code=ABCD-EFGH-JKLM-NPQR", [S, A, A, A, S, S]),
     ("GET", "/patients", "q=山田", [S, A, A, A, S, S]),
     ("POST", "/patients", "number=M-{n}&name=試験 花子", [S, A, A, F, S, S]),
     ("GET", "/devices", "", [S, A, A, A, S, S]),

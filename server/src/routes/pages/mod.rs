@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod assets;
+pub mod consents;
 pub mod devices;
 pub mod home;
 pub mod incidents;
@@ -29,6 +30,7 @@ pub fn routes() -> Routes {
         .merge(assets::routes())
         .merge(registry::routes())
         .merge(incidents::routes())
+        .merge(consents::routes())
 }
 
 /// A form with nothing but the CSRF token (sign-out buttons and the like).
