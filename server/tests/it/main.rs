@@ -9,6 +9,7 @@ mod backup;
 mod browser;
 mod cli;
 mod consent_pages;
+mod import_pages;
 mod incident_pages;
 mod labels;
 mod lending_pages;

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod consents;
 pub mod devices;
 pub mod home;
+pub mod imports;
 pub mod incidents;
 pub mod labels;
 pub mod loans;
@@ -31,6 +32,7 @@ pub fn routes() -> Routes {
         .merge(registry::routes())
         .merge(incidents::routes())
         .merge(consents::routes())
+        .merge(imports::routes())
 }
 
 /// A form with nothing but the CSRF token (sign-out buttons and the like).
