@@ -17,6 +17,7 @@ mod matrix;
 mod openapi;
 mod registry_pages;
 mod reports;
+mod scan_pages;
 mod secrets;
 
 use lending::testing::TestDb;

@@ -54,6 +54,8 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/reports", "", [S, A, A, A, S, S]),
     ("POST", "/reports/{id}/resolve", "resolution=called", [S, A, A, F, S, S]),
     ("GET", "/static/signature.js", "", [A, A, A, A, A, A]),
+    ("GET", "/static/scan.js", "", [A, A, A, A, A, A]),
+    ("GET", "/devices/lookup", "code=T-0000", [S, A, A, A, S, S]),
     ("GET", "/static/csv-file.js", "", [A, A, A, A, A, A]),
     ("GET", "/devices/import", "", [S, A, A, F, S, S]),
     ("POST", "/devices/import", "csv=asset_tag,model", [S, A, A, F, S, S]),

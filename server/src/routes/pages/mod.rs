@@ -13,6 +13,7 @@ pub mod loans;
 pub mod patients;
 pub mod registry;
 pub mod reports;
+pub mod scan;
 pub mod sign_in;
 
 use crate::routes::Routes;
@@ -33,6 +34,7 @@ pub fn routes() -> Routes {
         .merge(incidents::routes())
         .merge(consents::routes())
         .merge(imports::routes())
+        .merge(scan::routes())
 }
 
 /// A form with nothing but the CSRF token (sign-out buttons and the like).
