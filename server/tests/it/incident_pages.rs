@@ -58,9 +58,10 @@ both_dbs!(
         assert_eq!(location(&r), "/devices");
         assert_eq!(status(&app, &d0).await, DeviceStatus::Lost);
         let lost = row(&app, &nurse, "T-0000").await;
-        assert!(lost.contains("/found") && lost.contains("/write-off") && !lost.contains("/maintenance"));
+        assert!(lost.contains("/found") && !lost.contains("/write-off") && !lost.contains("/maintenance"));
         let again = nurse.get(app.url(&format!("/devices/{d0}/lost"))).send().await.unwrap().text().await.unwrap();
         assert!(!again.contains("name=\"kind\""), "no second report for a lost device");
+        assert!(again.contains(&format!("/devices/{d0}/write-off")) && again.contains("name=\"confirm\""), "write-off asks first");
 
         // An illegal step: a clear reason, nothing changed.
         let r = post(format!("/devices/{d0}/maintenance"), vec![]).await;
@@ -82,9 +83,13 @@ both_dbs!(
         // Lost, then written off; a second write-off is refused.
         post(format!("/devices/{d1}/lost"), vec![("kind", "lost".into()), ("description", String::new())]).await;
         let r = post(format!("/devices/{d1}/write-off"), vec![]).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "not without the confirmation");
+        assert!(r.text().await.unwrap().contains("確認の欄にチェックを入れてください"));
+        assert_eq!(status(&app, &d1).await, DeviceStatus::Lost);
+        let r = post(format!("/devices/{d1}/write-off"), vec![("confirm", "yes".into())]).await;
         assert_eq!(location(&r), "/devices");
         assert_eq!(status(&app, &d1).await, DeviceStatus::Retired);
-        let r = post(format!("/devices/{d1}/write-off"), vec![]).await;
+        let r = post(format!("/devices/{d1}/write-off"), vec![("confirm", "yes".into())]).await;
         assert_eq!(r.status(), StatusCode::CONFLICT);
         assert!(r.text().await.unwrap().contains("機器の状態が「廃棄済み」のため"));
 

@@ -75,7 +75,7 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/devices/{id}/lost", "", [S, A, A, A, S, S]),
     ("POST", "/devices/{id}/lost", "kind=lost&description=x", [S, A, A, F, S, S]),
     ("POST", "/devices/{id}/found", "", [S, A, A, F, S, S]),
-    ("POST", "/devices/{id}/write-off", "", [S, A, A, F, S, S]),
+    ("POST", "/devices/{id}/write-off", "confirm=yes", [S, A, A, F, S, S]),
     ("POST", "/devices/{id}/maintenance", "", [S, A, A, F, S, S]),
     ("POST", "/devices/{id}/maintenance/return", "", [S, A, A, F, S, S]),
     ("GET", "/wipes/{id}/certificate", "", [S, A, A, A, S, S]),

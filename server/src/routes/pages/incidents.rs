@@ -33,7 +33,9 @@ struct LostPage {
     id: String,
     asset_tag: String,
     status: &'static str,
+    /// On loan: the report form. Lost: found, or write off (with a confirmation).
     can_report: bool,
+    is_lost: bool,
 }
 
 async fn lost_page(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
@@ -42,6 +44,7 @@ async fn lost_page(State(state): State<AppState>, s: Staff, Path(id): Path<Strin
     Ok(render(&LostPage {
         c: s.chrome(),
         can_report: d.status.can_become(DeviceStatus::Lost),
+        is_lost: d.status == DeviceStatus::Lost,
         status: d.status.label_ja(),
         id: d.id,
         asset_tag: d.asset_tag,
@@ -86,6 +89,34 @@ macro_rules! step {
 }
 
 step!(found, incidents::mark_found);
-step!(write_off, incidents::write_off);
+
+#[derive(serde::Deserialize)]
+struct WriteOffForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Irreversible, so the form asks for an explicit tick first.
+async fn write_off(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<WriteOffForm>,
+) -> Result<Response, PageError> {
+    let (s, f) = (form.who, form.form);
+    if s.actor.role == "auditor" {
+        return Err(s.error(Error::Forbidden));
+    }
+    if f.confirm != "yes" {
+        return Err(s.error(Error::invalid(
+            "confirm",
+            "除却してよいか、確認の欄にチェックを入れてください。",
+            "Tick the confirmation to write the device off.",
+        )));
+    }
+    let mut tx = state.store.begin().await?;
+    incidents::write_off(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    Ok(Redirect::to("/devices").into_response())
+}
 step!(to_maintenance, incidents::send_to_maintenance);
 step!(from_maintenance, incidents::back_from_maintenance);
