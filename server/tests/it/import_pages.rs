@@ -70,6 +70,9 @@ both_dbs!(
             .unwrap();
         assert!(r.status().is_client_error(), "{}", r.status());
 
+        let r = nurse.post(app.url("/devices/import")).form(&[("csrf", csrf.as_str()), ("csv", "asset_tag,model\nN\0UL,x\n")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
         // No token, no import; auditors neither see nor use the page.
         let r = nurse.post(app.url("/devices/import")).form(&[("csv", good.as_str())]).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);

@@ -71,6 +71,12 @@ both_dbs!(
         assert_eq!(bad_date.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(bad_date.text().await.unwrap().contains("見直し日は 2026-11-22 の形で入力してください"));
 
+        let nul = admin.post(app.url("/registry/vendors")).form(&[("csrf", csrf.as_str()), ("name", "A\0B")]).send().await.unwrap();
+        assert_eq!(nul.status(), StatusCode::UNPROCESSABLE_ENTITY, "a NUL is bad input, not a database failure");
+        assert!(nul.text().await.unwrap().contains("使えない文字"));
+        let en = admin.get(app.url("/registry/vendors")).header("accept-language", "en-US,en;q=0.9").send().await.unwrap().text().await.unwrap();
+        assert!(en.contains("Add a vendor") && en.contains("Responsibility split"), "English on switch");
+
         // A model with every field of NewModel and its first document.
         let vendor_id = {
             let mut tx = app.store.read().await.unwrap();

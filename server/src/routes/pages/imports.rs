@@ -88,6 +88,9 @@ async fn upload(State(state): State<AppState>, s: Staff, body: Body) -> Result<R
         return Err(PageError::Csrf);
     }
     require_writer(&s)?;
+    if crate::web::session::has_nul(&bytes) {
+        return Err(s.error(crate::web::session::nul_error()));
+    }
     let mut tx = state.store.begin().await?;
     match import::import_devices(&mut tx, &s.actor, form.csv.as_bytes()).await {
         Ok(n) => {
