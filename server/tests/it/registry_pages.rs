@@ -160,7 +160,7 @@ both_dbs!(
         assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(empty.text().await.unwrap().contains("本文を入力してください"));
         let list = admin.get(app.url("/registry/models")).send().await.unwrap().text().await.unwrap();
-        assert!(list.contains("心電図パッチ E2") && list.contains("版 2"));
+        assert!(list.contains("心電図パッチ E2") && list.contains("第2版"));
 
         // The auditor reads every page and may change nothing.
         let au1 = enroll(&app.store, "au1", &app.keys).await;

@@ -12,6 +12,7 @@ use lending::store::registry::{self, DeviceModel, Institution, Vendor};
 use lending::timefmt::{date_ja, datetime_ja};
 use lending::{Error, Role};
 
+use crate::i18n::Lang;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
 use crate::web::{render, Chrome, PageError};
@@ -219,7 +220,13 @@ async fn models_page(
     let mut models = Vec::new();
     for m in registry::models(&mut tx).await? {
         let version = match &m.current_document_id {
-            Some(d) => registry::document(&mut tx, d).await?.map(|d| d.version.to_string()).unwrap_or_default(),
+            Some(d) => registry::document(&mut tx, d)
+                .await?
+                .map(|d| match s.lang {
+                    Lang::Ja => format!("第{}版", d.version),
+                    Lang::En => format!("v{}", d.version),
+                })
+                .unwrap_or_default(),
             None => String::new(),
         };
         models.push(ModelRow {
