@@ -77,6 +77,16 @@ pub const SETTINGS: &[Setting] = &[
         help: "reminder days: before due (nurse), then overdue for the nurse, her site, the admins; default 2,1,3,7",
     },
     Setting {
+        env: "LENDING_CUSTODY_CHECK_DAYS",
+        key: "custody_check_days",
+        help: "a device out on loan needs a custody check (所在確認) after this many days; default 30",
+    },
+    Setting {
+        env: "LENDING_WIPE_WAIT_DAYS",
+        key: "wipe_wait_days",
+        help: "a returned device still unwiped after this many days is flagged to admins; default 7",
+    },
+    Setting {
         env: "LENDING_SESSION_IDLE_MINUTES",
         key: "session_idle_minutes",
         help: "staff sessions lock after this many idle minutes; default 15",
@@ -136,6 +146,7 @@ pub struct Config {
     pub secrets_key: Option<Secret>,
     pub receipt_key: Option<Secret>,
     pub reminder_cadence: crate::service::reminders::Cadence,
+    pub thresholds: crate::store::dashboard::Thresholds,
     pub session_idle_minutes: i64,
     pub session_max_hours: i64,
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -263,8 +274,13 @@ impl Config {
                 )
             })?,
         };
+        let thresholds = crate::store::dashboard::Thresholds {
+            custody_days: number("LENDING_CUSTODY_CHECK_DAYS", 30, 365)?,
+            wipe_days: number("LENDING_WIPE_WAIT_DAYS", 7, 365)?,
+        };
         Ok(Self {
             reminder_cadence,
+            thresholds,
             receipt_key,
             trusted_proxies,
             mobile_db_role,
@@ -299,6 +315,7 @@ impl Config {
             secrets_key: None,
             receipt_key: None,
             reminder_cadence: crate::service::reminders::Cadence::default(),
+            thresholds: crate::store::dashboard::Thresholds::default(),
             session_idle_minutes: 15,
             session_max_hours: 12,
             trusted_proxies: Vec::new(),
@@ -405,11 +422,14 @@ mod tests {
             ("LENDING_SMTP_URL", "smtp://mail.example:587"),
             ("LENDING_MAIL_FROM", "lending@clinic.example"),
             ("LENDING_STAFF_BASE_URL", "https://staff.clinic.example"),
+            ("LENDING_CUSTODY_CHECK_DAYS", "14"),
+            ("LENDING_WIPE_WAIT_DAYS", "3"),
         ]))
         .unwrap();
         assert_eq!(c.secrets_key.as_ref().map(Secret::expose), Some(key));
         assert_eq!((c.session_idle_minutes, c.session_max_hours), (5, 8));
         assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!((c.thresholds.custody_days, c.thresholds.wipe_days), (14, 3));
         assert_eq!(c.mobile_db_role, "clinic_public");
         assert_eq!(c.mobile_db_password.as_ref().map(Secret::expose), Some("pw"));
         assert!(c.smtp_url.is_some() && c.mail_from == "lending@clinic.example" && c.staff_https());

@@ -16,7 +16,10 @@ pub async fn tick(state: &AppState, mailer: &Mailer) -> lending::Result<()> {
     let picked = lending::service::reports::alert_new(&mut tx, &state.cfg.staff_base_url).await?;
     let reminders =
         lending::service::reminders::queue_due(&mut tx, state.cfg.reminder_cadence, &state.cfg.staff_base_url).await?;
+    let digests =
+        lending::service::reminders::queue_digest(&mut tx, state.cfg.thresholds, &state.cfg.staff_base_url).await?;
     tx.commit().await?;
+    let reminders = reminders + digests;
     if reminders > 0 {
         tracing::info!(reminders, "reminders queued");
     }

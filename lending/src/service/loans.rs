@@ -132,7 +132,8 @@ pub async fn check_out(
         lent_at: now,
         due_on: req.due_on,
         purpose,
-        site: String::new(),
+        // The lending nurse's site: reminders escalate to it and the dashboard counts by it.
+        site: crate::store::users::get(tx, &actor.user_id).await?.map(|u| u.site).unwrap_or_default(),
         closed_at: None,
     };
     // The institution signs the consent as it will be stored (receipt + verification code).

@@ -2,11 +2,14 @@
 //! `Store` in one transaction and records its audit event. Handlers and the CLI call these.
 
 pub mod auth;
+pub mod custody;
 pub mod documents;
 pub mod import;
 pub mod incidents;
 pub mod labels;
 pub mod loans;
+pub mod monthly;
+pub mod oversight;
 pub mod registry;
 pub mod reminders;
 pub mod reports;

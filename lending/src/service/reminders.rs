@@ -3,13 +3,16 @@
 //! outbox's dedupe key), and a returned loan gets nothing more. Mails carry no patient data:
 //! asset tags, the due date and a link into the staff app.
 
-use chrono::NaiveDate;
+use std::fmt::Write as _;
+
+use chrono::{NaiveDate, Timelike as _};
 use serde_json::json;
 
 use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::Result;
 use crate::ids::new_id;
+use crate::store::dashboard::{self, Thresholds, View};
 use crate::store::outbox::{self, Mail};
 use crate::store::{on, Tx};
 use crate::timefmt::date_ja;
@@ -116,14 +119,8 @@ pub async fn queue_due(tx: &mut Tx, cadence: Cadence, staff_base_url: &str) -> R
                 };
                 if outbox::enqueue(tx, &mail).await? {
                     queued += 1;
-                    let system = Actor {
-                        user_id: String::new(),
-                        login: "reminders".into(),
-                        role: "system".into(),
-                        source: "worker".into(),
-                    };
                     tx.audit(
-                        &system,
+                        &system(),
                         NewEvent::new("reminder.queue", "loan", &loan.id).details(&json!({ "step": step, "to": to })),
                     );
                 }
@@ -131,6 +128,80 @@ pub async fn queue_due(tx: &mut Tx, cadence: Cadence, staff_base_url: &str) -> R
         }
     }
     Ok(queued)
+}
+
+/// The admins' daily digest (from 08:00 Asia/Tokyo, once a day): counts of what needs
+/// attention — overdue, custody checks due, waiting too long for a wipe, re-consent, unanswered
+/// problem reports — instead of a mail per device. Counts and a link only; nothing when all is
+/// well. Returns how many mails were queued.
+pub async fn queue_digest(tx: &mut Tx, thresholds: Thresholds, staff_base_url: &str) -> Result<usize> {
+    let local = tx.now().with_timezone(&chrono_tz::Asia::Tokyo);
+    if local.hour() < 8 {
+        return Ok(0);
+    }
+    let today = local.date_naive();
+    // Checked first so the every-few-seconds worker does not recount the dashboard all day.
+    let sent_today: i64 = on!(tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM mail_outbox WHERE dedupe_key >= $1 AND dedupe_key < $2")
+        .bind(format!("digest:{today}:"))
+        .bind(format!("digest:{today};"))
+        .fetch_one(c)
+        .await)?;
+    if sent_today > 0 {
+        return Ok(0);
+    }
+    let summary = dashboard::summary(tx, thresholds).await?;
+    let of = |v: View| summary.by_view.iter().find(|(w, _)| *w == v).map_or(0, |(_, n)| *n);
+    let open_reports: i64 = on!(tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM problem_reports WHERE status <> 'resolved'")
+        .fetch_one(c)
+        .await)?;
+    let lines = [
+        ("返却遅れの機器", of(View::Overdue)),
+        (&*format!("所在確認が{}日以上ない機器", thresholds.custody_days), of(View::Unconfirmed)),
+        (&*format!("返却後{}日以上データ消去されていない機器", thresholds.wipe_days), summary.wipe_waiting_long),
+        ("古い説明文書で同意した貸出中の機器", of(View::OutdatedConsent)),
+        ("紛失・盗難のままの機器", of(View::Lost)),
+        ("未対応の患者さまからの連絡", open_reports),
+    ];
+    if lines.iter().all(|(_, n)| *n == 0) {
+        return Ok(0);
+    }
+    let subject = format!("【貸出機器・管理者】本日の要対応（{}）", date_ja(today));
+    let counts = lines.iter().filter(|(_, n)| *n > 0).fold(String::new(), |mut out, (label, n)| {
+        let _ = writeln!(out, "  {label}: {n}件");
+        out
+    });
+    let body = format!(
+        "管理者各位\n\n本日時点で対応が必要な件数です。\n\n{counts}\n一覧はスタッフ画面の「状況」で確認してください（このメールには患者さまの情報を載せていません）。\n{staff_base_url}/dashboard\n\n-- \n医療機器 貸出管理（自動送信）\n"
+    );
+    let admins: Vec<String> = on!(tx, c => sqlx::query_scalar(
+        "SELECT email FROM users WHERE role = 'admin' AND disabled = $1 AND email <> '' ORDER BY login")
+        .bind(false)
+        .fetch_all(c)
+        .await)?;
+    let mut queued = 0;
+    for to in admins {
+        let mail = Mail {
+            id: new_id(),
+            dedupe_key: format!("digest:{today}:{to}"),
+            recipient: to.clone(),
+            subject: subject.clone(),
+            body_text: body.clone(),
+            body_html: String::new(),
+            attempts: 0,
+        };
+        if outbox::enqueue(tx, &mail).await? {
+            queued += 1;
+            tx.audit(&system(), NewEvent::new("reminder.digest", "mail", &mail.id).details(&json!({ "to": to })));
+        }
+    }
+    Ok(queued)
+}
+
+/// The actor of mails the worker queues by itself.
+fn system() -> Actor {
+    Actor { user_id: String::new(), login: "reminders".into(), role: "system".into(), source: "worker".into() }
 }
 
 fn text(step: &str, tags: &[String], due_on: NaiveDate, overdue: i64, link: &str) -> (String, String) {

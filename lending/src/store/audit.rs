@@ -233,3 +233,120 @@ pub async fn verify_in_parts(store: &Store, part: i64) -> Result<Result<i64, Bre
     }
     Ok(Ok(head_seq))
 }
+
+/// What the auditors' log viewer filters on; empty fields match everything.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Search {
+    #[serde(default)]
+    pub actor_id: String,
+    #[serde(default)]
+    pub patient_id: String,
+    #[serde(default)]
+    pub target_id: String,
+    #[serde(default)]
+    pub action: String,
+    /// Inclusive lower bound, an [`audit_time`] text (UTC).
+    #[serde(default)]
+    pub from: String,
+    /// Exclusive upper bound, an [`audit_time`] text (UTC).
+    #[serde(default)]
+    pub until: String,
+    /// Only events that touch patient data (the access-log review).
+    #[serde(default)]
+    pub patient_data_only: bool,
+    /// Keyset paging: events older than this `seq`.
+    #[serde(default)]
+    pub before: Option<i64>,
+}
+
+/// Reads that list several patients name them in `details.patient_ids`, not in `patient_id`.
+pub const LIST_READS: [&str; 3] = ["patient.search", "dashboard.view", "report.outstanding"];
+
+/// `'patient.search', 'dashboard.view', …` for an SQL `IN (…)`.
+fn list_reads_sql() -> String {
+    LIST_READS.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ")
+}
+
+/// One page of matching events, newest first. The WHERE clause holds only the filters in use,
+/// so each filter can walk its `(column, seq)` index backwards and stop after `limit` rows.
+pub async fn search(tx: &mut Tx, s: &Search, limit: i64) -> Result<Vec<EventRow>> {
+    let mut conditions = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    let mut push = |sql: &str, values: &[&str]| {
+        let mut sql = sql.to_owned();
+        for v in values {
+            binds.push((*v).to_owned());
+            sql = sql.replacen('?', &format!("${}", binds.len()), 1);
+        }
+        conditions.push(sql);
+    };
+    if !s.actor_id.is_empty() {
+        push("actor_id = ?", &[&s.actor_id]);
+    }
+    if !s.patient_id.is_empty() {
+        let like = format!("%\"{}\"%", s.patient_id.replace(['%', '_', '"'], ""));
+        let lists = list_reads_sql();
+        push(&format!("(patient_id = ? OR (action IN ({lists}) AND details LIKE ?))"), &[&s.patient_id, &like]);
+    }
+    if !s.target_id.is_empty() {
+        push("target_id = ?", &[&s.target_id]);
+    }
+    if !s.action.is_empty() {
+        push("action = ?", &[&s.action]);
+    }
+    if !s.from.is_empty() {
+        push("at >= ?", &[&s.from]);
+    }
+    if !s.until.is_empty() {
+        push("at < ?", &[&s.until]);
+    }
+    if s.patient_data_only {
+        push(&format!("(patient_id <> '' OR action IN ({}))", list_reads_sql()), &[]);
+    }
+    let before = s.before.unwrap_or(i64::MAX);
+    let n = binds.len();
+    conditions.push(format!("seq < ${}", n + 1));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE {} ORDER BY seq DESC LIMIT ${}",
+        conditions.join(" AND "),
+        n + 2
+    );
+    Ok(on!(tx, c => {
+        let mut q = sqlx::query_as::<_, EventRow>(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        q.bind(before).bind(limit).fetch_all(c).await
+    })?)
+}
+
+/// The last event at or before `at` (an [`audit_time`] text): the chain head at that moment.
+pub async fn head_at(tx: &mut Tx, at: &str) -> Result<Option<(i64, String)>> {
+    Ok(
+        on!(tx, c => sqlx::query_as("SELECT seq, hash FROM audit_events WHERE at < $1 ORDER BY at DESC, seq DESC LIMIT 1")
+        .bind(at)
+        .fetch_optional(c)
+        .await)?,
+    )
+}
+
+/// Events with `from <= at < until`, counted by action.
+pub async fn count_by_action(tx: &mut Tx, from: &str, until: &str) -> Result<Vec<(String, i64)>> {
+    Ok(on!(tx, c => sqlx::query_as(
+        "SELECT action, COUNT(*) FROM audit_events WHERE at >= $1 AND at < $2 GROUP BY action ORDER BY action")
+        .bind(from)
+        .bind(until)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Staff who read patient data with `from <= at < until`: (login, reads), most first.
+pub async fn patient_readers(tx: &mut Tx, from: &str, until: &str) -> Result<Vec<(String, i64)>> {
+    let lists = list_reads_sql();
+    let sql = format!(
+        "SELECT actor_login, COUNT(*) AS n FROM audit_events WHERE at >= $1 AND at < $2 \
+         AND (action IN ('patient.view', 'consent.view') OR action IN ({lists})) \
+         GROUP BY actor_login ORDER BY n DESC, actor_login"
+    );
+    Ok(on!(tx, c => sqlx::query_as(&sql).bind(from).bind(until).fetch_all(c).await)?)
+}

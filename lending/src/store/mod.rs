@@ -6,6 +6,8 @@
 //! commit, so an acknowledged change always has its audit event and a rolled-back one never does.
 
 pub mod audit;
+pub mod custody;
+pub mod dashboard;
 pub mod devices;
 pub mod loans;
 pub mod outbox;

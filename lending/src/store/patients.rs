@@ -41,3 +41,12 @@ pub async fn search(tx: &mut Tx, q: &str, limit: i64) -> Result<Vec<Patient>> {
         .fetch_all(c)
         .await)?)
 }
+
+pub async fn by_number(tx: &mut Tx, number: &str) -> Result<Option<Patient>> {
+    Ok(
+        on!(tx, c => sqlx::query_as::<_, Patient>("SELECT id, number, name, kana, phone FROM patients WHERE number = $1")
+        .bind(number.trim())
+        .fetch_optional(c)
+        .await)?,
+    )
+}

@@ -10,6 +10,7 @@ mod durability;
 mod import;
 mod lifecycle;
 mod migrations;
+mod oversight;
 mod receipts;
 mod reminders;
 mod smtp;

@@ -1,11 +1,14 @@
-//! Mail over real SMTP, to a small SMTP server this test runs on loopback: with the server
-//! down, mails stay queued; when it comes back each is delivered exactly once.
+//! Loan reminders over real SMTP, to a small SMTP server this test runs on loopback: with the
+//! server down, they stay queued; when it comes back each is delivered exactly once.
 
 use std::sync::{Arc, Mutex};
 
+use chrono::Duration;
 use lending::mail::{deliver_due, Mailer};
-use lending::store::outbox::{self, Mail};
-use lending::testing::TestDb;
+use lending::service::loans;
+use lending::service::reminders::{queue_due, Cadence};
+use lending::store::outbox;
+use lending::testing::{receipt_key, seed_basic, TestDb};
 use lending::{both_dbs, Clock};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -55,28 +58,21 @@ async fn smtp_server(listener: TcpListener, received: Arc<Mutex<Vec<String>>>) {
     }
 }
 
-fn mail(n: usize) -> Mail {
-    Mail {
-        id: lending::ids::new_id(),
-        dedupe_key: format!("test:{n}"),
-        recipient: format!("staff{n}@example.jp"),
-        subject: format!("【貸出機器】テスト {n}"),
-        body_text: "本文".into(),
-        body_html: "<p>本文</p>".into(),
-        attempts: 0,
-    }
-}
-
 both_dbs!(
     async fn mails_wait_while_smtp_is_down_and_are_delivered_once(backend) {
         let db = TestDb::new(backend).await;
         let clock = Clock::manual(chrono::Utc::now());
         let store = db.store(clock.clone()).await;
+        let b = seed_basic(&store, 2).await;
+        // Two loans due tomorrow, by two nurses: each gets her "due soon" reminder.
         let mut tx = store.begin().await.unwrap();
-        for n in 0..2 {
-            assert!(outbox::enqueue(&mut tx, &mail(n)).await.unwrap());
+        for (nurse, device) in [(&b.nurse, 0), (&b.nurse2, 1)] {
+            let mut req = b.check_out_request(0, &[device]);
+            req.due_on = clock.today_tokyo() + Duration::days(1);
+            loans::check_out(&mut tx, nurse, req, &receipt_key()).await.unwrap();
         }
-        assert!(!outbox::enqueue(&mut tx, &mail(0)).await.unwrap(), "the same dedupe key is queued once");
+        assert_eq!(queue_due(&mut tx, Cadence::default(), "https://staff.example").await.unwrap(), 2);
+        assert_eq!(queue_due(&mut tx, Cadence::default(), "https://staff.example").await.unwrap(), 0, "each reminder is queued once");
         tx.commit().await.unwrap();
 
         // A port with nothing listening: the SMTP server is down.
@@ -98,9 +94,14 @@ both_dbs!(
         assert_eq!(deliver_due(&store, &mailer, "lending@localhost").await.unwrap(), (0, 0), "never sent twice");
         let got = received.lock().unwrap().clone();
         assert_eq!(got.len(), 2);
-        for n in 0..2 {
-            assert_eq!(got.iter().filter(|m| m.contains(&format!("<staff{n}@example.jp>"))).count(), 1, "{got:?}");
+        for to in ["n1@example.jp", "n2@example.jp"] {
+            let mine: Vec<&String> = got.iter().filter(|m| m.contains(&format!("RCPT TO:<{to}>"))).collect();
+            assert_eq!(mine.len(), 1, "{got:?}");
+            assert!(mine[0].contains("Subject: =?utf-8?") && mine[0].contains("MAIL FROM:<lending@localhost>"), "{}", mine[0]);
         }
+        let mut tx = store.read().await.unwrap();
+        let queued = outbox::all(&mut tx).await.unwrap();
+        assert!(queued.iter().all(|m| m.subject.contains("返却予定日が近づいています")), "the mails sent were the reminders");
         store.close().await;
     }
 );

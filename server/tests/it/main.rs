@@ -15,6 +15,7 @@ mod labels;
 mod lending_pages;
 mod matrix;
 mod openapi;
+mod oversight;
 mod registry_pages;
 mod reports;
 mod scan_pages;

@@ -5,6 +5,7 @@ pub mod devices;
 pub mod loans;
 pub mod patients;
 pub mod registry;
+pub mod reports;
 pub mod wipes;
 
 use axum::response::IntoResponse;
@@ -22,6 +23,7 @@ pub fn routes() -> Routes {
         .merge(wipes::routes())
         .merge(registry::routes())
         .get("/openapi.json", openapi)
+        .merge(reports::routes())
         .fallback(not_found)
 }
 

@@ -10,6 +10,7 @@ pub mod imports;
 pub mod incidents;
 pub mod labels;
 pub mod loans;
+pub mod oversight;
 pub mod patients;
 pub mod registry;
 pub mod reports;
@@ -35,6 +36,7 @@ pub fn routes() -> Routes {
         .merge(consents::routes())
         .merge(imports::routes())
         .merge(scan::routes())
+        .merge(oversight::routes())
 }
 
 /// A form with nothing but the CSRF token (sign-out buttons and the like).

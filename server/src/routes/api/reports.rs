@@ -1,0 +1,94 @@
+//! What is outstanding, as JSON and CSV; the monthly management report; custody checks.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use lending::service::custody::{self, NewCheck};
+use lending::service::monthly::{self, Month, Report};
+use lending::service::oversight;
+use lending::store::custody::CustodyCheck;
+use lending::store::dashboard::{self, Filter, Summary};
+use serde_json::{json, Value};
+
+use crate::auth::ApiUser;
+use crate::routes::pages::oversight::csv_download;
+use crate::routes::Routes;
+use crate::{write_tx, AppState};
+use lending::web::json::{ApiJson, ApiResult};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/reports/summary", summary)
+        .get("/reports/outstanding", outstanding)
+        .get("/reports/outstanding.csv", outstanding_csv)
+        .get("/reports/monthly", monthly_report)
+        .post("/custody-checks", record_custody)
+}
+
+type Pairs = Query<Vec<(String, String)>>;
+
+async fn summary(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json<Summary>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(dashboard::summary(&mut tx, state.cfg.thresholds).await?))
+}
+
+/// One page (50 rows) of a dashboard view: `?view=overdue&nurse=&site=&sort=due&desc=true&page=1`.
+async fn outstanding(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    Query(q): Pairs,
+) -> ApiResult<Json<Value>> {
+    let f = Filter::from_query(&q)?;
+    let (rows, total) = write_tx!(state, |tx| oversight::outstanding(tx, &actor, &f, state.cfg.thresholds));
+    Ok(Json(json!({
+        "view": f.view,
+        "page": f.page(),
+        "per_page": Filter::PER_PAGE,
+        "total": total,
+        "rows": rows,
+    })))
+}
+
+/// Every row of a view as CSV (UTF-8 with BOM, for Excel).
+async fn outstanding_csv(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    Query(q): Pairs,
+) -> ApiResult<Response> {
+    let f = Filter::from_query(&q)?;
+    let mut tx = state.store.begin().await?;
+    let body = oversight::outstanding_csv(&mut tx, &actor, &f, state.cfg.thresholds).await?;
+    let today = tx.clock().today_tokyo();
+    tx.commit().await?;
+    Ok(csv_download(body, &format!("{}-{today}.csv", f.view.as_str())))
+}
+
+/// `?month=2026-11` (default: the last complete month).
+async fn monthly_report(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    Query(q): Pairs,
+) -> ApiResult<Json<Report>> {
+    if !matches!(actor.role.as_str(), "admin" | "auditor") {
+        return Err(lending::Error::Forbidden.into());
+    }
+    let mut tx = state.store.begin().await?;
+    let month = match q.iter().find(|(k, _)| k == "month") {
+        Some((_, m)) => Month::parse(m)?,
+        None => Month::last_complete(tx.clock().today_tokyo()),
+    };
+    let report = monthly::build(&mut tx, month).await?;
+    tx.audit(&actor, lending::audit::NewEvent::new("report.monthly", "report", &month.code()));
+    tx.commit().await?;
+    Ok(Json(report))
+}
+
+async fn record_custody(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<NewCheck>,
+) -> ApiResult<(StatusCode, Json<CustodyCheck>)> {
+    let check = write_tx!(state, |tx| custody::record(tx, &actor, req));
+    Ok((StatusCode::CREATED, Json(check)))
+}

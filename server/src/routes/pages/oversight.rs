@@ -1,0 +1,506 @@
+//! What admins and auditors check: the dashboard of outstanding devices (with its CSV export),
+//! custody checks, the audit log viewer with `audit verify`, and the monthly management report.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{NaiveDate, TimeZone, Utc};
+use chrono_tz::Asia::Tokyo;
+use lending::audit::{EventRow, NewEvent};
+use lending::service::custody::{self, NewCheck};
+use lending::service::monthly::{self, Month, Report};
+use lending::service::oversight;
+use lending::store::dashboard::{Filter, Group, Row, Sort, View};
+use lending::store::{audit, custody as custody_rows, devices, loans, patients, users};
+use lending::timefmt::{audit_time, date_ja, datetime_ja};
+use lending::{Error, Role};
+
+use super::Empty;
+use crate::i18n::Lang;
+use crate::routes::Routes;
+use crate::web::session::{Staff, StaffForm};
+use crate::web::{render, Chrome, PageError};
+use crate::AppState;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/dashboard", dashboard)
+        .get("/dashboard/outstanding.csv", outstanding_csv)
+        .get("/devices/{id}/custody", custody_page)
+        .post("/devices/{id}/custody", record_custody)
+        .get("/audit", audit_log)
+        .post("/audit/verify", verify_chain)
+        .get("/management-report", management_report)
+}
+
+type Pairs = Query<Vec<(String, String)>>;
+
+fn value(pairs: &[(String, String)], key: &str) -> String {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_owned()).unwrap_or_default()
+}
+
+fn view_label(v: View, lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ja => v.label_ja(),
+        Lang::En => v.label_en(),
+    }
+}
+
+struct Tile {
+    code: &'static str,
+    label: &'static str,
+    count: i64,
+    active: bool,
+    /// Something here needs action (everything but plain "on loan").
+    alert: bool,
+}
+
+/// A list row as shown.
+struct Line {
+    device_id: String,
+    asset_tag: String,
+    model: String,
+    status: &'static str,
+    site: String,
+    patient: String,
+    nurse: String,
+    due: String,
+    overdue_days: i64,
+    last_confirmed: String,
+    firmware: String,
+    on_loan: bool,
+}
+
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "staff/dashboard.html")]
+struct DashboardPage {
+    c: Chrome,
+    tiles: Vec<Tile>,
+    view_label: &'static str,
+    loan_view: bool,
+    wipe_waiting_long: i64,
+    wipe_days: i64,
+    lines: Vec<Line>,
+    total: i64,
+    first: i64,
+    last: i64,
+    prev: Option<String>,
+    next: Option<String>,
+    export: String,
+    view: &'static str,
+    nurses: Vec<Choice>,
+    sites: Vec<Choice>,
+    sorts: Vec<Choice>,
+    desc: bool,
+    by_nurse: Vec<Group>,
+    by_site: Vec<Group>,
+    by_status: Vec<(&'static str, i64)>,
+    can_write: bool,
+}
+
+fn line(r: Row, today: NaiveDate, lang: Lang) -> Line {
+    let status =
+        lending::DeviceStatus::parse(&r.status)
+            .map_or("", |s| if lang == Lang::En { s.label_en() } else { s.label_ja() });
+    Line {
+        on_loan: r.loan_id.is_some(),
+        overdue_days: r.due_on.map_or(0, |d| (today - d).num_days().max(0)),
+        due: r.due_on.map(date_ja).unwrap_or_default(),
+        patient: match (&r.patient_number, &r.patient_name) {
+            (Some(n), Some(name)) => format!("{n} {name}"),
+            _ => String::new(),
+        },
+        nurse: r.nurse_name.unwrap_or_default(),
+        last_confirmed: r.last_confirmed.map(datetime_ja).unwrap_or_default(),
+        firmware: if r.latest_firmware.is_empty() || r.latest_firmware == r.firmware_version {
+            r.firmware_version
+        } else {
+            format!("{} → {}", r.firmware_version, r.latest_firmware)
+        },
+        device_id: r.device_id,
+        asset_tag: r.asset_tag,
+        model: r.model_name,
+        status,
+        site: r.site,
+    }
+}
+
+async fn dashboard(State(state): State<AppState>, s: Staff, Query(pairs): Pairs) -> Result<Response, PageError> {
+    let f = Filter::from_query(&pairs).map_err(|e| s.error(e))?;
+    let thresholds = state.cfg.thresholds;
+    let mut tx = state.store.begin().await?;
+    let d = oversight::dashboard(&mut tx, &s.actor, &f, thresholds).await?;
+    let staff = users::list(&mut tx).await?;
+    let today = tx.clock().today_tokyo();
+    tx.commit().await?;
+
+    let count = i64::try_from(d.rows.len()).unwrap_or(i64::MAX);
+    let first = (f.page() - 1) * Filter::PER_PAGE;
+    let tiles = d
+        .summary
+        .by_view
+        .iter()
+        .map(|(v, n)| Tile {
+            code: v.as_str(),
+            label: view_label(*v, s.lang),
+            count: *n,
+            active: *v == f.view,
+            alert: *v != View::OnLoan && *n > 0,
+        })
+        .collect();
+    let nurses = staff
+        .iter()
+        .filter(|u| u.role != Role::Auditor)
+        .map(|u| Choice { value: u.id.clone(), label: u.name.clone(), selected: f.nurse.as_ref() == Some(&u.id) })
+        .collect();
+    let sites = d
+        .summary
+        .by_site
+        .iter()
+        .filter(|g| !g.key.is_empty())
+        .map(|g| Choice { value: g.key.clone(), label: g.label.clone(), selected: f.site.as_ref() == Some(&g.key) })
+        .collect();
+    let sort_label = |sort: Sort| match (sort, s.lang) {
+        (Sort::Due, Lang::Ja) => "返却予定日・経過日数",
+        (Sort::AssetTag, Lang::Ja) => "資産番号",
+        (Sort::LentAt, Lang::Ja) => "貸出日",
+        (Sort::Changed, Lang::Ja) => "状態の変更日",
+        (Sort::Due, Lang::En) => "Due date / time in state",
+        (Sort::AssetTag, Lang::En) => "Asset tag",
+        (Sort::LentAt, Lang::En) => "Lent on",
+        (Sort::Changed, Lang::En) => "Status changed",
+    };
+    let sorts = Sort::ALL
+        .into_iter()
+        .map(|x| Choice { value: x.as_str().into(), label: sort_label(x).into(), selected: x == f.sort })
+        .collect();
+    let by_status = d
+        .summary
+        .by_status
+        .iter()
+        .filter_map(|(st, n)| lending::DeviceStatus::parse(st).map(|x| (x, *n)))
+        .map(|(x, n)| (if s.lang == Lang::En { x.label_en() } else { x.label_ja() }, n))
+        .collect();
+    let page = DashboardPage {
+        c: s.chrome(),
+        tiles,
+        view_label: view_label(f.view, s.lang),
+        loan_view: f.view.is_loan_view(),
+        wipe_waiting_long: d.summary.wipe_waiting_long,
+        wipe_days: thresholds.wipe_days,
+        lines: d.rows.into_iter().map(|r| line(r, today, s.lang)).collect(),
+        total: d.total,
+        first: first + i64::from(count > 0),
+        last: first + count,
+        prev: (f.page() > 1).then(|| f.query(f.page() - 1)),
+        next: (first + count < d.total).then(|| f.query(f.page() + 1)),
+        export: f.query(1),
+        view: f.view.as_str(),
+        nurses,
+        sites,
+        sorts,
+        desc: f.desc,
+        by_nurse: d.summary.by_nurse,
+        by_site: d.summary.by_site,
+        by_status,
+        can_write: s.user.role != Role::Auditor,
+    };
+    Ok(render(&page))
+}
+
+async fn outstanding_csv(State(state): State<AppState>, s: Staff, Query(pairs): Pairs) -> Result<Response, PageError> {
+    let f = Filter::from_query(&pairs).map_err(|e| s.error(e))?;
+    let mut tx = state.store.begin().await?;
+    let body = oversight::outstanding_csv(&mut tx, &s.actor, &f, state.cfg.thresholds).await?;
+    let today = tx.clock().today_tokyo();
+    tx.commit().await?;
+    Ok(csv_download(body, &format!("{}-{today}.csv", f.view.as_str())))
+}
+
+/// A CSV file the browser saves under `name`.
+pub fn csv_download(body: Vec<u8>, name: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "staff/custody.html")]
+struct CustodyPage {
+    c: Chrome,
+    id: String,
+    asset_tag: String,
+    due: String,
+    /// (when, by, method, confirmed, notes)
+    checks: Vec<(String, String, &'static str, bool, String)>,
+    can_write: bool,
+}
+
+async fn custody_page(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
+    let mut tx = state.store.read().await?;
+    let device = devices::get(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
+    let Some(loan) = loans::open_loan_of_device(&mut tx, &id).await? else {
+        return Err(s.error(Error::conflict(
+            format!("{}は貸出中ではありません。所在確認は貸出中の機器だけです。", device.asset_tag),
+            format!("{} is not on loan; custody checks are for devices out on loan.", device.asset_tag),
+        )));
+    };
+    let staff = users::list(&mut tx).await?;
+    let method = |m: &str| match (m, s.lang) {
+        ("phone", Lang::Ja) => "電話",
+        ("visit", Lang::Ja) => "訪問",
+        (_, Lang::Ja) => "その他",
+        ("phone", Lang::En) => "phone",
+        ("visit", Lang::En) => "visit",
+        (_, Lang::En) => "other",
+    };
+    let checks = custody_rows::of_loan_device(&mut tx, &loan.id, &id)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let by = staff.iter().find(|u| u.id == c.checked_by).map(|u| u.name.clone()).unwrap_or_default();
+            (datetime_ja(c.checked_at), by, method(&c.method), c.confirmed, c.notes)
+        })
+        .collect();
+    Ok(render(&CustodyPage {
+        c: s.chrome(),
+        id: device.id,
+        asset_tag: device.asset_tag,
+        due: date_ja(loan.due_on),
+        checks,
+        can_write: s.user.role != Role::Auditor,
+    }))
+}
+
+async fn record_custody(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let (s, pairs) = (form.who, form.form);
+    let req = NewCheck {
+        device_id: id.clone(),
+        method: value(&pairs, "method"),
+        confirmed: value(&pairs, "confirmed") == "yes",
+        notes: value(&pairs, "notes"),
+    };
+    let mut tx = state.store.begin().await?;
+    custody::record(&mut tx, &s.actor, req).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/devices/{id}/custody")).into_response())
+}
+
+/// An audit event as the viewer shows it.
+struct EventLine {
+    seq: i64,
+    at: String,
+    who: String,
+    action: String,
+    target: String,
+    patient: String,
+    details: String,
+    source: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/audit.html")]
+struct AuditPage {
+    c: Chrome,
+    events: Vec<EventLine>,
+    users: Vec<Choice>,
+    patient: String,
+    device: String,
+    action: String,
+    from: String,
+    until: String,
+    patient_data_only: bool,
+    older: Option<String>,
+    head: (i64, String),
+    verified: Option<Result<i64, String>>,
+}
+
+/// Events per page of the log viewer.
+const AUDIT_PAGE: i64 = 100;
+
+/// Tokyo midnight of a `YYYY-MM-DD` date, as the audit chain's UTC time text.
+fn day_start(field: &str, date: &str) -> Result<String, Error> {
+    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| {
+        Error::invalid(field, "日付は 2026-11-22 の形で入力してください。", "dates look like 2026-11-22.")
+    })?;
+    let midnight = Tokyo.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default()).single();
+    Ok(audit_time(midnight.map_or_else(Utc::now, |t| t.with_timezone(&Utc))))
+}
+
+async fn audit_log(State(state): State<AppState>, s: Staff, Query(pairs): Pairs) -> Result<Response, PageError> {
+    s.require_admin_or_auditor()?;
+    render_audit_log(&state, &s, &pairs, None).await
+}
+
+async fn render_audit_log(
+    state: &AppState,
+    s: &Staff,
+    pairs: &[(String, String)],
+    verified: Option<Result<i64, String>>,
+) -> Result<Response, PageError> {
+    let (patient, device, action) = (value(pairs, "patient"), value(pairs, "device"), value(pairs, "action"));
+    let (from, until) = (value(pairs, "from"), value(pairs, "until"));
+    let mut search = audit::Search {
+        actor_id: value(pairs, "user"),
+        action: action.clone(),
+        patient_data_only: value(pairs, "patient_data_only") == "yes",
+        before: value(pairs, "before").parse().ok(),
+        ..audit::Search::default()
+    };
+    if !from.is_empty() {
+        search.from = day_start("from", &from).map_err(|e| s.error(e))?;
+    }
+    if !until.is_empty() {
+        let next = NaiveDate::parse_from_str(&until, "%Y-%m-%d").ok().and_then(|d| d.succ_opt());
+        search.until =
+            day_start("until", &next.map_or_else(|| until.clone(), |d| d.to_string())).map_err(|e| s.error(e))?;
+    }
+    let mut tx = state.store.begin().await?;
+    let unknown = |what: &str, ja: &str| {
+        s.error(Error::invalid(what, &format!("{ja}が見つかりません。"), &format!("no such {what}.")))
+    };
+    if !patient.is_empty() {
+        let p = patients::by_number(&mut tx, &patient).await?.ok_or_else(|| unknown("patient", "その院内ID"))?;
+        search.patient_id = p.id;
+    }
+    if !device.is_empty() {
+        let d = devices::by_asset_tag(&mut tx, &device).await?.ok_or_else(|| unknown("device", "その資産番号"))?;
+        search.target_id = d.id;
+    }
+    let rows = audit::search(&mut tx, &search, AUDIT_PAGE).await?;
+    let head = audit::head(&mut tx).await?;
+    let staff = users::list(&mut tx).await?;
+    let mut numbers: Vec<(String, String)> = Vec::new();
+    for id in rows.iter().map(|r| &r.patient_id).filter(|id| !id.is_empty()) {
+        if !numbers.iter().any(|(k, _)| k == id) {
+            let number = patients::get(&mut tx, id).await?.map(|p| p.number).unwrap_or_default();
+            numbers.push((id.clone(), number));
+        }
+    }
+    // Reading the log is itself logged: auditors are accountable too.
+    tx.audit(
+        &s.actor,
+        NewEvent::new("audit.search", "audit", "").details(&serde_json::json!({
+            "user": search.actor_id, "patient_id": search.patient_id, "device_id": search.target_id,
+            "action": search.action, "from": search.from, "until": search.until, "rows": rows.len(),
+        })),
+    );
+    tx.commit().await?;
+    let older = (i64::try_from(rows.len()) == Ok(AUDIT_PAGE)).then(|| {
+        let last = rows.last().map_or(0, |r: &EventRow| r.seq).to_string();
+        let mut keep: Vec<(&str, &str)> =
+            pairs.iter().filter(|(k, _)| k != "before").map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        keep.push(("before", &last));
+        serde_urlencoded::to_string(&keep).unwrap_or_default()
+    });
+    let events = rows
+        .into_iter()
+        .map(|r| EventLine {
+            seq: r.seq,
+            at: chrono::DateTime::parse_from_rfc3339(&r.at)
+                .map_or_else(|_| r.at.clone(), |t| datetime_ja(t.with_timezone(&Utc))),
+            who: if r.actor_login.is_empty() { r.role.clone() } else { format!("{}（{}）", r.actor_login, r.role) },
+            target: if r.target_id.is_empty() {
+                r.target_type.clone()
+            } else {
+                format!("{} {}", r.target_type, r.target_id)
+            },
+            patient: numbers.iter().find(|(k, _)| *k == r.patient_id).map(|(_, n)| n.clone()).unwrap_or_default(),
+            details: r.details.chars().take(300).collect(),
+            action: r.action,
+            source: r.source,
+        })
+        .collect();
+    let users = staff
+        .into_iter()
+        .map(|u| Choice {
+            selected: u.id == search.actor_id, value: u.id, label: format!("{}（{}）", u.name, u.login)
+        })
+        .collect();
+    Ok(render(&AuditPage {
+        c: s.chrome(),
+        events,
+        users,
+        patient,
+        device,
+        action,
+        from,
+        until,
+        patient_data_only: search.patient_data_only,
+        older,
+        head,
+        verified,
+    }))
+}
+
+/// Runs `audit verify` over the whole chain and shows the result above the log.
+async fn verify_chain(State(state): State<AppState>, form: StaffForm<Empty>) -> Result<Response, PageError> {
+    let s = form.who;
+    s.require_admin_or_auditor()?;
+    let outcome = audit::verify(&state.store).await?;
+    let mut tx = state.store.begin().await?;
+    let details = match &outcome {
+        Ok(n) => serde_json::json!({ "intact": true, "events": n }),
+        Err(b) => serde_json::json!({ "intact": false, "first_bad": b.seq() }),
+    };
+    tx.audit(&s.actor, NewEvent::new("audit.verify", "audit", "").details(&details));
+    tx.commit().await?;
+    render_audit_log(&state, &s, &[], Some(outcome.map_err(|b| b.describe()))).await
+}
+
+#[derive(Template)]
+#[template(path = "staff/management_report.html")]
+struct ReportPage {
+    c: Chrome,
+    r: Report,
+    month: String,
+    prev: String,
+    next: String,
+    generated: String,
+    institution: String,
+}
+
+async fn management_report(
+    State(state): State<AppState>,
+    s: Staff,
+    Query(pairs): Pairs,
+) -> Result<Response, PageError> {
+    s.require_admin_or_auditor()?;
+    let requested = value(&pairs, "month");
+    let mut tx = state.store.begin().await?;
+    let month = if requested.is_empty() {
+        Month::last_complete(tx.clock().today_tokyo())
+    } else {
+        Month::parse(&requested).map_err(|e| s.error(e))?
+    };
+    let r = monthly::build(&mut tx, month).await?;
+    let institution = lending::store::registry::institution(&mut tx).await?.map(|i| i.name).unwrap_or_default();
+    let generated = datetime_ja(tx.now());
+    tx.audit(&s.actor, NewEvent::new("report.monthly", "report", &month.code()));
+    tx.commit().await?;
+    Ok(render(&ReportPage {
+        c: s.chrome(),
+        month: month.label_ja(),
+        prev: month.previous().code(),
+        next: month.next().code(),
+        generated,
+        institution,
+        r,
+    }))
+}
