@@ -105,6 +105,11 @@ both_dbs!(
         let au1 = enroll(&app.store, "au1", &app.keys).await;
         let auditor = app.sign_in("au1", &au1).await;
         assert!(!row(&app, &auditor, "T-0000").await.contains("<form"));
+        let mut tx = app.store.begin().await.unwrap();
+        lending::service::loans::check_out(&mut tx, &b.nurse, b.check_out_request(1, &[2]), &receipt_key()).await.unwrap();
+        tx.commit().await.unwrap();
+        let page = auditor.get(app.url(&format!("/devices/{}/lost", b.devices[2]))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("貸出中") && !page.contains("name=\"kind\""), "no report form for auditors");
         let csrf = app.csrf(&auditor, "/devices").await;
         let r = auditor.post(app.url(&format!("/devices/{d0}/maintenance"))).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);

@@ -41,10 +41,12 @@ struct LostPage {
 async fn lost_page(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
     let mut tx = state.store.read().await?;
     let d = devices::get(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
+    // Auditors see the device's status, not the forms.
+    let writer = s.actor.role != "auditor";
     Ok(render(&LostPage {
         c: s.chrome(),
-        can_report: d.status.can_become(DeviceStatus::Lost),
-        is_lost: d.status == DeviceStatus::Lost,
+        can_report: writer && d.status.can_become(DeviceStatus::Lost),
+        is_lost: writer && d.status == DeviceStatus::Lost,
         status: d.status.label_ja(),
         id: d.id,
         asset_tag: d.asset_tag,
