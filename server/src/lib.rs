@@ -50,12 +50,13 @@ const NO_STORE: (&str, &str) = ("cache-control", "no-store");
 
 pub fn build_app(state: AppState) -> Router {
     let tls = state.cfg.staff_https();
-    let app = routes::router().layer(axum::middleware::from_fn(web::csrf::same_origin_only)).with_state(state);
-    lending::web::harden(
-        app,
-        if tls { &[NO_STORE, lending::web::HSTS] } else { &[NO_STORE] },
-        lending::web::MAX_BODY_BYTES,
-    )
+    // Bodies: `MAX_BODY_BYTES` for every extractor, raised per route for the CSV imports
+    // (`DefaultBodyLimit` on those handlers); the outer limit is the largest of them.
+    let app = routes::router()
+        .layer(axum::extract::DefaultBodyLimit::max(lending::web::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(web::csrf::same_origin_only))
+        .with_state(state);
+    lending::web::harden(app, if tls { &[NO_STORE, lending::web::HSTS] } else { &[NO_STORE] }, MAX_UPLOAD_BYTES)
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

@@ -218,3 +218,13 @@ pub async fn latest_document_version(tx: &mut Tx, model_id: &str) -> Result<i32>
         .await)?;
     Ok(v.unwrap_or(0))
 }
+
+/// Every version of a model's explanation document, newest first (for the admin pages).
+pub async fn documents(tx: &mut Tx, model_id: &str) -> Result<Vec<Document>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Document>(
+        "SELECT id, model_id, version, title_ja, title_en, body_ja, body_en, sha256, created_by, created_at \
+         FROM explanation_documents WHERE model_id = $1 ORDER BY version DESC")
+        .bind(model_id)
+        .fetch_all(c)
+        .await)?)
+}

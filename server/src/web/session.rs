@@ -197,6 +197,9 @@ where
         if !super::csrf::tokens_match(&token.csrf, &who.session().csrf_token) {
             return Err(PageError::Csrf);
         }
+        if has_nul(&bytes) {
+            return Err(PageError::Domain(nul_error(), lang_of(&parts.headers)));
+        }
         let form = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
             PageError::Domain(
                 Error::invalid("form", "入力内容を読み取れません。", "The form could not be read."),
@@ -205,6 +208,16 @@ where
         })?;
         Ok(Self { who, form })
     }
+}
+
+/// Whether a form body carries a NUL character (raw or `%00`): PostgreSQL text cannot hold one,
+/// so it is refused here as bad input rather than failing in the database.
+pub fn has_nul(body: &[u8]) -> bool {
+    body.contains(&0) || body.windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
+}
+
+pub fn nul_error() -> Error {
+    Error::invalid("form", "入力に使えない文字（NUL）が含まれています。", "The form contains a NUL character.")
 }
 
 pub type StaffForm<T> = CsrfForm<Staff, T>;

@@ -8,12 +8,18 @@ mod auth;
 mod backup;
 mod browser;
 mod cli;
+mod consent_pages;
 mod drills;
+mod import_pages;
+mod incident_pages;
 mod labels;
 mod lending_pages;
 mod matrix;
+mod openapi;
 mod oversight;
+mod registry_pages;
 mod reports;
+mod scan_pages;
 mod secrets;
 
 use lending::testing::TestDb;

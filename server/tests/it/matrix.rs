@@ -54,10 +54,16 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/reports", "", [S, A, A, A, S, S]),
     ("POST", "/reports/{id}/resolve", "resolution=called", [S, A, A, F, S, S]),
     ("GET", "/static/signature.js", "", [A, A, A, A, A, A]),
+    ("GET", "/static/scan.js", "", [A, A, A, A, A, A]),
+    ("GET", "/devices/lookup", "code=T-0000", [S, A, A, A, S, S]),
+    ("GET", "/static/csv-file.js", "", [A, A, A, A, A, A]),
+    ("GET", "/devices/import", "", [S, A, A, F, S, S]),
+    ("POST", "/devices/import", "csv=asset_tag,model", [S, A, A, F, S, S]),
     ("GET", "/loans/new", "", [S, A, A, F, S, S]),
     ("POST", "/loans/explain", "patient_id={patient}&device_id={device}&due_on=2099-01-01", [S, A, A, A, S, S]),
     ("POST", "/loans", "patient_id={patient}&device_id={device}&due_on=2099-01-01&strokes=1,1&explained=yes&signer_name=x&relationship=self", [S, A, A, F, S, S]),
     ("GET", "/loans/{id}/copy", "", [S, A, A, A, S, S]),
+    ("GET", "/consents/verify", "code=ABCD-EFGH-JKLM-NPQR", [S, A, A, A, S, S]),
     ("GET", "/patients", "q=山田", [S, A, A, A, S, S]),
     ("POST", "/patients", "number=M-{n}&name=試験 花子", [S, A, A, F, S, S]),
     ("GET", "/devices", "", [S, A, A, A, S, S]),
@@ -66,10 +72,25 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/devices/{id}/wipe", "", [S, A, A, A, S, S]),
     ("POST", "/devices/{id}/wipe", "method=clear&passed=yes", [S, A, A, F, S, S]),
     ("POST", "/wipes/{id}/verify", "", [S, A, A, F, S, S]),
+    ("GET", "/devices/{id}/lost", "", [S, A, A, A, S, S]),
+    ("POST", "/devices/{id}/lost", "kind=lost&description=x", [S, A, A, F, S, S]),
+    ("POST", "/devices/{id}/found", "", [S, A, A, F, S, S]),
+    ("POST", "/devices/{id}/write-off", "confirm=yes", [S, A, A, F, S, S]),
+    ("POST", "/devices/{id}/maintenance", "", [S, A, A, F, S, S]),
+    ("POST", "/devices/{id}/maintenance/return", "", [S, A, A, F, S, S]),
     ("GET", "/wipes/{id}/certificate", "", [S, A, A, A, S, S]),
     ("GET", "/labels", "", [S, A, A, A, S, S]),
     ("POST", "/labels/print", "layout=a4-24&device_id={device}", [S, A, A, A, S, S]),
     ("GET", "/static/labels/{layout}", "", [A, A, A, A, A, A]),
+    ("GET", "/registry/institution", "", [S, A, A, A, S, S]),
+    ("POST", "/registry/institution", "name=テスト在宅クリニック&day_phone=03-0000-1111&night_phone=03-0000-2222", [S, F, A, F, S, S]),
+    ("GET", "/registry/vendors", "", [S, A, A, A, S, S]),
+    ("POST", "/registry/vendors", "name=ベンダー{n}", [S, F, A, F, S, S]),
+    ("GET", "/registry/models", "", [S, A, A, A, S, S]),
+    ("POST", "/registry/models", "manufacturer=m&model_name=x{n}&kind=other&title_ja=t&body_ja=b", [S, F, A, F, S, S]),
+    ("GET", "/registry/models/{id}", "", [S, A, A, A, S, S]),
+    ("POST", "/registry/models/{id}/documents", "title_ja=t&body_ja=b", [S, F, A, F, S, S]),
+    ("GET", "/api/v1/openapi.json", "", [S, A, A, A, S, S]),
     ("GET", "/dashboard", "view=overdue", [S, A, A, A, S, S]),
     ("GET", "/dashboard/outstanding.csv", "", [S, A, A, A, S, S]),
     ("GET", "/devices/{id}/custody", "", [S, A, A, A, S, S]),
@@ -182,6 +203,8 @@ async fn matrix(backend: Backend) {
             target.id.clone()
         } else if pattern.contains("/admin/tokens/") {
             token_id
+        } else if pattern.contains("/registry/models/") {
+            b.model_id.clone()
         } else if pattern.contains("/patients/") {
             b.patients[0].clone()
         } else {

@@ -15,9 +15,10 @@ use crate::{write_tx, AppState};
 use lending::web::json::{ApiJson, ApiResult};
 
 pub fn routes() -> Routes {
+    use axum::handler::Handler as _;
     Routes::new()
         .get("/devices", list)
-        .post("/devices/import", import)
+        .post("/devices/import", import.layer(axum::extract::DefaultBodyLimit::max(crate::MAX_UPLOAD_BYTES)))
         .get("/devices/{id}", show)
         .get("/devices/{id}/label.svg", label_svg)
         .post("/devices/{id}/rotate-label", rotate_label)

@@ -10,6 +10,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/static/staff.css", staff_css)
         .get("/static/signature.js", signature_js)
+        .get("/static/csv-file.js", csv_file_js)
         .get("/lang", switch_language)
 }
 
@@ -24,6 +25,13 @@ async fn signature_js() -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../../../templates/static/signature.js"),
+    )
+}
+
+async fn csv_file_js() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../../../templates/static/csv-file.js"),
     )
 }
 

@@ -37,6 +37,8 @@ struct Row {
     status: &'static str,
     on_loan: bool,
     needs_wipe: bool,
+    /// The status code (`lost`, `maintenance` …): which incident steps the page offers.
+    code: &'static str,
 }
 
 #[derive(Template)]
@@ -66,6 +68,7 @@ async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
             status: d.status.label_ja(),
             on_loan: d.status == DeviceStatus::OnLoan,
             needs_wipe: matches!(d.status, DeviceStatus::AwaitingWipe | DeviceStatus::Maintenance),
+            code: d.status.as_str(),
             id: d.id,
             asset_tag: d.asset_tag,
         })

@@ -109,7 +109,25 @@ struct SignPage {
 
 async fn explain(State(state): State<AppState>, form: StaffForm<Vec<(String, String)>>) -> Result<Response, PageError> {
     let (s, pairs) = (form.who, form.form);
-    let device_ids = values(&pairs, "device_id");
+    let mut device_ids = values(&pairs, "device_id");
+    // Asset tags typed (or label URLs pasted) instead of ticked: resolved like a scan.
+    let typed = value(&pairs, "asset_tags");
+    if !typed.trim().is_empty() {
+        let mut tx = state.store.read().await?;
+        for code in typed.split(|c: char| c.is_whitespace() || c == ',' || c == '、').filter(|c| !c.is_empty()).take(50)
+        {
+            let d = super::scan::resolve(&mut tx, code).await?.ok_or_else(|| {
+                s.error(Error::invalid(
+                    "asset_tags",
+                    &format!("資産番号「{code}」の機器が見つかりません。"),
+                    &format!("No device has the asset tag {code}."),
+                ))
+            })?;
+            if !device_ids.contains(&d.id) {
+                device_ids.push(d.id);
+            }
+        }
+    }
     if device_ids.is_empty() {
         return Err(s.error(Error::invalid("device_ids", "貸し出す機器を選んでください。", "Choose the devices.")));
     }

@@ -3,13 +3,18 @@
 pub mod account;
 pub mod admin;
 pub mod assets;
+pub mod consents;
 pub mod devices;
 pub mod home;
+pub mod imports;
+pub mod incidents;
 pub mod labels;
 pub mod loans;
 pub mod oversight;
 pub mod patients;
+pub mod registry;
 pub mod reports;
+pub mod scan;
 pub mod sign_in;
 
 use crate::routes::Routes;
@@ -26,6 +31,11 @@ pub fn routes() -> Routes {
         .merge(devices::routes())
         .merge(patients::routes())
         .merge(assets::routes())
+        .merge(registry::routes())
+        .merge(incidents::routes())
+        .merge(consents::routes())
+        .merge(imports::routes())
+        .merge(scan::routes())
         .merge(oversight::routes())
 }
 
