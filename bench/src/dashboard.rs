@@ -295,12 +295,13 @@ pub async fn run(size: Size, postgres: Option<String>, runs: usize) -> anyhow::R
         }
     };
     let view = |v: View| Filter { view: v, page: 1, ..Filter::default() };
+    let actor = lending::Actor::cli();
     report(
-        "dashboard page (summary + overdue, page 1)",
+        "dashboard page (summary + overdue page 1, audited)",
         time(runs, || async {
-            let mut tx = store.read().await?;
-            dashboard::summary(&mut tx, th).await?;
-            dashboard::list(&mut tx, &view(View::Overdue), th).await?;
+            let mut tx = store.begin().await?;
+            lending::service::oversight::dashboard(&mut tx, &actor, &view(View::Overdue), th).await?;
+            tx.commit().await?;
             Ok(())
         })
         .await?,

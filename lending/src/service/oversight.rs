@@ -21,7 +21,12 @@ pub struct Dashboard {
 
 pub async fn dashboard(tx: &mut Tx, actor: &Actor, f: &Filter, t: Thresholds) -> Result<Dashboard> {
     let summary = dashboard::summary(tx, t).await?;
-    let (rows, total) = dashboard::list(tx, f, t).await?;
+    // Unfiltered, the summary has already counted the view.
+    let counted = summary.by_view.iter().find(|(v, _)| *v == f.view).map(|(_, n)| *n);
+    let (rows, total) = match counted {
+        Some(n) if f.nurse.is_none() && f.site.is_none() => (dashboard::page(tx, f, t).await?, n),
+        _ => dashboard::list(tx, f, t).await?,
+    };
     audit_read(tx, actor, "dashboard.view", f, &rows);
     Ok(Dashboard { summary, rows, total })
 }

@@ -176,6 +176,8 @@ pub struct InvariantViolations {
     pub loans_without_consent: i64,
     /// Available devices whose last return has no verified wipe after it.
     pub available_unwiped: i64,
+    /// (model, firmware, status) groups whose kept count differs from the devices.
+    pub device_counts_off: i64,
 }
 
 impl InvariantViolations {
@@ -184,6 +186,7 @@ impl InvariantViolations {
             && self.on_loan_mismatch == 0
             && self.loans_without_consent == 0
             && self.available_unwiped == 0
+            && self.device_counts_off == 0
     }
 }
 
@@ -200,7 +203,12 @@ pub async fn invariant_violations(tx: &mut Tx) -> Result<InvariantViolations> {
           (SELECT COUNT(*) FROM devices d WHERE d.status = 'available' AND EXISTS ( \
              SELECT 1 FROM returns r WHERE r.device_id = d.id AND NOT EXISTS ( \
                SELECT 1 FROM wipes w WHERE w.device_id = d.id AND w.verified_by IS NOT NULL \
-               AND w.result = 'passed' AND w.performed_at >= r.returned_at))) AS available_unwiped")
+               AND w.result = 'passed' AND w.performed_at >= r.returned_at))) AS available_unwiped, \
+          (SELECT COUNT(*) FROM device_counts g WHERE g.n <> (SELECT COUNT(*) FROM devices d \
+             WHERE d.model_id = g.model_id AND d.firmware_version = g.firmware_version AND d.status = g.status)) \
+          + (SELECT COUNT(*) FROM (SELECT DISTINCT model_id, firmware_version, status FROM devices) k \
+             WHERE NOT EXISTS (SELECT 1 FROM device_counts g WHERE g.model_id = k.model_id \
+             AND g.firmware_version = k.firmware_version AND g.status = k.status)) AS device_counts_off")
         .fetch_one(c)
         .await)?)
 }
