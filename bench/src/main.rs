@@ -2,8 +2,11 @@
 //!
 //! `cargo run --release -p bench -- audit --events 1000000 [--postgres URL]`
 
+mod checkout;
 mod dashboard;
+mod memory;
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -51,6 +54,29 @@ enum Bench {
         #[arg(long)]
         postgres: Option<String>,
     },
+    /// Check-outs (consent + loan + audit, durable commit each) against raw durable single-row
+    /// inserts into the same database.
+    Checkout {
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        /// A PostgreSQL server URL (a scratch database is created and dropped); default SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+    /// Resident memory of the real `server` and `mobile-api` binaries, idle and after a load,
+    /// against a bare axum process (needs `cargo build --release -p server -p mobile-api`).
+    Memory {
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+    /// The memory benchmark's baseline process (a bare axum server).
+    #[command(hide = true)]
+    BareServer {
+        #[arg(long)]
+        port: u16,
+    },
     /// Seed a chain of N audit events, then time `audit verify` against a plain scan of the same rows.
     Audit {
         #[arg(long, default_value_t = 1_000_000)]
@@ -68,6 +94,9 @@ fn main() -> anyhow::Result<()> {
         Bench::Audit { events, postgres } => rt.block_on(audit_bench(events, postgres)),
         Bench::HelpPage { requests, connections } => rt.block_on(help_page_bench(requests, connections)),
         Bench::Labels { count } => labels_bench(count),
+        Bench::Checkout { count, postgres } => rt.block_on(checkout::run(count, postgres)),
+        Bench::Memory { requests, postgres } => rt.block_on(memory::run(requests, postgres)),
+        Bench::BareServer { port } => rt.block_on(memory::bare(port)),
         Bench::Dashboard { devices, loans, events, runs, postgres } => {
             rt.block_on(dashboard::run(dashboard::Size { devices, loans, events }, postgres, runs))
         }
@@ -138,22 +167,58 @@ fn event(seq: i64, prev_hash: String) -> EventRow {
     row
 }
 
+/// Seeds a valid chain fast: hashes computed here, rows written 1,000 to a statement and
+/// 20,000 to a transaction. The generated values hold no quote, so they go in as literals.
 async fn seed_chain(store: &Store, n: i64) -> anyhow::Result<()> {
-    const BATCH: i64 = 10_000;
+    const ROWS: i64 = 1_000;
+    const BATCH: i64 = 20_000;
     let mut prev = GENESIS.to_owned();
     let mut seq = 1;
     while seq <= n {
-        let mut tx = store.begin().await?;
         let end = (seq + BATCH - 1).min(n);
-        for s in seq..=end {
-            let row = event(s, std::mem::take(&mut prev));
-            audit::insert_row(&mut tx, &row).await?;
-            prev = row.hash;
+        let mut sql = String::from("BEGIN;\n");
+        let mut s = seq;
+        while s <= end {
+            let last = (s + ROWS - 1).min(end);
+            sql.push_str(
+                "INSERT INTO audit_events (seq, at, actor_id, actor_login, role, action, target_type, target_id, \
+                 patient_id, details, source, prev_hash, hash) VALUES ",
+            );
+            for k in s..=last {
+                let r = event(k, std::mem::take(&mut prev));
+                anyhow::ensure!(!format!("{r:?}").contains('\''), "no quotes in generated rows");
+                let _ = write!(
+                    sql,
+                    "{}({}, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')",
+                    if k == s { "" } else { ", " },
+                    r.seq,
+                    r.at,
+                    r.actor_id,
+                    r.actor_login,
+                    r.role,
+                    r.action,
+                    r.target_type,
+                    r.target_id,
+                    r.patient_id,
+                    r.details,
+                    r.source,
+                    r.prev_hash,
+                    r.hash
+                );
+                prev = r.hash;
+            }
+            sql.push_str(";\n");
+            s = last + 1;
         }
         if end == n {
-            audit::set_head(&mut tx, n, &prev).await?;
+            let _ = writeln!(sql, "UPDATE audit_head SET seq = {n}, hash = '{prev}' WHERE id = 1;");
         }
-        tx.commit().await?;
+        sql.push_str("COMMIT;");
+        match (store.sqlite_pool(), store.pg_pool()) {
+            (Some(p), _) => sqlx::raw_sql(&sql).execute(p).await.map(|_| ())?,
+            (_, Some(p)) => sqlx::raw_sql(&sql).execute(p).await.map(|_| ())?,
+            _ => anyhow::bail!("no pool"),
+        }
         seq = end + 1;
     }
     Ok(())

@@ -99,7 +99,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         env: "LENDING_TRUSTED_PROXIES",
         key: "trusted_proxies",
-        help: "comma-separated addresses of reverse proxies whose X-Forwarded-For the public service believes; default none",
+        help: "comma-separated addresses of reverse proxies whose X-Forwarded-For both services believe (rate limits, audit source); default none",
     },
     Setting {
         env: "LENDING_MOBILE_DB_ROLE",

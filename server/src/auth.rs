@@ -14,9 +14,13 @@ use lending::web::json::ApiError;
 #[derive(Debug, Clone)]
 pub struct ApiUser(pub Actor);
 
-/// The client's address as the audit chain records it.
-pub fn client_addr(parts: &Parts) -> String {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "-".to_owned(), |c| c.0.ip().to_string())
+/// The client's address as the audit chain records it (behind a trusted proxy, the address the
+/// proxy saw: `LENDING_TRUSTED_PROXIES`).
+pub fn client_addr(parts: &Parts, state: &AppState) -> String {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(
+        || "-".to_owned(),
+        |c| lending::web::client_ip(c.0.ip(), &parts.headers, &state.cfg.trusted_proxies).to_string(),
+    )
 }
 
 impl FromRequestParts<AppState> for ApiUser {
@@ -32,17 +36,17 @@ impl FromRequestParts<AppState> for ApiUser {
             .ok_or(ApiError(Error::Unauthorized))?;
         let mut tx = state.store.read().await?;
         let user = users::user_for_token(&mut tx, token).await?.ok_or(ApiError(Error::Unauthorized))?;
-        Ok(Self(Actor::user(&user.id, &user.login, user.role, &client_addr(parts))))
+        Ok(Self(Actor::user(&user.id, &user.login, user.role, &client_addr(parts, state))))
     }
 }
 
 /// The client's address, for handlers without a signed-in user (sign-in).
 pub struct ClientAddr(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(client_addr(parts)))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_addr(parts, state)))
     }
 }

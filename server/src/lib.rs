@@ -27,6 +27,8 @@ pub struct AppState {
     pub receipts: lending::receipts::ReceiptKey,
     /// Sign-in attempts per client address (on top of the per-account lockout).
     pub sign_in_throttle: Arc<web::throttle::SignInThrottle>,
+    /// The dashboard's counts, shared for a few seconds.
+    pub dashboard_counts: Arc<lending::service::oversight::SummaryCache>,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
             keys,
             receipts,
             sign_in_throttle: Arc::new(web::throttle::SignInThrottle::new()),
+            dashboard_counts: Arc::default(),
         }
     }
 }

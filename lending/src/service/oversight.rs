@@ -1,13 +1,16 @@
 //! The admins' and auditors' view of what is outstanding: the dashboard and its exports. Lists
 //! that show patients are reads of patient data, so each is audited with the patients it showed.
 
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::Result;
 use crate::store::dashboard::{self, Filter, Row, Summary, Thresholds};
-use crate::store::Tx;
+use crate::store::{Store, Tx};
 use crate::timefmt::{date_ja, datetime_ja};
 
 /// At most this many rows go into one export.
@@ -15,34 +18,76 @@ pub const EXPORT_LIMIT: i64 = 100_000;
 
 pub struct Dashboard {
     pub summary: Summary,
+    /// When the summary's counts were taken (at most [`SUMMARY_MAX_AGE`] ago).
+    pub counted_at: DateTime<Utc>,
     pub rows: Vec<Row>,
     pub total: i64,
 }
 
-pub async fn dashboard(tx: &mut Tx, actor: &Actor, f: &Filter, t: Thresholds) -> Result<Dashboard> {
-    let summary = dashboard::summary(tx, t).await?;
-    // Unfiltered, the summary has already counted the view.
-    let counted = summary.by_view.iter().find(|(v, _)| *v == f.view).map(|(_, n)| *n);
-    let (rows, total) = match counted {
-        Some(n) if f.nurse.is_none() && f.site.is_none() => (dashboard::page(tx, f, t).await?, n),
-        _ => dashboard::list(tx, f, t).await?,
-    };
-    audit_read(tx, actor, "dashboard.view", f, &rows);
-    Ok(Dashboard { summary, rows, total })
+/// How old the dashboard's counts may be.
+pub const SUMMARY_MAX_AGE: chrono::Duration = chrono::Duration::seconds(5);
+
+/// The dashboard's counts cost a pass over every open loan; everyone looking within
+/// [`SUMMARY_MAX_AGE`] shares one count (the page says when it was taken). The lists are live.
+#[derive(Default)]
+pub struct SummaryCache(Mutex<Option<(DateTime<Utc>, Thresholds, Summary)>>);
+
+impl SummaryCache {
+    pub async fn get(&self, store: &Store, t: Thresholds) -> Result<(Summary, DateTime<Utc>)> {
+        let now = store.clock().now();
+        let fresh = |at: DateTime<Utc>| at <= now && now - at < SUMMARY_MAX_AGE;
+        if let Some((at, th, s)) = self.0.lock().map_err(|_| poisoned())?.as_ref() {
+            if *th == t && fresh(*at) {
+                return Ok((s.clone(), *at));
+            }
+        }
+        let summary = dashboard::summary(&mut store.read().await?, t).await?;
+        *self.0.lock().map_err(|_| poisoned())? = Some((now, t, summary.clone()));
+        Ok((summary, now))
+    }
 }
 
-/// One page of a view for the API (the same rows as the dashboard).
-pub async fn outstanding(tx: &mut Tx, actor: &Actor, f: &Filter, t: Thresholds) -> Result<(Vec<Row>, i64)> {
-    let (rows, total) = dashboard::list(tx, f, t).await?;
-    audit_read(tx, actor, "report.outstanding", f, &rows);
+fn poisoned() -> crate::Error {
+    crate::Error::Other(anyhow::anyhow!("dashboard cache poisoned"))
+}
+
+/// The dashboard: the counts (shared, see [`SummaryCache`]), one page of a view and its total
+/// are read side by side in their own read transactions (no write lock is held while counting),
+/// then the read is audited in a short write transaction of its own.
+pub async fn dashboard(
+    store: &Store,
+    cache: &SummaryCache,
+    actor: &Actor,
+    f: &Filter,
+    t: Thresholds,
+) -> Result<Dashboard> {
+    let ((summary, counted_at), rows, total) = tokio::try_join!(
+        cache.get(store, t),
+        async { dashboard::page(&mut store.read().await?, f, t).await },
+        async { dashboard::count(&mut store.read().await?, f, t).await },
+    )?;
+    let mut tx = store.begin().await?;
+    audit_read(&mut tx, actor, "dashboard.view", f, &rows);
+    tx.commit().await?;
+    Ok(Dashboard { summary, counted_at, rows, total })
+}
+
+/// One page of a view for the API (the same rows as the dashboard), audited.
+pub async fn outstanding(store: &Store, actor: &Actor, f: &Filter, t: Thresholds) -> Result<(Vec<Row>, i64)> {
+    let (rows, total) = dashboard::list(&mut store.read().await?, f, t).await?;
+    let mut tx = store.begin().await?;
+    audit_read(&mut tx, actor, "report.outstanding", f, &rows);
+    tx.commit().await?;
     Ok((rows, total))
 }
 
 /// Every row of a view as CSV: UTF-8 with a BOM so Excel opens it in Japanese, one header row.
-pub async fn outstanding_csv(tx: &mut Tx, actor: &Actor, f: &Filter, t: Thresholds) -> Result<Vec<u8>> {
-    let rows = dashboard::all(tx, f, t, EXPORT_LIMIT).await?;
-    audit_read(tx, actor, "report.outstanding", f, &rows);
-    let today = tx.clock().today_tokyo();
+pub async fn outstanding_csv(store: &Store, actor: &Actor, f: &Filter, t: Thresholds) -> Result<Vec<u8>> {
+    let rows = dashboard::all(&mut store.read().await?, f, t, EXPORT_LIMIT).await?;
+    let mut tx = store.begin().await?;
+    audit_read(&mut tx, actor, "report.outstanding", f, &rows);
+    tx.commit().await?;
+    let today = store.clock().today_tokyo();
     let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     let header = [
         "資産番号",

@@ -108,15 +108,7 @@ pub async fn queue_due(tx: &mut Tx, cadence: Cadence, staff_base_url: &str) -> R
         for (step, recipients) in steps {
             let (subject, body) = text(step, &tags, loan.due_on, overdue, &format!("{staff_base_url}/devices"));
             for to in recipients.into_iter().filter(|r| !r.is_empty()) {
-                let mail = Mail {
-                    id: new_id(),
-                    dedupe_key: format!("reminder:{}:{step}:{to}", loan.id),
-                    recipient: to.clone(),
-                    subject: subject.clone(),
-                    body_text: body.clone(),
-                    body_html: String::new(),
-                    attempts: 0,
-                };
+                let mail = staff_mail(format!("reminder:{}:{step}:{to}", loan.id), &to, &subject, &body);
                 if outbox::enqueue(tx, &mail).await? {
                     queued += 1;
                     tx.audit(
@@ -182,21 +174,26 @@ pub async fn queue_digest(tx: &mut Tx, thresholds: Thresholds, staff_base_url: &
         .await)?;
     let mut queued = 0;
     for to in admins {
-        let mail = Mail {
-            id: new_id(),
-            dedupe_key: format!("digest:{today}:{to}"),
-            recipient: to.clone(),
-            subject: subject.clone(),
-            body_text: body.clone(),
-            body_html: String::new(),
-            attempts: 0,
-        };
+        let mail = staff_mail(format!("digest:{today}:{to}"), &to, &subject, &body);
         if outbox::enqueue(tx, &mail).await? {
             queued += 1;
             tx.audit(&system(), NewEvent::new("reminder.digest", "mail", &mail.id).details(&json!({ "to": to })));
         }
     }
     Ok(queued)
+}
+
+/// A plain-text mail to one staff member, queued once per `dedupe_key`.
+fn staff_mail(dedupe_key: String, to: &str, subject: &str, body: &str) -> Mail {
+    Mail {
+        id: new_id(),
+        dedupe_key,
+        recipient: to.to_owned(),
+        subject: subject.to_owned(),
+        body_text: body.to_owned(),
+        body_html: String::new(),
+        attempts: 0,
+    }
 }
 
 /// The actor of mails the worker queues by itself.

@@ -263,11 +263,10 @@ const FROM_DEVICES: &str = "FROM devices d JOIN device_models m ON m.id = d.mode
 const LAST_CONFIRMED: &str = "(SELECT MAX(cc.checked_at) FROM custody_checks cc \
     WHERE cc.loan_id = l.id AND cc.device_id = d.id AND cc.confirmed = $5)";
 
-/// Signed on an explanation document that has a newer version.
-const OUTDATED: &str = "EXISTS (SELECT 1 FROM consent_documents cd \
-    JOIN explanation_documents ed ON ed.id = cd.document_id \
-    JOIN device_models cm ON cm.id = ed.model_id \
-    WHERE cd.consent_id = l.consent_id AND cm.current_document_id <> ed.id)";
+/// Signed on an explanation document that is no longer its model's current one (the current
+/// ones are few: a small set looked up once per query).
+const OUTDATED: &str = "EXISTS (SELECT 1 FROM consent_documents cd WHERE cd.consent_id = l.consent_id \
+    AND cd.document_id NOT IN (SELECT current_document_id FROM device_models WHERE current_document_id IS NOT NULL))";
 
 /// The FROM and WHERE of a view. Every query binds the same six values, used or not: $1 today
 /// (Asia/Tokyo), $2 the custody-check cutoff, $3 the wipe cutoff, $4 nurse, $5 TRUE, $6 site.
@@ -354,7 +353,8 @@ async fn rows(tx: &mut Tx, f: &Filter, t: Thresholds, limit: i64, offset: i64) -
         .await)?)
 }
 
-async fn count(tx: &mut Tx, f: &Filter, t: Thresholds) -> Result<i64> {
+/// How many rows a view has.
+pub async fn count(tx: &mut Tx, f: &Filter, t: Thresholds) -> Result<i64> {
     let c = cutoffs(tx, t);
     let sql = format!("SELECT COUNT(*) {}", from_where(f.view, f));
     Ok(on!(tx, conn => sqlx::query_scalar::<_, i64>(&sql)
@@ -477,7 +477,7 @@ pub async fn summary(tx: &mut Tx, t: Thresholds) -> Result<Summary> {
                     g.overdue += l.overdue;
                 }
                 None => {
-                    groups.push(Group { key: k.into(), label: label.into(), on_loan: l.on_loan, overdue: l.overdue })
+                    groups.push(Group { key: k.into(), label: label.into(), on_loan: l.on_loan, overdue: l.overdue });
                 }
             }
         }

@@ -91,3 +91,43 @@ pub fn is_same_origin(h: &axum::http::HeaderMap) -> bool {
         (Some(_), None) => false,
     }
 }
+
+/// The client's address: the peer's, or, only when the peer is a configured trusted proxy, the
+/// last address before the trusted proxies in `X-Forwarded-For` (what the proxy saw). A client
+/// cannot make itself look like anyone else by sending the header directly.
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<std::net::IpAddr>().ok())
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let proxy: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-forwarded-for", "198.51.100.9, 203.0.113.7".parse().unwrap());
+        // Behind the proxy: the last address the proxy added (the first may be forged).
+        assert_eq!(client_ip(proxy, &h, &[proxy]).to_string(), "203.0.113.7");
+        // Straight from a client, the header is ignored.
+        let direct: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(client_ip(direct, &h, &[proxy]), direct);
+        assert_eq!(client_ip(proxy, &axum::http::HeaderMap::new(), &[proxy]), proxy);
+    }
+}

@@ -52,3 +52,18 @@ async fn postgres_durability_settings_are_checked() {
     assert_eq!(fsync, "on");
     store.close().await;
 }
+
+/// A mobile-api on another host reaches PostgreSQL over the network: the connection can be
+/// TLS (`sslmode=require`, or `verify-full` with `sslrootcert=` for the clinic's own CA).
+#[tokio::test]
+async fn postgres_connections_can_use_tls() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let url = format!("{}?sslmode=require", db.url);
+    let store = Store::connect(&url, Clock::system(), PoolSize(1)).await.unwrap();
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(store.pg_pool().unwrap())
+        .await
+        .unwrap();
+    assert!(ssl, "the session is encrypted");
+    store.close().await;
+}

@@ -120,7 +120,7 @@ impl FromRequestParts<AppState> for Pending {
         let found = auth::session_user(&mut tx, &token, SessionPolicy::from_config(&state.cfg)).await?;
         tx.commit().await?;
         let (session, user) = found.ok_or(PageError::SignIn)?;
-        let actor = Actor::user(&user.id, &user.login, user.role, &client_addr(parts));
+        let actor = Actor::user(&user.id, &user.login, user.role, &client_addr(parts, state));
         Ok(Self { user, session, actor, lang: lang_of(&parts.headers) })
     }
 }

@@ -40,7 +40,7 @@ async fn outstanding(
     Query(q): Pairs,
 ) -> ApiResult<Json<Value>> {
     let f = Filter::from_query(&q)?;
-    let (rows, total) = write_tx!(state, |tx| oversight::outstanding(tx, &actor, &f, state.cfg.thresholds));
+    let (rows, total) = oversight::outstanding(&state.store, &actor, &f, state.cfg.thresholds).await?;
     Ok(Json(json!({
         "view": f.view,
         "page": f.page(),
@@ -57,10 +57,8 @@ async fn outstanding_csv(
     Query(q): Pairs,
 ) -> ApiResult<Response> {
     let f = Filter::from_query(&q)?;
-    let mut tx = state.store.begin().await?;
-    let body = oversight::outstanding_csv(&mut tx, &actor, &f, state.cfg.thresholds).await?;
-    let today = tx.clock().today_tokyo();
-    tx.commit().await?;
+    let body = oversight::outstanding_csv(&state.store, &actor, &f, state.cfg.thresholds).await?;
+    let today = state.store.clock().today_tokyo();
     Ok(csv_download(body, &format!("{}-{today}.csv", f.view.as_str())))
 }
 

@@ -87,6 +87,7 @@ struct DashboardPage {
     loan_view: bool,
     wipe_waiting_long: i64,
     wipe_days: i64,
+    counted_at: String,
     lines: Vec<Line>,
     total: i64,
     first: i64,
@@ -135,11 +136,9 @@ fn line(r: Row, today: NaiveDate, lang: Lang) -> Line {
 async fn dashboard(State(state): State<AppState>, s: Staff, Query(pairs): Pairs) -> Result<Response, PageError> {
     let f = Filter::from_query(&pairs).map_err(|e| s.error(e))?;
     let thresholds = state.cfg.thresholds;
-    let mut tx = state.store.begin().await?;
-    let d = oversight::dashboard(&mut tx, &s.actor, &f, thresholds).await?;
-    let staff = users::list(&mut tx).await?;
-    let today = tx.clock().today_tokyo();
-    tx.commit().await?;
+    let d = oversight::dashboard(&state.store, &state.dashboard_counts, &s.actor, &f, thresholds).await?;
+    let staff = users::list(&mut state.store.read().await?).await?;
+    let today = state.store.clock().today_tokyo();
 
     let count = i64::try_from(d.rows.len()).unwrap_or(i64::MAX);
     let first = (f.page() - 1) * Filter::PER_PAGE;
@@ -195,6 +194,7 @@ async fn dashboard(State(state): State<AppState>, s: Staff, Query(pairs): Pairs)
         loan_view: f.view.is_loan_view(),
         wipe_waiting_long: d.summary.wipe_waiting_long,
         wipe_days: thresholds.wipe_days,
+        counted_at: datetime_ja(d.counted_at),
         lines: d.rows.into_iter().map(|r| line(r, today, s.lang)).collect(),
         total: d.total,
         first: first + i64::from(count > 0),
@@ -217,10 +217,8 @@ async fn dashboard(State(state): State<AppState>, s: Staff, Query(pairs): Pairs)
 
 async fn outstanding_csv(State(state): State<AppState>, s: Staff, Query(pairs): Pairs) -> Result<Response, PageError> {
     let f = Filter::from_query(&pairs).map_err(|e| s.error(e))?;
-    let mut tx = state.store.begin().await?;
-    let body = oversight::outstanding_csv(&mut tx, &s.actor, &f, state.cfg.thresholds).await?;
-    let today = tx.clock().today_tokyo();
-    tx.commit().await?;
+    let body = oversight::outstanding_csv(&state.store, &s.actor, &f, state.cfg.thresholds).await?;
+    let today = state.store.clock().today_tokyo();
     Ok(csv_download(body, &format!("{}-{today}.csv", f.view.as_str())))
 }
 

@@ -1,0 +1,129 @@
+//! Check-out throughput (consent + loan + audit event in one durable commit) against raw durable
+//! single-row inserts into the same database, measured in the same run (SPEC §7: ≥ 25%).
+
+use std::time::Instant;
+
+use chrono::Duration;
+use lending::service::loans::{self, CheckOutRequest, ConsentInput};
+use lending::store::PoolSize;
+use lending::{Actor, Clock, Store};
+
+use crate::{drop_scratch, scratch};
+
+const KEY: &str = "YmVuY2gtcmVjZWlwdC1rZXktMDAwMDAwMDAwMDAwMDA";
+
+async fn raw(store: &Store, sql: &str) -> anyhow::Result<()> {
+    match (store.sqlite_pool(), store.pg_pool()) {
+        (Some(p), _) => sqlx::raw_sql(sql).execute(p).await.map(|_| ())?,
+        (_, Some(p)) => sqlx::raw_sql(sql).execute(p).await.map(|_| ())?,
+        _ => anyhow::bail!("no pool"),
+    }
+    Ok(())
+}
+
+async fn strings(store: &Store, sql: &str) -> anyhow::Result<Vec<String>> {
+    Ok(match (store.sqlite_pool(), store.pg_pool()) {
+        (Some(p), _) => sqlx::query_scalar(sql).fetch_all(p).await?,
+        (_, Some(p)) => sqlx::query_scalar(sql).fetch_all(p).await?,
+        _ => anyhow::bail!("no pool"),
+    })
+}
+
+pub async fn run(count: usize, postgres: Option<String>) -> anyhow::Result<()> {
+    let s = scratch(postgres).await?;
+    let store = Store::connect(&s.url, Clock::system(), PoolSize(4)).await?;
+    store.migrate().await?;
+    let receipts = lending::receipts::ReceiptKey::from_base64(KEY).ok_or_else(|| anyhow::anyhow!("key"))?;
+    lending::demo::seed(&store, &receipts).await?.ok_or_else(|| anyhow::anyhow!("not empty"))?;
+    let backend = store.backend();
+
+    // Devices to lend: one model's, registered by the service like any other.
+    let model = strings(&store, "SELECT id FROM device_models ORDER BY id").await?.remove(0);
+    let document = strings(&store, &format!("SELECT current_document_id FROM device_models WHERE id = '{model}'"))
+        .await?
+        .remove(0);
+    let patient = strings(&store, "SELECT id FROM patients ORDER BY number").await?.remove(0);
+    let nurse_id = strings(&store, "SELECT id FROM users WHERE role = 'nurse' ORDER BY login").await?.remove(0);
+    let nurse = Actor::user(&nurse_id, "bench", lending::Role::Nurse, "bench");
+    let mut devices = Vec::with_capacity(count);
+    let mut tx = store.begin().await?;
+    for n in 0..count {
+        let d = lending::service::registry::register_device(
+            &mut tx,
+            &Actor::cli(),
+            lending::service::registry::NewDevice {
+                asset_tag: format!("CO-{n:05}"),
+                serial: String::new(),
+                model_id: model.clone(),
+                firmware_version: String::new(),
+                firmware_updated_on: None,
+                site: String::new(),
+                location: String::new(),
+                notes: String::new(),
+            },
+        )
+        .await?;
+        devices.push(d.id);
+    }
+    tx.commit().await?;
+
+    // Baseline: raw single-row inserts, one durable commit each, same database and settings.
+    raw(&store, "CREATE TABLE bench_raw (id BIGINT PRIMARY KEY, v TEXT NOT NULL)").await?;
+    let t = Instant::now();
+    for n in 0..count {
+        match (store.sqlite_pool(), store.pg_pool()) {
+            (Some(p), _) => {
+                sqlx::query("INSERT INTO bench_raw (id, v) VALUES ($1, $2)")
+                    .bind(i64::try_from(n)?)
+                    .bind("x")
+                    .execute(p)
+                    .await?;
+            }
+            (_, Some(p)) => {
+                sqlx::query("INSERT INTO bench_raw (id, v) VALUES ($1, $2)")
+                    .bind(i64::try_from(n)?)
+                    .bind("x")
+                    .execute(p)
+                    .await?;
+            }
+            _ => anyhow::bail!("no pool"),
+        }
+    }
+    let per = f64::from(u32::try_from(count)?);
+    let raw_rate = per / t.elapsed().as_secs_f64();
+
+    // Check-outs through the domain: validation, consent with its signed receipt, loan, device
+    // status, audit event, one durable commit.
+    let due = store.clock().today_tokyo() + Duration::days(14);
+    let t = Instant::now();
+    for device in &devices {
+        let req = CheckOutRequest {
+            patient_id: patient.clone(),
+            device_ids: vec![device.clone()],
+            due_on: due,
+            purpose: String::new(),
+            consent: Some(ConsentInput {
+                signer_name: "ベンチ 太郎".into(),
+                relationship: "self".into(),
+                relationship_note: String::new(),
+                signature_svg: lending::demo::DEMO_SIGNATURE.into(),
+                document_ids: vec![document.clone()],
+            }),
+        };
+        let mut tx = store.begin().await?;
+        loans::check_out(&mut tx, &nurse, req, &receipts).await?;
+        tx.commit().await?;
+    }
+    let checkout_rate = per / t.elapsed().as_secs_f64();
+    let ratio = checkout_rate / raw_rate;
+    println!("{backend:?}, {count} of each, one durable commit each, one connection at a time");
+    println!("baseline: raw single-row inserts: {raw_rate:.0}/s");
+    println!("check-outs (consent + receipt + loan + device + audit): {checkout_rate:.0}/s");
+    println!(
+        "ratio: {:.0}% of the raw insert rate (target >= 25%: {})",
+        ratio * 100.0,
+        if ratio >= 0.25 { "met" } else { "NOT met" }
+    );
+    store.close().await;
+    drop_scratch(s).await
+}
