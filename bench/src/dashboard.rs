@@ -345,12 +345,6 @@ pub async fn run(size: Size, postgres: Option<String>, runs: usize) -> anyhow::R
         "audit log: patient data only",
         time(runs, search(audit::Search { patient_data_only: true, ..Default::default() })).await?,
     );
-    if std::env::var("BENCH_KEEP_SQLITE").is_ok() {
-        exec(&store, "PRAGMA wal_checkpoint(TRUNCATE)").await?;
-    }
     store.close().await;
-    if let Ok(keep) = std::env::var("BENCH_KEEP_SQLITE") {
-        std::fs::copy(s.dir.path().join("bench.sqlite"), keep)?;
-    }
     drop_scratch(s).await
 }

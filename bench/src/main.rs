@@ -127,6 +127,11 @@ async fn scratch(postgres: Option<String>) -> anyhow::Result<Scratch> {
 }
 
 async fn drop_scratch(s: Scratch) -> anyhow::Result<()> {
+    if std::env::var_os("BENCH_KEEP_DATABASE").is_some() {
+        eprintln!("kept: {}", s.url);
+        std::mem::forget(s.dir);
+        return Ok(());
+    }
     if let Some((admin, name)) = s.pg {
         use sqlx::Connection as _;
         let mut c = sqlx::PgConnection::connect(&admin).await?;
@@ -256,9 +261,11 @@ async fn audit_bench(events: i64, postgres: Option<String>) -> anyhow::Result<()
     );
     println!("baseline: stream {events} rows without checking: {baseline:.2} s");
     println!("audit verify: {events} events in {verify:.2} s ({:.2}x the baseline scan)", verify / baseline.max(1e-9));
+    // SPEC §7: 5,000,000 events in < 30 s (6 µs an event); issue #2: 1,000,000 in < 10 s.
+    let budget = 30.0 * f64::from(u32::try_from(events).unwrap_or(u32::MAX)) / 5_000_000.0;
     println!(
-        "target: < 10 s for 1,000,000 events (issue 2), < 30 s for 5,000,000 (SPEC §7): {}",
-        if verify * 1e6 < 10.0 * f64::from(u32::try_from(events).unwrap_or(u32::MAX)) { "met" } else { "NOT met" }
+        "target: < {budget:.1} s for {events} events (SPEC §7: 5,000,000 in < 30 s): {}",
+        if verify < budget { "met" } else { "NOT met" }
     );
     store.close().await;
     drop_scratch(s).await

@@ -107,23 +107,13 @@ pub async fn run(requests: usize, postgres: Option<String>) -> anyhow::Result<()
 
     // Load: the public help page and the bare page as in the throughput benchmark; the staff
     // service's device list, dashboard report and CSV export with an API token.
-    let help_token = {
-        let devices: serde_json::Value = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{staff}/api/v1/devices"))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let id = devices[0]["id"].as_str().unwrap_or_default().to_owned();
-        let label = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{staff}/api/v1/devices/{id}/label.svg"))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .text()
-            .await?;
-        label.split("/d/").nth(1).and_then(|t| t.split(['"', '<', ' ']).next()).unwrap_or_default().to_owned()
+    let help_token: String = {
+        let store = lending::Store::connect(&s.url, lending::Clock::system(), lending::store::PoolSize(1)).await?;
+        let mut tx = store.read().await?;
+        let on_loan = lending::store::devices::list(&mut tx, Some(lending::DeviceStatus::OnLoan)).await?;
+        drop(tx);
+        store.close().await;
+        on_loan.first().map(|d| d.qr_token.clone()).ok_or_else(|| anyhow::anyhow!("the demo has devices on loan"))?
     };
     load(&format!("http://127.0.0.1:{bare_port}/"), requests, 16).await?;
     load(&format!("http://127.0.0.1:{public}/d/{help_token}"), requests, 16).await?;

@@ -123,6 +123,9 @@ impl Sort {
             // instead of sorting them all.
             Self::Due if view == View::FirmwareBehind => "d.asset_tag",
             Self::Due | Self::Changed => "d.status_changed_at",
+            // Open loans are few: sort them, rather than let PostgreSQL walk every device's
+            // asset tag looking for ones on loan (62 ms against 20).
+            Self::AssetTag if view.is_loan_view() => "(d.asset_tag || '')",
             Self::AssetTag => "d.asset_tag",
             Self::LentAt => "l.lent_at",
         }
@@ -247,21 +250,25 @@ pub struct Row {
     pub last_confirmed: Option<DateTime<Utc>>,
 }
 
-/// A loan's site (the lending nurse's), or for loans without one the device's.
-const SITE: &str = "COALESCE(NULLIF(l.site, ''), d.site)";
-
-/// The open loans' rows: the partial index on open `loan_devices` rows drives every loan view.
-const FROM_LOANS: &str = "FROM loan_devices ld \
-    JOIN loans l ON l.id = ld.loan_id \
-    JOIN devices d ON d.id = ld.device_id \
-    WHERE ld.ended_at IS NULL";
+/// The open loans' rows: the partial indexes on open `loan_devices` rows and open loans drive
+/// every loan view (`l.closed_at IS NULL` always holds for an open row; saying so keeps
+/// PostgreSQL from hashing the whole loan history). Counting needs no device columns (a loan's
+/// site is the lending nurse's, set at check-out).
+fn from_loans(with_devices: bool) -> &'static str {
+    if with_devices {
+        "FROM loan_devices ld JOIN loans l ON l.id = ld.loan_id JOIN devices d ON d.id = ld.device_id \
+         WHERE ld.ended_at IS NULL AND l.closed_at IS NULL"
+    } else {
+        "FROM loan_devices ld JOIN loans l ON l.id = ld.loan_id WHERE ld.ended_at IS NULL AND l.closed_at IS NULL"
+    }
+}
 
 /// Device views read devices alone (their site is the device's).
 const FROM_DEVICES: &str = "FROM devices d JOIN device_models m ON m.id = d.model_id WHERE d.status <> 'retired'";
 
 /// The last custody check that found the device with its patient during this loan.
 const LAST_CONFIRMED: &str = "(SELECT MAX(cc.checked_at) FROM custody_checks cc \
-    WHERE cc.loan_id = l.id AND cc.device_id = d.id AND cc.confirmed = $5)";
+    WHERE cc.loan_id = l.id AND cc.device_id = ld.device_id AND cc.confirmed = $5)";
 
 /// Signed on an explanation document that is no longer its model's current one (the current
 /// ones are few: a small set looked up once per query).
@@ -270,7 +277,7 @@ const OUTDATED: &str = "EXISTS (SELECT 1 FROM consent_documents cd WHERE cd.cons
 
 /// The FROM and WHERE of a view. Every query binds the same six values, used or not: $1 today
 /// (Asia/Tokyo), $2 the custody-check cutoff, $3 the wipe cutoff, $4 nurse, $5 TRUE, $6 site.
-fn from_where(view: View, f: &Filter) -> String {
+fn from_where(view: View, f: &Filter, with_devices: bool) -> String {
     let condition = match view {
         View::OnLoan => String::new(),
         View::Overdue => " AND l.due_on < $1".into(),
@@ -283,7 +290,8 @@ fn from_where(view: View, f: &Filter) -> String {
         View::SupportEnded => " AND m.support_ends IS NOT NULL AND m.support_ends < $1".into(),
     };
     // Only the filters in use, so a view without them can be answered from an index alone.
-    let (from, site) = if view.is_loan_view() { (FROM_LOANS, SITE) } else { (FROM_DEVICES, "d.site") };
+    let (from, site) =
+        if view.is_loan_view() { (from_loans(with_devices), "l.site") } else { (FROM_DEVICES, "d.site") };
     let nurse = if f.nurse.is_some() && view.is_loan_view() { " AND l.lent_by = $4" } else { "" };
     let site = if f.site.is_some() { format!(" AND {site} = $6") } else { String::new() };
     format!("{from}{condition}{nurse}{site}")
@@ -331,7 +339,7 @@ async fn rows(tx: &mut Tx, f: &Filter, t: Thresholds, limit: i64, offset: i64) -
     let loan_key = if f.view.is_loan_view() { "ld.loan_id" } else { "NULL" };
     let sql = format!(
         "SELECT d.id AS device_id, d.asset_tag, m.model_name, d.status, d.status_changed_at, \
-         d.firmware_version, m.latest_firmware, m.support_ends, {SITE} AS site, \
+         d.firmware_version, m.latest_firmware, m.support_ends, COALESCE(l.site, d.site) AS site, \
          l.id AS loan_id, p.id AS patient_id, p.number AS patient_number, p.name AS patient_name, \
          u.id AS nurse_id, u.name AS nurse_name, l.lent_at, l.due_on, {LAST_CONFIRMED} AS last_confirmed \
          FROM (SELECT d.id AS device_id, {loan_key} AS loan_id, {sort} AS sort_key, d.asset_tag AS tie \
@@ -344,7 +352,7 @@ async fn rows(tx: &mut Tx, f: &Filter, t: Thresholds, limit: i64, offset: i64) -
          LEFT JOIN users u ON u.id = l.lent_by \
          ORDER BY page.sort_key {direction}, page.tie {direction}",
         sort = f.sort.column(f.view),
-        from_where = from_where(f.view, f),
+        from_where = from_where(f.view, f, true),
     );
     Ok(on!(tx, conn => sqlx::query_as::<_, Row>(&sql)
         .bind(c.today).bind(c.custody).bind(c.wipe).bind(&f.nurse).bind(true).bind(&f.site)
@@ -353,10 +361,20 @@ async fn rows(tx: &mut Tx, f: &Filter, t: Thresholds, limit: i64, offset: i64) -
         .await)?)
 }
 
-/// How many rows a view has.
+/// How many rows a view has. Device views without a site filter are summed from the kept
+/// `device_counts` (a few dozen rows) instead of counting every device.
 pub async fn count(tx: &mut Tx, f: &Filter, t: Thresholds) -> Result<i64> {
     let c = cutoffs(tx, t);
-    let sql = format!("SELECT COUNT(*) {}", from_where(f.view, f));
+    let sql = if f.view.is_loan_view() || f.site.is_some() {
+        format!("SELECT COUNT(*) {}", from_where(f.view, f, false))
+    } else {
+        // The same conditions: `device_counts` has the device columns they read.
+        let devices = from_where(f.view, f, false).replacen(FROM_DEVICES, "", 1);
+        format!(
+            "SELECT CAST(COALESCE(SUM(d.n), 0) AS BIGINT) FROM device_counts d \
+             JOIN device_models m ON m.id = d.model_id WHERE d.status <> 'retired'{devices}"
+        )
+    };
     Ok(on!(tx, conn => sqlx::query_scalar::<_, i64>(&sql)
         .bind(c.today).bind(c.custody).bind(c.wipe).bind(&f.nurse).bind(true).bind(&f.site)
         .fetch_one(conn)
@@ -418,15 +436,12 @@ pub async fn summary(tx: &mut Tx, t: Thresholds) -> Result<Summary> {
         .fetch_all(conn)
         .await)?;
     let sql = format!(
-        "SELECT l.lent_by AS nurse_id, u.name AS nurse_name, {SITE} AS site, COUNT(*) AS on_loan, \
+        "SELECT l.lent_by AS nurse_id, u.name AS nurse_name, l.site, COUNT(*) AS on_loan, \
          SUM(CASE WHEN l.due_on < $1 THEN 1 ELSE 0 END) AS overdue, \
          SUM(CASE WHEN COALESCE({LAST_CONFIRMED}, l.lent_at) < $2 THEN 1 ELSE 0 END) AS unconfirmed, \
          SUM(CASE WHEN {OUTDATED} THEN 1 ELSE 0 END) AS outdated \
-         {FROM_LOANS} GROUP BY l.lent_by, u.name, {SITE}"
-    )
-    .replace(
-        "JOIN devices d ON d.id = ld.device_id",
-        "JOIN devices d ON d.id = ld.device_id JOIN users u ON u.id = l.lent_by",
+         FROM loan_devices ld JOIN loans l ON l.id = ld.loan_id JOIN users u ON u.id = l.lent_by \
+         WHERE ld.ended_at IS NULL AND l.closed_at IS NULL GROUP BY l.lent_by, u.name, l.site"
     );
     let none: Option<String> = None;
     let loans: Vec<LoanCounts> = on!(tx, conn => sqlx::query_as(&sql)
