@@ -8,26 +8,9 @@ use lending::service::loans::{self, CheckOutRequest, ConsentInput};
 use lending::store::PoolSize;
 use lending::{Actor, Clock, Store};
 
-use crate::{drop_scratch, scratch};
+use crate::{drop_scratch, exec, scratch, strings};
 
 const KEY: &str = "YmVuY2gtcmVjZWlwdC1rZXktMDAwMDAwMDAwMDAwMDA";
-
-async fn raw(store: &Store, sql: &str) -> anyhow::Result<()> {
-    match (store.sqlite_pool(), store.pg_pool()) {
-        (Some(p), _) => sqlx::raw_sql(sql).execute(p).await.map(|_| ())?,
-        (_, Some(p)) => sqlx::raw_sql(sql).execute(p).await.map(|_| ())?,
-        _ => anyhow::bail!("no pool"),
-    }
-    Ok(())
-}
-
-async fn strings(store: &Store, sql: &str) -> anyhow::Result<Vec<String>> {
-    Ok(match (store.sqlite_pool(), store.pg_pool()) {
-        (Some(p), _) => sqlx::query_scalar(sql).fetch_all(p).await?,
-        (_, Some(p)) => sqlx::query_scalar(sql).fetch_all(p).await?,
-        _ => anyhow::bail!("no pool"),
-    })
-}
 
 pub async fn run(count: usize, postgres: Option<String>) -> anyhow::Result<()> {
     let s = scratch(postgres).await?;
@@ -68,7 +51,7 @@ pub async fn run(count: usize, postgres: Option<String>) -> anyhow::Result<()> {
     tx.commit().await?;
 
     // Baseline: raw single-row inserts, one durable commit each, same database and settings.
-    raw(&store, "CREATE TABLE bench_raw (id BIGINT PRIMARY KEY, v TEXT NOT NULL)").await?;
+    exec(&store, "CREATE TABLE bench_raw (id BIGINT PRIMARY KEY, v TEXT NOT NULL)").await?;
     let t = Instant::now();
     for n in 0..count {
         match (store.sqlite_pool(), store.pg_pool()) {

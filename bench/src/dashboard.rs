@@ -13,7 +13,7 @@ use lending::store::dashboard::{self, Filter, Sort, Thresholds, View};
 use lending::store::{audit, Backend, PoolSize};
 use lending::{Clock, Store};
 
-use crate::{drop_scratch, scratch};
+use crate::{drop_scratch, exec, scratch, strings};
 
 pub struct Size {
     pub devices: i64,
@@ -78,23 +78,6 @@ fn pick(expr: &str, values: &[String]) -> String {
     format!("CASE ({expr}) % {}{arms} END", values.len())
 }
 
-async fn exec(store: &Store, sql: &str) -> anyhow::Result<()> {
-    match (store.sqlite_pool(), store.pg_pool()) {
-        (Some(p), _) => sqlx::raw_sql(sql).execute(p).await.map(|_| ())?,
-        (_, Some(p)) => sqlx::raw_sql(sql).execute(p).await.map(|_| ())?,
-        _ => anyhow::bail!("no pool"),
-    }
-    Ok(())
-}
-
-async fn ids(store: &Store, sql: &str) -> anyhow::Result<Vec<String>> {
-    Ok(match (store.sqlite_pool(), store.pg_pool()) {
-        (Some(p), _) => sqlx::query_scalar(sql).fetch_all(p).await?,
-        (_, Some(p)) => sqlx::query_scalar(sql).fetch_all(p).await?,
-        _ => anyhow::bail!("no pool"),
-    })
-}
-
 /// `n` loans with ids `{prefix}1…`, each with its consent and one of the first `devices`
 /// devices, in one transaction (a loan and its consent point at each other, checked at commit).
 /// `days` are SQL day offsets from today: lent, due, and returned (`None`: still out).
@@ -131,8 +114,8 @@ async fn seed(store: &Store, size: &Size) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("key"))?;
     lending::demo::seed(store, &receipts).await?.ok_or_else(|| anyhow::anyhow!("not an empty database"))?;
     // A second explanation version for every model: loans signed on the first need re-consent.
-    let models = ids(store, "SELECT id FROM device_models ORDER BY id").await?;
-    let old_docs = ids(store, "SELECT current_document_id FROM device_models ORDER BY id").await?;
+    let models = strings(store, "SELECT id FROM device_models ORDER BY id").await?;
+    let old_docs = strings(store, "SELECT current_document_id FROM device_models ORDER BY id").await?;
     let mut tx = store.begin().await?;
     for m in &models {
         let doc = lending::service::registry::NewDocument {
@@ -144,7 +127,7 @@ async fn seed(store: &Store, size: &Size) -> anyhow::Result<()> {
         lending::service::registry::add_document_version(&mut tx, &lending::Actor::cli(), m, doc).await?;
     }
     tx.commit().await?;
-    let nurses = ids(store, "SELECT id FROM users WHERE role = 'nurse' ORDER BY login").await?;
+    let nurses = strings(store, "SELECT id FROM users WHERE role = 'nurse' ORDER BY login").await?;
     let sites = ["本院", "北分院", "南分院", "訪問看護ステーション"].map(String::from);
     let d = Dialect { backend: store.backend(), today: store.clock().now().format("%Y-%m-%d").to_string() };
     let (nd, nl, ne) = (size.devices, size.loans, size.events);
@@ -153,7 +136,7 @@ async fn seed(store: &Store, size: &Size) -> anyhow::Result<()> {
     let model = pick("n.i", &models);
     let device_site = pick("n.i", &sites);
     let nurse = pick("n.i", &nurses);
-    let seq0: i64 = ids(store, "SELECT CAST(seq AS TEXT) FROM audit_head").await?[0].parse()?;
+    let seq0: i64 = strings(store, "SELECT CAST(seq AS TEXT) FROM audit_head").await?[0].parse()?;
     let statements = [
         format!(
             "INSERT INTO patients (id, number, name, kana, phone, created_at, updated_at) \
@@ -250,7 +233,7 @@ pub async fn run(size: Size, postgres: Option<String>, runs: usize) -> anyhow::R
         t.elapsed().as_secs_f64()
     );
     let th = Thresholds::default();
-    let nurse = ids(&store, "SELECT id FROM users WHERE role = 'nurse' ORDER BY login").await?.remove(0);
+    let nurse = strings(&store, "SELECT id FROM users WHERE role = 'nurse' ORDER BY login").await?.remove(0);
     let (baseline_50, baseline_95) = time(runs, || async {
         let mut tx = store.read().await?;
         lending::store::devices::get(&mut tx, "d4242").await?.ok_or_else(|| anyhow::anyhow!("no device"))?;

@@ -140,6 +140,25 @@ async fn drop_scratch(s: Scratch) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs SQL text (one or more statements) on whichever database the store has.
+async fn exec(store: &Store, sql: &str) -> anyhow::Result<()> {
+    match (store.sqlite_pool(), store.pg_pool()) {
+        (Some(p), _) => sqlx::raw_sql(sql).execute(p).await.map(|_| ())?,
+        (_, Some(p)) => sqlx::raw_sql(sql).execute(p).await.map(|_| ())?,
+        _ => anyhow::bail!("no pool"),
+    }
+    Ok(())
+}
+
+/// The first column of a query's rows, as text.
+async fn strings(store: &Store, sql: &str) -> anyhow::Result<Vec<String>> {
+    Ok(match (store.sqlite_pool(), store.pg_pool()) {
+        (Some(p), _) => sqlx::query_scalar(sql).fetch_all(p).await?,
+        (_, Some(p)) => sqlx::query_scalar(sql).fetch_all(p).await?,
+        _ => anyhow::bail!("no pool"),
+    })
+}
+
 /// A realistic event for seeding: a check-out with details, as the service writes them.
 fn event(seq: i64, prev_hash: String) -> EventRow {
     let mut row = EventRow {
@@ -219,11 +238,7 @@ async fn seed_chain(store: &Store, n: i64) -> anyhow::Result<()> {
             let _ = writeln!(sql, "UPDATE audit_head SET seq = {n}, hash = '{prev}' WHERE id = 1;");
         }
         sql.push_str("COMMIT;");
-        match (store.sqlite_pool(), store.pg_pool()) {
-            (Some(p), _) => sqlx::raw_sql(&sql).execute(p).await.map(|_| ())?,
-            (_, Some(p)) => sqlx::raw_sql(&sql).execute(p).await.map(|_| ())?,
-            _ => anyhow::bail!("no pool"),
-        }
+        exec(store, &sql).await?;
         seq = end + 1;
     }
     Ok(())
