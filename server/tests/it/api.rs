@@ -127,6 +127,17 @@ both_dbs!(
 
         let r = app.client.get(app.url("/api/v1/devices?status=flying")).bearer_auth(&n1).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        // PostgreSQL text cannot hold NUL: refused as bad input, nothing written, never a 500.
+        let nul = app.client.post(app.url("/api/v1/patients")).bearer_auth(&n1)
+            .header("content-type", "application/json").body(r#"{"number":"N-1","name":"a\u0000b"}"#).send().await.unwrap();
+        assert_eq!(nul.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = nul.json().await.unwrap();
+        assert!(body["message_ja"].as_str().unwrap().contains("NUL"));
+        let plain = app.client.post(app.url("/api/v1/patients")).bearer_auth(&n1).body(r#"{"number":"N-1","name":"a"}"#).send().await.unwrap();
+        assert_eq!(plain.status(), StatusCode::UNPROCESSABLE_ENTITY, "without a JSON content type");
+        let mut tx = app.store.read().await.unwrap();
+        assert!(lending::store::patients::by_number(&mut tx, "N-1").await.unwrap().is_none());
+        drop(tx);
 
         let r = app.client.get(app.url(&format!("/api/v1/patients/{}", b.patients[1]))).bearer_auth(&n1).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
