@@ -117,6 +117,8 @@ async fn sign_in_with_totp_enrol_a_new_user_and_sign_out_in_chromium() {
     save_screenshot(&c, "staff-totp-enrolment.png").await;
     fill(&c, "input[name=code]", &app.code(&secret)).await;
     submit(&c, "/account/totp").await;
+    // The recovery codes come back on the same path: wait for them, not for a URL.
+    c.wait().for_element(Locator::Css("ol.codes code")).await.unwrap();
     let codes = c.find_all(Locator::Css("ol.codes code")).await.unwrap();
     assert_eq!(codes.len(), lending::service::auth::RECOVERY_CODES);
     c.find(Locator::Css("a.button")).await.unwrap().click().await.unwrap();
