@@ -137,7 +137,7 @@ pub async fn restore(from: &Path, db_file: &Path) -> Result<Manifest> {
     if db_file.exists() {
         // The current database is kept, with its -wal and -shm, so committed transactions still
         // in the WAL are not lost from the kept copy.
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let stamp = crate::Clock::system().now().format("%Y%m%dT%H%M%SZ").to_string();
         for suffix in ["", "-wal", "-shm"] {
             let mut from_side = db_file.as_os_str().to_owned();
             from_side.push(suffix);

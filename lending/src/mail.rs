@@ -92,59 +92,117 @@ impl Mailer {
         Ok(Self::Smtp(transport))
     }
 
-    async fn send(&self, from: &Mailbox, mail: &Mail) -> Result<()> {
-        let to: Mailbox = mail.recipient.parse().map_err(|e| Error::Mail(format!("recipient: {e}")))?;
+    async fn send(&self, from: &Mailbox, mail: &Mail) -> std::result::Result<(), SendError> {
+        let to: Mailbox = mail.recipient.parse().map_err(|e| SendError::permanent(format!("recipient: {e}")))?;
+        // A stable Message-ID: if a worker dies after the server took a mail but before it was
+        // marked sent, the retry carries the same id and mail clients show it once.
+        let message_id = format!("<{}@{}>", mail.id, from.email.domain());
         let message = Message::builder()
             .from(from.clone())
             .to(to)
+            .message_id(Some(message_id))
             .subject(&mail.subject)
             .multipart(
                 MultiPart::alternative()
                     .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(mail.body_text.clone()))
                     .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(mail.body_html.clone())),
             )
-            .map_err(|e| Error::Mail(e.to_string()))?;
+            .map_err(|e| SendError::permanent(e.to_string()))?;
         match self {
             Self::Files(dir) => {
-                tokio::fs::create_dir_all(dir).await.map_err(|e| Error::Mail(e.to_string()))?;
+                tokio::fs::create_dir_all(dir).await.map_err(|e| SendError::transient(e.to_string()))?;
                 AsyncFileTransport::<Tokio1Executor>::new(dir)
                     .send(message)
                     .await
-                    .map_err(|e| Error::Mail(e.to_string()))?;
+                    .map_err(|e| SendError::transient(e.to_string()))?;
             }
             Self::Smtp(transport) => {
-                transport.send(message).await.map_err(|e| Error::Mail(e.to_string()))?;
+                transport
+                    .send(message)
+                    .await
+                    .map_err(|e| SendError { permanent: e.is_permanent(), reason: e.to_string() })?;
             }
         }
         Ok(())
     }
 }
 
-/// Sends the mails that are due; a failure is retried later with back-off (1, 2, 4 … 60
-/// minutes). Returns (sent, failed).
+/// Why a mail was not sent, and whether trying again can help (an SMTP 5xx answer, an address
+/// that cannot be parsed) or not.
+#[derive(Debug)]
+struct SendError {
+    permanent: bool,
+    reason: String,
+}
+
+impl SendError {
+    fn permanent(reason: String) -> Self {
+        Self { permanent: true, reason }
+    }
+
+    fn transient(reason: String) -> Self {
+        Self { permanent: false, reason }
+    }
+}
+
+/// A mail the server refuses for good is tried this many times (a mistyped address may be fixed
+/// in the user's record meanwhile), then given up and shown to admins.
+pub const MAX_ATTEMPTS_REFUSED: i32 = 3;
+/// A mail that fails for other reasons (server down, network) is tried this many times, about
+/// six hours with the back-off, then given up and shown to admins.
+pub const MAX_ATTEMPTS: i32 = 10;
+/// Mails leased per batch; a batch's lease covers each send's 30 s time-out plus a margin.
+const BATCH: i64 = 10;
+/// Batches one call sends at most, so the other background jobs get their turn.
+const MAX_BATCHES: usize = 20;
+
+fn lease() -> Duration {
+    Duration::seconds(30 * BATCH + 60)
+}
+
+/// Sends the mails that are due, a leased batch at a time, until none is left (or
+/// [`MAX_BATCHES`] were sent). Several workers on one database may call it at once: each mail is
+/// leased by one of them. A failure is retried later with back-off (1, 2, 4 … 60 minutes) and
+/// given up after [`MAX_ATTEMPTS`] (or [`MAX_ATTEMPTS_REFUSED`] when the server refuses it for
+/// good); it never holds up the other mails. Returns (sent, failed attempts).
 pub async fn deliver_due(store: &Store, mailer: &Mailer, from: &str) -> Result<(usize, usize)> {
     let from: Mailbox = from.parse().map_err(|e| Error::Mail(format!("LENDING_MAIL_FROM: {e}")))?;
-    let now = store.clock().now();
-    let mut tx = store.read().await?;
-    let due = outbox::due(&mut tx, now, 50).await?;
-    drop(tx);
+    let worker = crate::ids::new_id();
     let (mut sent, mut failed) = (0, 0);
-    for mail in due {
-        let outcome = mailer.send(&from, &mail).await;
+    for _ in 0..MAX_BATCHES {
         let mut tx = store.begin().await?;
-        match outcome {
-            Ok(()) => {
-                outbox::mark_sent(&mut tx, &mail.id, store.clock().now()).await?;
-                sent += 1;
-            }
-            Err(e) => {
-                let wait = Duration::minutes((1i64 << mail.attempts.clamp(0, 6)).min(60));
-                tracing::warn!(mail = %mail.id, attempts = mail.attempts + 1, error = %e, "mail not sent; will retry");
-                outbox::mark_failed(&mut tx, &mail.id, store.clock().now() + wait, &e.to_string()).await?;
-                failed += 1;
-            }
-        }
+        let until = tx.now() + lease();
+        let batch = outbox::claim(&mut tx, &worker, until, BATCH).await?;
         tx.commit().await?;
+        if batch.is_empty() {
+            break;
+        }
+        for mail in batch {
+            let outcome = mailer.send(&from, &mail).await;
+            let mut tx = store.begin().await?;
+            match outcome {
+                Ok(()) => {
+                    let now = tx.now();
+                    outbox::mark_sent(&mut tx, &mail.id, now).await?;
+                    sent += 1;
+                }
+                Err(e) => {
+                    let attempts = mail.attempts + 1;
+                    let limit = if e.permanent { MAX_ATTEMPTS_REFUSED } else { MAX_ATTEMPTS };
+                    let retry = if attempts >= limit {
+                        tracing::error!(mail = %mail.id, attempts, error = %e.reason, "mail given up");
+                        outbox::Retry::GiveUp
+                    } else {
+                        let wait = Duration::minutes((1i64 << mail.attempts.clamp(0, 6)).min(60));
+                        tracing::warn!(mail = %mail.id, attempts, error = %e.reason, "mail not sent; will retry");
+                        outbox::Retry::At(tx.now() + wait)
+                    };
+                    outbox::mark_failed(&mut tx, &mail.id, retry, &e.reason).await?;
+                    failed += 1;
+                }
+            }
+            tx.commit().await?;
+        }
     }
     Ok((sent, failed))
 }

@@ -283,6 +283,26 @@ impl Basic {
     }
 }
 
+/// The instant every test starts at unless it says otherwise: Friday 2026-11-20, 10:00 in Japan
+/// (01:00 UTC), a working morning after the admins' 08:00 digest. Tests never read the wall
+/// clock, so the suite gives the same answers at any hour, on any date.
+pub fn test_now() -> chrono::DateTime<chrono::Utc> {
+    tokyo(2026, 11, 20, 10, 0)
+}
+
+/// A manual clock standing at [`test_now`]; tests move it with `advance`/`set`.
+pub fn test_clock() -> Clock {
+    Clock::manual(test_now())
+}
+
+/// A wall-clock time in Japan, as UTC (for tests that need a particular hour or date).
+pub fn tokyo(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> chrono::DateTime<chrono::Utc> {
+    let date = chrono::NaiveDate::from_ymd_opt(year, month, day).expect("a real date");
+    crate::timefmt::tokyo_midnight(date)
+        + chrono::Duration::hours(hour.into())
+        + chrono::Duration::minutes(minute.into())
+}
+
 /// A fixed receipt key for tests.
 pub fn receipt_key() -> crate::receipts::ReceiptKey {
     crate::receipts::ReceiptKey::from_base64("dGVzdC1yZWNlaXB0LWtleS0wMDAwMDAwMDAwMDAwMDA").expect("32-byte seed")

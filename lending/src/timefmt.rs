@@ -12,6 +12,12 @@ pub fn datetime_ja(t: DateTime<Utc>) -> String {
     format!("{} {:02}:{:02}", date_ja(t.date_naive()), t.hour(), t.minute())
 }
 
+/// The start of a day in Japan (00:00 JST) as a UTC instant. Japan has no daylight saving
+/// time, so every local midnight exists exactly once.
+pub fn tokyo_midnight(d: NaiveDate) -> DateTime<Utc> {
+    (d.and_time(chrono::NaiveTime::MIN) - chrono::Duration::hours(9)).and_utc()
+}
+
 /// The audit chain's canonical time text: RFC 3339, UTC, microseconds.
 pub fn audit_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -28,5 +34,8 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 11, 21, 15, 30, 0).unwrap();
         assert_eq!(datetime_ja(t), "2026年11月22日 00:30");
         assert_eq!(audit_time(t), "2026-11-21T15:30:00.000000Z");
+        let new_year = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+        assert_eq!(tokyo_midnight(new_year), Utc.with_ymd_and_hms(2026, 12, 31, 15, 0, 0).unwrap());
+        assert_eq!(tokyo_midnight(new_year).with_timezone(&Tokyo).date_naive(), new_year);
     }
 }

@@ -2,13 +2,12 @@
 //! wiped in a month (Asia/Tokyo), incidents and problem reports, the access-log review summary,
 //! and the audit chain's head hash at month end, which a later `audit verify` can be held to.
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use chrono_tz::Asia::Tokyo;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::store::{audit, on, Tx};
-use crate::timefmt::audit_time;
+use crate::timefmt::{audit_time, tokyo_midnight};
 
 /// A calendar month in Asia/Tokyo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,8 +60,7 @@ impl Month {
 
     /// Midnight of the first day in Tokyo, as UTC.
     pub fn start(self) -> DateTime<Utc> {
-        let midnight = self.first_day().and_hms_opt(0, 0, 0).unwrap_or_default();
-        Tokyo.from_local_datetime(&midnight).single().map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+        tokyo_midnight(self.first_day())
     }
 
     pub fn code(self) -> String {

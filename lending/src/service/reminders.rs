@@ -124,7 +124,7 @@ pub async fn queue_due(tx: &mut Tx, cadence: Cadence, staff_base_url: &str) -> R
 
 /// The admins' daily digest (from 08:00 Asia/Tokyo, once a day): counts of what needs
 /// attention — overdue, custody checks due, waiting too long for a wipe, re-consent, unanswered
-/// problem reports — instead of a mail per device. Counts and a link only; nothing when all is
+/// problem reports, mails given up on — instead of a mail per device. Counts and a link only; nothing when all is
 /// well. Returns how many mails were queued.
 pub async fn queue_digest(tx: &mut Tx, thresholds: Thresholds, staff_base_url: &str) -> Result<usize> {
     let local = tx.now().with_timezone(&chrono_tz::Asia::Tokyo);
@@ -155,6 +155,7 @@ pub async fn queue_digest(tx: &mut Tx, thresholds: Thresholds, staff_base_url: &
         ("古い説明文書で同意した貸出中の機器", of(View::OutdatedConsent)),
         ("紛失・盗難のままの機器", of(View::Lost)),
         ("未対応の患者さまからの連絡", open_reports),
+        ("送信できなかったメール（スタッフ画面の「送信できなかったメール」）", outbox::count_failed(tx).await?),
     ];
     if lines.iter().all(|(_, n)| *n == 0) {
         return Ok(0);

@@ -1,9 +1,10 @@
 //! The mail outbox: mails are queued in the same transaction as what caused them, and a worker
-//! sends them; a failed send is retried, never lost, and a dedupe key stops doubles.
+//! leases a batch before sending it; a failed send is retried a bounded number of times, never
+//! lost silently, and a dedupe key stops doubles.
 
 use chrono::{DateTime, Utc};
 
-use super::{on, Tx};
+use super::{on, Tx, TxInner};
 use crate::error::Result;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -31,19 +32,35 @@ pub async fn enqueue(tx: &mut Tx, mail: &Mail) -> Result<bool> {
     Ok(n == 1)
 }
 
-/// Mails due for a (re)try, oldest first.
-pub async fn due(tx: &mut Tx, now: DateTime<Utc>, limit: i64) -> Result<Vec<Mail>> {
-    Ok(on!(tx, c => sqlx::query_as::<_, Mail>(
-        "SELECT id, dedupe_key, recipient, subject, body_text, body_html, attempts FROM mail_outbox \
-         WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at LIMIT $2")
-        .bind(now)
-        .bind(limit)
+/// Leases up to `limit` mails that are due and not leased by anyone else, until `until`.
+/// Several workers on one database never get the same mail: on PostgreSQL the candidates are
+/// locked with `SKIP LOCKED`, on SQLite the write transaction holds the single writer lock.
+pub async fn claim(tx: &mut Tx, worker: &str, until: DateTime<Utc>, limit: i64) -> Result<Vec<Mail>> {
+    let now = tx.now();
+    let lock = match tx.inner {
+        TxInner::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        TxInner::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "UPDATE mail_outbox SET claimed_until = $1, claimed_by = $2 WHERE id IN (\
+           SELECT id FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $3 \
+           AND (claimed_until IS NULL OR claimed_until <= $3) ORDER BY created_at LIMIT $4{lock}) \
+         RETURNING id, dedupe_key, recipient, subject, body_text, body_html, attempts"
+    );
+    let mut mails = on!(tx, c => sqlx::query_as::<_, Mail>(&sql)
+        .bind(until).bind(worker).bind(now).bind(limit)
         .fetch_all(c)
-        .await)?)
+        .await)?;
+    // RETURNING has no order; the dedupe key is stable and groups a report's mails together.
+    mails.sort_by(|a, b| a.dedupe_key.cmp(&b.dedupe_key));
+    Ok(mails)
 }
 
+/// Marks a mail sent and releases its lease. Idempotent: a mail already marked sent stays as it was.
 pub async fn mark_sent(tx: &mut Tx, id: &str, at: DateTime<Utc>) -> Result<()> {
-    on!(tx, c => sqlx::query("UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1, last_error = '' WHERE id = $2")
+    on!(tx, c => sqlx::query(
+        "UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1, last_error = '', claimed_until = NULL \
+         WHERE id = $2 AND sent_at IS NULL")
         .bind(at).bind(id)
         .execute(c)
         .await
@@ -51,13 +68,92 @@ pub async fn mark_sent(tx: &mut Tx, id: &str, at: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
-pub async fn mark_failed(tx: &mut Tx, id: &str, next_attempt: DateTime<Utc>, error: &str) -> Result<()> {
-    on!(tx, c => sqlx::query("UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3")
-        .bind(next_attempt).bind(error).bind(id)
+/// What happens to a mail after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Try again from this instant.
+    At(DateTime<Utc>),
+    /// Attempts are used up: the mail is marked failed and shown to admins.
+    GiveUp,
+}
+
+/// Counts a failed attempt, keeps the reason and releases the lease.
+pub async fn mark_failed(tx: &mut Tx, id: &str, retry: Retry, error: &str) -> Result<()> {
+    let now = tx.now();
+    let (next_attempt, failed_at) = match retry {
+        Retry::At(at) => (at, None),
+        Retry::GiveUp => (now, Some(now)),
+    };
+    on!(tx, c => sqlx::query(
+        "UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, failed_at = $3, \
+         claimed_until = NULL WHERE id = $4 AND sent_at IS NULL")
+        .bind(next_attempt).bind(error).bind(failed_at).bind(id)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// A mail given up on, for the admins' list.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FailedMail {
+    pub id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub attempts: i32,
+    pub last_error: String,
+    pub failed_at: DateTime<Utc>,
+}
+
+/// Mails given up on and not set aside, newest first.
+pub async fn failed(tx: &mut Tx, limit: i64) -> Result<Vec<FailedMail>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, FailedMail>(
+        "SELECT id, recipient, subject, attempts, last_error, failed_at FROM mail_outbox \
+         WHERE failed_at IS NOT NULL AND dismissed_at IS NULL ORDER BY failed_at DESC, id LIMIT $1")
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// How many mails wait to be sent (queued or being retried).
+pub async fn count_pending(tx: &mut Tx) -> Result<i64> {
+    Ok(on!(tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL")
+        .fetch_one(c)
+        .await)?)
+}
+
+/// How many mails were given up on and not set aside.
+pub async fn count_failed(tx: &mut Tx) -> Result<i64> {
+    Ok(on!(tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM mail_outbox WHERE failed_at IS NOT NULL AND dismissed_at IS NULL")
+        .fetch_one(c)
+        .await)?)
+}
+
+/// Queues a given-up mail again with fresh attempts; `false` if it is not a failed mail.
+pub async fn requeue(tx: &mut Tx, id: &str) -> Result<bool> {
+    let now = tx.now();
+    let n = on!(tx, c => sqlx::query(
+        "UPDATE mail_outbox SET failed_at = NULL, attempts = 0, next_attempt_at = $1, claimed_until = NULL \
+         WHERE id = $2 AND failed_at IS NOT NULL AND dismissed_at IS NULL AND sent_at IS NULL")
+        .bind(now).bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Sets a given-up mail aside (kept, no longer listed); `false` if it is not a failed mail.
+pub async fn dismiss(tx: &mut Tx, id: &str) -> Result<bool> {
+    let now = tx.now();
+    let n = on!(tx, c => sqlx::query(
+        "UPDATE mail_outbox SET dismissed_at = $1 WHERE id = $2 AND failed_at IS NOT NULL AND dismissed_at IS NULL")
+        .bind(now).bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
 }
 
 /// All queued and sent mails (tests, the admin view).

@@ -5,7 +5,7 @@ use lending::audit::{Break, EventRow};
 use lending::service::loans;
 use lending::store::audit;
 use lending::testing::{seed_basic, TestDb};
-use lending::{both_dbs, Backend, Clock, Store};
+use lending::{both_dbs, Backend, Store};
 
 /// Runs SQL directly on the database, as someone holding the file or a superuser would.
 async fn raw(store: &Store, sql: &str) -> Result<(), sqlx::Error> {
@@ -28,7 +28,7 @@ async fn drop_triggers(store: &Store) {
 /// A store with a realistic chain: setup events, a check-out and a return.
 async fn chain(backend: Backend) -> (TestDb, Store, i64) {
     let db = TestDb::new(backend).await;
-    let store = db.store(Clock::system()).await;
+    let store = db.store(lending::testing::test_clock()).await;
     let b = seed_basic(&store, 3).await;
     let mut tx = store.begin().await.unwrap();
     loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0, 1]), &lending::testing::receipt_key())

@@ -3,12 +3,12 @@
 use lending::service::loans;
 use lending::store::{audit, PoolSize};
 use lending::testing::{seed_basic, TestDb};
-use lending::{both_dbs, Clock, Error};
+use lending::{both_dbs, Error};
 
 both_dbs!(
     async fn two_hundred_concurrent_check_outs_of_one_device(backend) {
         let db = TestDb::new(backend).await;
-        let store = db.store_unmigrated(Clock::system(), PoolSize(24)).await;
+        let store = db.store_unmigrated(lending::testing::test_clock(), PoolSize(24)).await;
         store.migrate().await.unwrap();
         let b = seed_basic(&store, 1).await;
         let events_before = audit::verify(&store).await.unwrap().unwrap();

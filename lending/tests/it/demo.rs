@@ -2,12 +2,12 @@
 
 use lending::store::{audit, devices, loans};
 use lending::testing::TestDb;
-use lending::{both_dbs, Clock, DeviceStatus};
+use lending::{both_dbs, DeviceStatus};
 
 both_dbs!(
     async fn demo_clinic_has_every_lifecycle_state(backend) {
         let db = TestDb::new(backend).await;
-        let store = db.store(Clock::system()).await;
+        let store = db.store(lending::testing::test_clock()).await;
         let seeded = lending::demo::seed(&store, &lending::testing::receipt_key()).await.unwrap().expect("an empty database is seeded");
         assert!(seeded.devices >= 20 && seeded.patients == 10 && seeded.loans >= 10);
 

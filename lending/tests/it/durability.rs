@@ -4,13 +4,13 @@ use std::str::FromStr;
 
 use lending::store::PoolSize;
 use lending::testing::TestDb;
-use lending::{Backend, Clock, Store};
+use lending::{Backend, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 #[tokio::test]
 async fn every_pooled_sqlite_connection_is_durable() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let store = db.store_unmigrated(Clock::system(), PoolSize(8)).await;
+    let store = db.store_unmigrated(lending::testing::test_clock(), PoolSize(8)).await;
     let pool = store.sqlite_pool().unwrap();
     let mut held = Vec::new();
     for _ in 0..8 {
@@ -37,7 +37,8 @@ async fn weak_sqlite_settings_are_refused() {
             .journal_mode(journal)
             .synchronous(sync);
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap();
-        let err = Store::from_sqlite_pool(pool.clone(), Clock::system()).check_durability().await.unwrap_err();
+        let err =
+            Store::from_sqlite_pool(pool.clone(), lending::testing::test_clock()).check_durability().await.unwrap_err();
         assert!(err.to_string().contains(expect), "{err}");
         pool.close().await;
     }
@@ -46,7 +47,7 @@ async fn weak_sqlite_settings_are_refused() {
 #[tokio::test]
 async fn postgres_durability_settings_are_checked() {
     let db = TestDb::new(Backend::Postgres).await;
-    let store = db.store_unmigrated(Clock::system(), PoolSize(2)).await;
+    let store = db.store_unmigrated(lending::testing::test_clock(), PoolSize(2)).await;
     store.check_durability().await.unwrap();
     let fsync: String = sqlx::query_scalar("SHOW fsync").fetch_one(store.pg_pool().unwrap()).await.unwrap();
     assert_eq!(fsync, "on");
@@ -59,7 +60,7 @@ async fn postgres_durability_settings_are_checked() {
 async fn postgres_connections_can_use_tls() {
     let db = TestDb::new(Backend::Postgres).await;
     let url = format!("{}?sslmode=require", db.url);
-    let store = Store::connect(&url, Clock::system(), PoolSize(1)).await.unwrap();
+    let store = Store::connect(&url, lending::testing::test_clock(), PoolSize(1)).await.unwrap();
     let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         .fetch_one(store.pg_pool().unwrap())
         .await

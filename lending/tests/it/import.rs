@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use lending::service::import::import_devices;
 use lending::store::devices;
 use lending::testing::{seed_basic, TestDb};
-use lending::{both_dbs, Actor, Clock, Error};
+use lending::{both_dbs, Actor, Error};
 
 fn csv(rows: usize, bad_line: Option<usize>) -> String {
     let mut out =
@@ -22,7 +22,7 @@ fn csv(rows: usize, bad_line: Option<usize>) -> String {
 both_dbs!(
     async fn ten_thousand_rows_all_or_nothing(backend) {
         let db = TestDb::new(backend).await;
-        let store = db.store(Clock::system()).await;
+        let store = db.store(lending::testing::test_clock()).await;
         seed_basic(&store, 0).await;
         let cli = Actor::cli();
 

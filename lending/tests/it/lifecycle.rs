@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use lending::service::{incidents, loans, registry, wipes};
 use lending::store::{devices, loans as loan_rows};
 use lending::testing::{seed_basic, Basic, TestDb};
-use lending::{Actor, Backend, Clock, DeviceStatus, Error, Store};
+use lending::{Actor, Backend, DeviceStatus, Error, Store};
 use proptest::prelude::*;
 
 const DEVICES: usize = 4;
@@ -219,7 +219,7 @@ fn lifecycle_holds_under_random_operations(backend: Backend) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (db, store, basic) = rt.block_on(async {
         let db = TestDb::new(backend).await;
-        let store = db.store(Clock::manual(chrono::Utc::now())).await;
+        let store = db.store(lending::testing::test_clock()).await;
         let basic = seed_basic(&store, 0).await;
         (db, store, basic)
     });

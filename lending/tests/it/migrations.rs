@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use lending::testing::TestDb;
-use lending::{Backend, Clock};
+use lending::Backend;
 
 fn files(dir: &str) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(dir);
@@ -25,7 +25,7 @@ fn both_folders_hold_the_same_migrations() {
 
 async fn sqlite_schema() -> (BTreeSet<String>, BTreeSet<String>, usize) {
     let db = TestDb::new(Backend::Sqlite).await;
-    let store = db.store(Clock::system()).await;
+    let store = db.store(lending::testing::test_clock()).await;
     let pool = store.sqlite_pool().expect("sqlite");
     let columns: Vec<(String, String)> = sqlx::query_as(
         "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
@@ -52,7 +52,7 @@ async fn sqlite_schema() -> (BTreeSet<String>, BTreeSet<String>, usize) {
 
 async fn pg_schema() -> (BTreeSet<String>, BTreeSet<String>) {
     let db = TestDb::new(Backend::Postgres).await;
-    let store = db.store(Clock::system()).await;
+    let store = db.store(lending::testing::test_clock()).await;
     let pool = store.pg_pool().expect("pg");
     let columns: Vec<(String, String)> = sqlx::query_as(
         "SELECT table_name::text, column_name::text FROM information_schema.columns \

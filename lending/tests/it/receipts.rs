@@ -3,7 +3,7 @@
 
 use lending::service::loans::{check_out, check_receipt};
 use lending::testing::{receipt_key, seed_basic, TestDb};
-use lending::{both_dbs, Backend, Clock, Store};
+use lending::{both_dbs, Backend, Store};
 
 async fn raw(store: &Store, sql: &str) {
     match store.backend() {
@@ -15,7 +15,7 @@ async fn raw(store: &Store, sql: &str) {
 both_dbs!(
     async fn tampering_with_a_consent_breaks_its_receipt(backend) {
         let db = TestDb::new(backend).await;
-        let store = db.store(Clock::system()).await;
+        let store = db.store(lending::testing::test_clock()).await;
         let b = seed_basic(&store, 4).await;
         let key = receipt_key();
         let mut consents = Vec::new();
@@ -62,7 +62,7 @@ both_dbs!(
 both_dbs!(
     async fn withdrawal_and_reconsent_are_recorded(backend) {
         let db = TestDb::new(backend).await;
-        let store = db.store(Clock::system()).await;
+        let store = db.store(lending::testing::test_clock()).await;
         let b = seed_basic(&store, 2).await;
         let key = receipt_key();
         let mut tx = store.begin().await.unwrap();

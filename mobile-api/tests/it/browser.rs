@@ -44,4 +44,5 @@ async fn help_page_on_a_phone_in_japanese_and_english() {
         assert!(scroll <= inner, "{lang}: no sideways scrolling on a phone (content {scroll} px, window {inner} px)");
     }
     c.close().await.unwrap();
+    app.stop().await;
 }

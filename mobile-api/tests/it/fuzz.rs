@@ -71,4 +71,5 @@ fn random_input_never_gets_a_server_error() {
             prop_assert!(!status.is_server_error(), "{} -> {}", path, status);
         }
     });
+    rt.block_on(app.stop());
 }

@@ -47,6 +47,7 @@ both_dbs!(
 
         let spec: Value = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
         assert!(spec["paths"]["/api/v1/devices/{token}/reports"]["post"].is_object());
+        app.stop().await;
     }
 );
 
@@ -76,6 +77,7 @@ both_dbs!(
         let j = app.client.get(app.url(&format!("/api/v1/devices/{token}"))).send().await.unwrap();
         assert_eq!(j.status(), StatusCode::NOT_FOUND);
         assert_eq!(j.json::<Value>().await.unwrap()["error"], "revoked");
+        app.stop().await;
     }
 );
 
@@ -113,6 +115,7 @@ both_dbs!(
             limited |= r.status() == StatusCode::TOO_MANY_REQUESTS;
         }
         assert!(limited, "a flood of unknown labels gets 429");
+        app.stop().await;
     }
 );
 
@@ -173,6 +176,7 @@ both_dbs!(
         assert_eq!(files.len(), 1);
         let eml = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
         assert!(eml.contains("a1@example.jp") && eml.contains("Subject:"));
+        app.stop().await;
     }
 );
 
@@ -188,5 +192,6 @@ both_dbs!(
         tx.commit().await.unwrap();
         let page = app.client.get(app.url(&format!("/d/{token}"))).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("03-0000-9999") && !page.contains("03-0000-1111"), "the cache followed the change");
+        app.stop().await;
     }
 );

@@ -11,8 +11,9 @@ mod role;
 
 use std::time::Duration;
 
-use lending::testing::{seed_basic, Basic, TestDb};
-use lending::{Backend, Clock, Store};
+use lending::testing::{seed_basic, test_clock, Basic, TestDb};
+use lending::{Backend, Store};
+use tokio::sync::oneshot;
 
 /// A running public service on a fresh database seeded with a small clinic.
 pub struct PublicApp {
@@ -21,22 +22,38 @@ pub struct PublicApp {
     pub basic: Basic,
     pub client: reqwest::Client,
     pub db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 pub async fn spawn(backend: Backend) -> PublicApp {
     let db = TestDb::new(backend).await;
-    let store = db.store(Clock::system()).await;
+    let store = db.store(test_clock()).await;
     let basic = seed_basic(&store, 3).await;
     let cfg = lending::Config::for_tests(&db.data_dir, &db.url);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = mobile_api::AppState::new(store.clone(), cfg, Duration::ZERO);
-    tokio::spawn(mobile_api::run(listener, state, std::future::pending()));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(mobile_api::run(listener, state, async {
+        let _ = stopped.await;
+    }));
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    PublicApp { base, store, basic, client, db }
+    PublicApp { base, store, basic, client, db, stop: Some(stop), server: Some(server) }
 }
 
 impl PublicApp {
+    /// Stops the server gracefully, waits for it, and closes the pool before the database is dropped.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.unwrap().unwrap();
+        }
+        self.store.close().await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -3,8 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use lending::both_dbs;
 use lending::testing::TestDb;
-use lending::{both_dbs, Clock};
 
 fn mobile_api(db: &TestDb) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mobile-api"));
@@ -19,7 +19,7 @@ fn mobile_api(db: &TestDb) -> Command {
 both_dbs!(
     async fn serves_health_with_security_headers_and_stops_on_sigterm(backend) {
         let db = TestDb::new(backend).await;
-        db.store(Clock::system()).await.close().await;
+        db.store(lending::testing::test_clock()).await.close().await;
         let mut child = mobile_api(&db).stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();

@@ -4,12 +4,12 @@
 use lending::service::reports::{self, ReportInput};
 use lending::store::PoolSize;
 use lending::testing::{seed_basic, TestDb};
-use lending::{Backend, Clock, Store};
+use lending::{Backend, Store};
 
 #[tokio::test]
 async fn the_public_role_reads_only_public_views_and_inserts_only_reports() {
     let db = TestDb::new(Backend::Postgres).await;
-    let admin = db.store(Clock::system()).await;
+    let admin = db.store(lending::testing::test_clock()).await;
     let b = seed_basic(&admin, 1).await;
     let mut tx = admin.begin().await.unwrap();
     lending::service::loans::check_out(
@@ -26,7 +26,7 @@ async fn the_public_role_reads_only_public_views_and_inserts_only_reports() {
     lending::store::roles::ensure_mobile_role(&admin, &role, "it's-a-secret").await.unwrap();
 
     let url = db.url.replacen("postgres@", &format!("{role}:it%27s-a-secret@"), 1);
-    let public = Store::connect(&url, Clock::system(), PoolSize(2)).await.unwrap();
+    let public = Store::connect(&url, lending::testing::test_clock(), PoolSize(2)).await.unwrap();
     let pool = public.pg_pool().unwrap();
     for table in ["patients", "loans", "consents", "users", "devices", "audit_events", "problem_reports", "sessions"] {
         let e = sqlx::query(&format!("SELECT * FROM {table} LIMIT 1")).fetch_all(pool).await.unwrap_err();

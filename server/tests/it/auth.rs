@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use crate::{location, spawn_app_with_clock, spawn_on};
 
 fn manual_clock() -> Clock {
-    Clock::manual(chrono::Utc::now())
+    lending::testing::test_clock()
 }
 
 both_dbs!(

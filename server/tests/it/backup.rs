@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 
 use lending::testing::TestDb;
-use lending::{Backend, Clock};
+use lending::Backend;
 
 fn server(db: &TestDb, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_server"))
@@ -56,7 +56,7 @@ async fn backup_wipe_restore_verifies_and_a_tampered_backup_is_refused() {
     std::fs::copy(lending::backup::manifest_path(&backup), lending::backup::manifest_path(&tampered)).unwrap();
     let raw = lending::Store::connect(
         &format!("sqlite://{}", tampered.display()),
-        Clock::system(),
+        lending::testing::test_clock(),
         lending::store::PoolSize(1),
     )
     .await
@@ -78,7 +78,7 @@ async fn backup_wipe_restore_verifies_and_a_tampered_backup_is_refused() {
     std::fs::copy(&backup, &forged).unwrap();
     let raw = lending::Store::connect(
         &format!("sqlite://{}", forged.display()),
-        Clock::system(),
+        lending::testing::test_clock(),
         lending::store::PoolSize(1),
     )
     .await

@@ -5,7 +5,7 @@
 use fantoccini::{ClientBuilder, Locator};
 use lending::browser::{chrome_capabilities, start_driver};
 use lending::testing::{enroll, seed_basic, TEST_PASSWORD};
-use lending::{Backend, Clock};
+use lending::Backend;
 
 use crate::{spawn_app_with_clock, TestApp};
 
@@ -72,7 +72,7 @@ async fn save_screenshot(c: &fantoccini::Client, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_with_totp_enrol_a_new_user_and_sign_out_in_chromium() {
-    let app = spawn_app_with_clock(Backend::Sqlite, Clock::manual(chrono::Utc::now())).await;
+    let app = spawn_app_with_clock(Backend::Sqlite, lending::testing::test_clock()).await;
     seed_basic(&app.store, 2).await;
     let admin_secret = enroll(&app.store, "a1", &app.keys).await;
     let (_driver, c) = open_browser(1280, 900).await;
@@ -146,7 +146,7 @@ async fn sign_in_with_totp_enrol_a_new_user_and_sign_out_in_chromium() {
 async fn a_nurse_on_a_phone_lends_a_device_and_the_patient_signs() {
     use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 
-    let app = spawn_app_with_clock(Backend::Sqlite, Clock::manual(chrono::Utc::now())).await;
+    let app = spawn_app_with_clock(Backend::Sqlite, lending::testing::test_clock()).await;
     let b = seed_basic(&app.store, 2).await;
     let secret = enroll(&app.store, "n1", &app.keys).await;
     let (_driver, c) = open_browser(390, 844).await;

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
 use lending::testing::TestDb;
-use lending::{both_dbs, Backend, Clock};
+use lending::{both_dbs, Backend};
 
 fn server(db: &TestDb, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_server"))
@@ -41,7 +41,7 @@ both_dbs!(
         assert!(o.status.success());
         let out = stdout(&o);
         let token = out.lines().last().unwrap().trim();
-        let store = db.store(Clock::system()).await;
+        let store = db.store(lending::testing::test_clock()).await;
         let mut tx = store.read().await.unwrap();
         let user = lending::service::users::user_for_token(&mut tx, token).await.unwrap().expect("the printed token works");
         assert_eq!(user.login, "tanaka");
@@ -58,7 +58,7 @@ both_dbs!(
 async fn audit_verify_exits_non_zero_naming_the_tampered_event() {
     let db = TestDb::new(Backend::Sqlite).await;
     assert!(server(&db, &["demo"]).status.success());
-    let store = db.store(Clock::system()).await;
+    let store = db.store(lending::testing::test_clock()).await;
     let pool = store.sqlite_pool().unwrap();
     sqlx::query("DROP TRIGGER audit_events_no_update").execute(pool).await.unwrap();
     sqlx::query("UPDATE audit_events SET role = role || 'x' WHERE seq = 42").execute(pool).await.unwrap();
@@ -133,7 +133,7 @@ async fn the_demo_reminders_reach_the_outbox_soon_after_serve_starts() {
     assert!(files > 0, "an overdue demo loan's reminder is in data/outbox ({seconds:.1} s)");
 
     // No mail names a patient (the .eml bodies are encoded; the outbox rows hold the same text).
-    let store = db.store(Clock::system()).await;
+    let store = db.store(lending::testing::test_clock()).await;
     let mut tx = store.read().await.unwrap();
     let names: Vec<String> =
         lending::store::patients::search(&mut tx, "", 100).await.unwrap().into_iter().map(|p| p.name).collect();

@@ -1,8 +1,8 @@
 //! The consent verify page: the code from a patient's copy verifies; a mistyped or altered
 //! code finds nothing; a receipt not signed by this institution's key does not verify.
 
+use lending::both_dbs;
 use lending::testing::{enroll, seed_basic};
-use lending::{both_dbs, Clock};
 use reqwest::StatusCode;
 
 use crate::{spawn_app_with_clock, TestApp};
@@ -28,7 +28,7 @@ async fn check(app: &TestApp, who: &reqwest::Client, code: &str) -> String {
 
 both_dbs!(
     async fn the_verify_page_accepts_a_real_code_and_rejects_a_tampered_one(backend) {
-        let app = spawn_app_with_clock(backend, Clock::system()).await;
+        let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
         let b = seed_basic(&app.store, 2).await;
         // The service's own key (data/keys/receipt.key, made at start-up).
         let ours = lending::Config::for_tests(&app.db.data_dir, &app.db.url).receipt_key().unwrap();

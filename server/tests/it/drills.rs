@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use lending::store::{audit, devices, loans, wipes};
 use lending::testing::{seed_basic, TestDb};
-use lending::{both_dbs, Clock, Config, DeviceStatus, Store};
+use lending::{both_dbs, Config, DeviceStatus, Store};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -487,12 +487,12 @@ both_dbs!(
         let rounds = env_number("DRILL_ROUNDS", 20);
         let seed = env_number(
             "DRILL_SEED",
-            u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % (1 << 48)).unwrap(),
+            u64::from_le_bytes(lending::ids::random_bytes::<8>()) % (1 << 48),
         );
         let mut rng = Rng(seed);
         let began = Instant::now();
         let db = TestDb::new(backend).await;
-        let store = db.store(Clock::system()).await;
+        let store = db.store(lending::testing::test_clock()).await;
         let b = seed_basic(&store, WORKERS * DEVICES_PER_WORKER).await;
         let (n1, n2) = (token(&store, "n1").await, token(&store, "n2").await);
         let mut states = device_states(&store, &b.devices).await;
@@ -534,7 +534,7 @@ both_dbs!(
 
             let checks_began = Instant::now();
             wait_for_dead_transactions(&db).await;
-            let store = db.store(Clock::system()).await;
+            let store = db.store(lending::testing::test_clock()).await;
             let receipts = Config::for_tests(&db.data_dir, &db.url).receipt_key().unwrap();
             let events = check_store(&db, &store).await;
             check_acked(&store, &receipts, &acked).await;
@@ -559,7 +559,7 @@ both_dbs!(
         }
 
         // Once more at the end: nothing acknowledged in any round went missing later.
-        let store = db.store(Clock::system()).await;
+        let store = db.store(lending::testing::test_clock()).await;
         let receipts = Config::for_tests(&db.data_dir, &db.url).receipt_key().unwrap();
         check_acked(&store, &receipts, &all).await;
         store.close().await;
@@ -583,7 +583,7 @@ both_dbs!(
         let n = usize::try_from(env_number("DRILL_CHECKOUTS", 500)).unwrap();
         let began = Instant::now();
         let db = TestDb::new(backend).await;
-        let store = db.store(Clock::system()).await;
+        let store = db.store(lending::testing::test_clock()).await;
         let b = seed_basic(&store, 1).await;
         let tokens = [token(&store, "n1").await, token(&store, "n2").await];
         store.close().await;
@@ -644,7 +644,7 @@ both_dbs!(
             );
         }
 
-        let store = db.store(Clock::system()).await;
+        let store = db.store(lending::testing::test_clock()).await;
         let mut tx = store.read().await.unwrap();
         assert_eq!(audit::count_action(&mut tx, "loan.check_out").await.unwrap(), 1, "one check-out event");
         let open = loans::open_loan_of_device(&mut tx, &b.devices[0]).await.unwrap().expect("the device is out");

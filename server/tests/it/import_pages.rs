@@ -1,8 +1,8 @@
 //! The CSV import page: one bad row imports nothing and the page names its line; a good file
 //! imports every row; the upload limit is the import's, not the forms'; auditors are refused.
 
+use lending::both_dbs;
 use lending::testing::{enroll, seed_basic};
-use lending::{both_dbs, Clock};
 use reqwest::StatusCode;
 
 use crate::{location, spawn_app_with_clock, TestApp};
@@ -14,7 +14,7 @@ async fn device_count(app: &TestApp) -> usize {
 
 both_dbs!(
     async fn a_csv_with_one_bad_row_imports_nothing_and_names_the_line(backend) {
-        let app = spawn_app_with_clock(backend, Clock::system()).await;
+        let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
         seed_basic(&app.store, 1).await;
         let n1 = enroll(&app.store, "n1", &app.keys).await;
         let nurse = app.sign_in("n1", &n1).await;

@@ -3,7 +3,7 @@
 //! an illegal step shows the domain's reason; auditors are refused.
 
 use lending::testing::{enroll, receipt_key, seed_basic};
-use lending::{both_dbs, Clock, DeviceStatus};
+use lending::{both_dbs, DeviceStatus};
 use reqwest::StatusCode;
 
 use crate::{location, spawn_app_with_clock, TestApp};
@@ -22,7 +22,7 @@ async fn status(app: &TestApp, id: &str) -> DeviceStatus {
 
 both_dbs!(
     async fn incidents_through_the_devices_page(backend) {
-        let app = spawn_app_with_clock(backend, Clock::system()).await;
+        let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
         let b = seed_basic(&app.store, 3).await;
         let mut tx = app.store.begin().await.unwrap();
         lending::service::loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0, 1]), &receipt_key()).await.unwrap();

@@ -7,7 +7,7 @@ use std::process::Command;
 use fantoccini::wd::{PrintConfiguration, PrintMargins, PrintSize};
 use fantoccini::Locator;
 use lending::testing::{enroll, seed_basic};
-use lending::{both_dbs, Backend, Clock};
+use lending::{both_dbs, Backend};
 
 use crate::browser::{browser_sign_in, open_browser};
 use crate::{spawn_app_with_clock, TestApp};
@@ -41,7 +41,7 @@ async fn long_institution_name(app: &TestApp) {
 
 both_dbs!(
     async fn single_label_svgs_decode_to_their_exact_urls_and_rotation_revokes(backend) {
-        let app = spawn_app_with_clock(backend, Clock::system()).await;
+        let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
         let b = seed_basic(&app.store, 3).await;
         long_institution_name(&app).await;
         let token = app.token("n1").await;
@@ -76,7 +76,7 @@ both_dbs!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_a4_24_sheet_prints_to_pdf_and_every_code_decodes() {
-    let app = spawn_app_with_clock(Backend::Sqlite, Clock::manual(chrono::Utc::now())).await;
+    let app = spawn_app_with_clock(Backend::Sqlite, lending::testing::test_clock()).await;
     let b = seed_basic(&app.store, 26).await;
     long_institution_name(&app).await;
     let secret = enroll(&app.store, "n1", &app.keys).await;

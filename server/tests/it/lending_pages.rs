@@ -1,15 +1,15 @@
 //! The staff check-out pages over HTTP (the signature pad's strokes posted as the page's script
 //! would): choose, explain, sign, lend, and the patient's copy with its verification code.
 
+use lending::both_dbs;
 use lending::testing::{enroll, seed_basic};
-use lending::{both_dbs, Clock};
 use reqwest::StatusCode;
 
 use crate::{csrf_of, location, spawn_app_with_clock};
 
 both_dbs!(
     async fn a_nurse_lends_a_kit_through_the_pages(backend) {
-        let app = spawn_app_with_clock(backend, Clock::system()).await;
+        let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
         let b = seed_basic(&app.store, 2).await;
         let n1 = enroll(&app.store, "n1", &app.keys).await;
         let nurse = app.sign_in("n1", &n1).await;

@@ -38,7 +38,7 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with_clock(backend, Clock::system()).await
+    spawn_app_with_clock(backend, lending::testing::test_clock()).await
 }
 
 /// A running service whose clock the test moves (idle timeouts, lockouts).

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use lending::testing::seed_basic;
-use lending::{Backend, Clock};
+use lending::Backend;
 use reqwest::{Method, StatusCode};
 
 use crate::spawn_app_with_clock;
@@ -51,6 +51,9 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/admin/tokens", "", [S, F, A, A, S, S]),
     ("POST", "/admin/tokens", "login=n1&name=matrix", [S, F, A, F, S, S]),
     ("POST", "/admin/tokens/{id}/revoke", "", [S, F, A, F, S, S]),
+    ("GET", "/admin/mail", "", [S, F, A, A, S, S]),
+    ("POST", "/admin/mail/{id}/retry", "", [S, F, A, F, S, S]),
+    ("POST", "/admin/mail/{id}/dismiss", "", [S, F, A, F, S, S]),
     ("GET", "/reports", "", [S, A, A, A, S, S]),
     ("POST", "/reports/{id}/resolve", "resolution=called", [S, A, A, F, S, S]),
     ("GET", "/static/signature.js", "", [A, A, A, A, A, A]),
@@ -162,7 +165,7 @@ fn classify(path: &str, status: StatusCode, location: &str) -> Got {
 }
 
 async fn matrix(backend: Backend) {
-    let app = spawn_app_with_clock(backend, Clock::system()).await;
+    let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
     let b = seed_basic(&app.store, 1).await;
     // A user to act on, a token to revoke, and the disabled caller.
     let mut tx = app.store.begin().await.unwrap();
@@ -294,7 +297,7 @@ async fn every_public_route_answers_everyone_alike() {
     assert_eq!(listed, tabled, "every route of the public service is in the table");
 
     let db = lending::testing::TestDb::new(Backend::Sqlite).await;
-    let store = db.store(Clock::system()).await;
+    let store = db.store(lending::testing::test_clock()).await;
     let b = seed_basic(&store, 1).await;
     let mut tx = store.read().await.unwrap();
     let token = lending::store::devices::get(&mut tx, &b.devices[0]).await.unwrap().unwrap().qr_token;

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use lending::both_dbs;
 use lending::testing::seed_basic;
-use lending::{both_dbs, Clock};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -80,7 +80,7 @@ fn the_document_lists_every_api_route_and_nothing_else() {
 
 both_dbs!(
     async fn the_service_serves_the_document_to_token_holders(backend) {
-    let app = spawn_app_with_clock(backend, Clock::system()).await;
+    let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
     seed_basic(&app.store, 0).await;
     let r = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

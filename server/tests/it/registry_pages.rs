@@ -2,15 +2,15 @@
 //! responsibility split, a model with its first explanation document, then a second version;
 //! the first version stays as it was. Auditors read and are refused writes.
 
+use lending::both_dbs;
 use lending::testing::{enroll, seed_basic};
-use lending::{both_dbs, Clock};
 use reqwest::StatusCode;
 
 use crate::{location, spawn_app_with_clock};
 
 both_dbs!(
     async fn an_admin_registers_vendor_model_and_document_versions(backend) {
-        let app = spawn_app_with_clock(backend, Clock::system()).await;
+        let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
         seed_basic(&app.store, 1).await;
         let a1 = enroll(&app.store, "a1", &app.keys).await;
         let admin = app.sign_in("a1", &a1).await;

@@ -1,16 +1,19 @@
 //! Problem reports from the QR page reach staff: listed in the staff app, alerted by mail
 //! through the outbox by the background worker, resolved (audited).
 
+use lending::both_dbs;
 use lending::service::reports::{self, ReportInput};
-use lending::testing::{enroll, seed_basic};
-use lending::{both_dbs, Clock};
+use lending::testing::{enroll, seed_basic, test_clock, tokyo};
 use reqwest::StatusCode;
 
 use crate::{location, spawn_app_with_clock};
 
 both_dbs!(
     async fn staff_see_alert_mails_and_resolve_reports(backend) {
-        let app = spawn_app_with_clock(backend, Clock::system()).await;
+        // 01:00 in Japan: before the admins' 08:00 digest, so only the report alert is due.
+        let clock = test_clock();
+        clock.set(tokyo(2026, 11, 20, 1, 0));
+        let app = spawn_app_with_clock(backend, clock.clone()).await;
         let b = seed_basic(&app.store, 1).await;
         let n1 = enroll(&app.store, "n1", &app.keys).await;
         let mut tx = app.store.read().await.unwrap();
@@ -32,6 +35,11 @@ both_dbs!(
         server::worker::tick(&state, &state_mailer).await.unwrap();
         server::worker::tick(&state, &state_mailer).await.unwrap();
         assert_eq!(std::fs::read_dir(app.db.data_dir.join("outbox")).unwrap().count(), 1, "one admin, one mail, once");
+        // At 08:00 the digest is due and counts the unanswered report: one more mail, once.
+        clock.set(tokyo(2026, 11, 20, 8, 0));
+        server::worker::tick(&state, &state_mailer).await.unwrap();
+        server::worker::tick(&state, &state_mailer).await.unwrap();
+        assert_eq!(std::fs::read_dir(app.db.data_dir.join("outbox")).unwrap().count(), 2, "the digest, once");
 
         let nurse = app.sign_in("n1", &n1).await;
         let page = nurse.get(app.url("/reports")).send().await.unwrap().text().await.unwrap();
@@ -45,6 +53,66 @@ both_dbs!(
         assert_eq!(lending::store::audit::count_action(&mut tx, "problem_report.resolve").await.unwrap(), 1);
         assert_eq!(lending::store::audit::count_action(&mut tx, "problem_report.received").await.unwrap(), 1);
         drop(tx);
+        app.stop().await;
+    }
+);
+
+both_dbs!(
+    async fn two_workers_racing_queue_and_send_each_mail_once(backend) {
+        // Two staff replicas on one database, their background rounds at the same moment, at
+        // 10:00 in Japan with a new report, an overdue loan and the digest all due.
+        let clock = test_clock();
+        let app = spawn_app_with_clock(backend, clock.clone()).await;
+        let b = seed_basic(&app.store, 2).await;
+        let mut tx = app.store.begin().await.unwrap();
+        let mut req = b.check_out_request(0, &[0]);
+        req.due_on = clock.today_tokyo() + chrono::Duration::days(1);
+        lending::service::loans::check_out(&mut tx, &b.nurse, req, &lending::testing::receipt_key()).await.unwrap();
+        tx.commit().await.unwrap();
+        clock.advance(chrono::Duration::days(8));
+        let mut tx = app.store.read().await.unwrap();
+        let token = lending::store::devices::get(&mut tx, &b.devices[1]).await.unwrap().unwrap().qr_token;
+        drop(tx);
+        let mut tx = app.store.begin().await.unwrap();
+        let input = ReportInput { category: "other".into(), body: "音が鳴りません".into(), callback_phone: String::new() };
+        reports::submit(&mut tx, &token, &input).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let replica = || async {
+            server::AppState::new(
+                app.db.store(clock.clone()).await,
+                lending::Config::for_tests(&app.db.data_dir, &app.db.url),
+                app.keys.clone(),
+                lending::testing::receipt_key(),
+            )
+        };
+        let (one, two) = (replica().await, replica().await);
+        let mailer = lending::mail::Mailer::Files(app.db.data_dir.join("outbox"));
+        let (a, b2) = tokio::join!(server::worker::tick(&one, &mailer), server::worker::tick(&two, &mailer));
+        a.unwrap();
+        b2.unwrap();
+        let (a, b2) = tokio::join!(server::worker::tick(&one, &mailer), server::worker::tick(&two, &mailer));
+        a.unwrap();
+        b2.unwrap();
+
+        let mut tx = app.store.read().await.unwrap();
+        let queued = lending::store::outbox::all(&mut tx).await.unwrap();
+        let keys: std::collections::BTreeSet<&str> = queued.iter().map(|m| m.dedupe_key.as_str()).collect();
+        assert_eq!(keys.len(), queued.len());
+        // The report to the one admin; 7 days overdue: the lending nurse's reminder, the site's
+        // (both nurses) and the admins'; the digest to the admin.
+        let kinds = |p: &str| queued.iter().filter(|m| m.dedupe_key.starts_with(p)).count();
+        assert_eq!((kinds("report:"), kinds("digest:")), (1, 1), "{keys:?}");
+        assert_eq!(kinds("reminder:"), 4, "{keys:?}");
+        assert_eq!(lending::store::audit::count_action(&mut tx, "problem_report.received").await.unwrap(), 1);
+        assert_eq!(lending::store::audit::count_action(&mut tx, "reminder.queue").await.unwrap(), 4);
+        assert_eq!(lending::store::audit::count_action(&mut tx, "reminder.digest").await.unwrap(), 1);
+        assert_eq!(lending::store::outbox::count_pending(&mut tx).await.unwrap(), 0, "all sent");
+        drop(tx);
+        let files = std::fs::read_dir(app.db.data_dir.join("outbox")).unwrap().count();
+        assert_eq!(files, queued.len(), "each mail written once");
+        one.store.close().await;
+        two.store.close().await;
         app.stop().await;
     }
 );

@@ -2,8 +2,8 @@
 //! URL (or asset tag) to the device, and the no-camera fallback of typed asset tags or pasted
 //! label URLs, resolved by the server.
 
+use lending::both_dbs;
 use lending::testing::{enroll, seed_basic};
-use lending::{both_dbs, Clock};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -11,7 +11,7 @@ use crate::spawn_app_with_clock;
 
 both_dbs!(
     async fn devices_are_picked_by_label_url_or_asset_tag(backend) {
-        let app = spawn_app_with_clock(backend, Clock::system()).await;
+        let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
         let b = seed_basic(&app.store, 3).await;
         let mut tx = app.store.read().await.unwrap();
         let d2 = lending::store::devices::get(&mut tx, &b.devices[2]).await.unwrap().unwrap();

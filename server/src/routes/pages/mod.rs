@@ -10,6 +10,7 @@ pub mod imports;
 pub mod incidents;
 pub mod labels;
 pub mod loans;
+pub mod mail;
 pub mod oversight;
 pub mod patients;
 pub mod registry;
@@ -37,6 +38,7 @@ pub fn routes() -> Routes {
         .merge(imports::routes())
         .merge(scan::routes())
         .merge(oversight::routes())
+        .merge(mail::routes())
 }
 
 /// A form with nothing but the CSRF token (sign-out buttons and the like).

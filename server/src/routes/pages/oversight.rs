@@ -5,15 +5,14 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{NaiveDate, TimeZone, Utc};
-use chrono_tz::Asia::Tokyo;
+use chrono::{NaiveDate, Utc};
 use lending::audit::{EventRow, NewEvent};
 use lending::service::custody::{self, NewCheck};
 use lending::service::monthly::{self, Month, Report};
 use lending::service::oversight;
 use lending::store::dashboard::{Filter, Group, Row, Sort, View};
 use lending::store::{audit, custody as custody_rows, devices, loans, patients, users};
-use lending::timefmt::{audit_time, date_ja, datetime_ja};
+use lending::timefmt::{audit_time, date_ja, datetime_ja, tokyo_midnight};
 use lending::{Error, Role};
 
 use super::Empty;
@@ -338,8 +337,7 @@ fn day_start(field: &str, date: &str) -> Result<String, Error> {
     let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| {
         Error::invalid(field, "日付は 2026-11-22 の形で入力してください。", "dates look like 2026-11-22.")
     })?;
-    let midnight = Tokyo.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default()).single();
-    Ok(audit_time(midnight.map_or_else(Utc::now, |t| t.with_timezone(&Utc))))
+    Ok(audit_time(tokyo_midnight(d)))
 }
 
 async fn audit_log(State(state): State<AppState>, s: Staff, Query(pairs): Pairs) -> Result<Response, PageError> {

@@ -1,0 +1,90 @@
+//! 送信できなかったメール: mails the worker gave up on, with the mail server's answer. Admins
+//! send one again or set it aside; auditors look.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use lending::service::outbox;
+use lending::store::outbox::FailedMail;
+use lending::timefmt::datetime_ja;
+use lending::Role;
+
+use super::Empty;
+use crate::routes::Routes;
+use crate::web::session::{Staff, StaffForm};
+use crate::web::{render, Chrome, PageError};
+use crate::AppState;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/admin/mail", failed_page)
+        .post("/admin/mail/{id}/retry", retry)
+        .post("/admin/mail/{id}/dismiss", dismiss)
+}
+
+struct FailedRow {
+    id: String,
+    recipient: String,
+    subject: String,
+    attempts: i32,
+    reason: String,
+    failed: String,
+}
+
+impl From<FailedMail> for FailedRow {
+    fn from(m: FailedMail) -> Self {
+        Self {
+            id: m.id,
+            recipient: m.recipient,
+            subject: m.subject,
+            attempts: m.attempts,
+            reason: m.last_error,
+            failed: datetime_ja(m.failed_at),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff/mail.html")]
+struct FailedMailPage {
+    c: Chrome,
+    mails: Vec<FailedRow>,
+    total: i64,
+    can_write: bool,
+}
+
+async fn failed_page(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
+    let mut tx = state.store.read().await?;
+    let (mails, total) = outbox::failed(&mut tx, &s.actor).await.map_err(|e| s.error(e))?;
+    let page = FailedMailPage {
+        c: s.chrome(),
+        mails: mails.into_iter().map(FailedRow::from).collect(),
+        total,
+        can_write: s.user.role == Role::Admin,
+    };
+    Ok(render(&page).into_response())
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Empty>,
+) -> Result<Response, PageError> {
+    let s = form.who;
+    let mut tx = state.store.begin().await?;
+    outbox::retry(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/mail").into_response())
+}
+
+async fn dismiss(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Empty>,
+) -> Result<Response, PageError> {
+    let s = form.who;
+    let mut tx = state.store.begin().await?;
+    outbox::dismiss(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/mail").into_response())
+}
