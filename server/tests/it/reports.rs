@@ -116,3 +116,47 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+both_dbs!(
+    async fn admins_see_undelivered_mail_with_the_reason_and_send_it_again(backend) {
+        let app = spawn_app_with_clock(backend, test_clock()).await;
+        seed_basic(&app.store, 1).await;
+        let a1 = enroll(&app.store, "a1", &app.keys).await;
+        let au1 = enroll(&app.store, "au1", &app.keys).await;
+        let mut tx = app.store.begin().await.unwrap();
+        let mail = lending::store::outbox::Mail {
+            id: "m-refused".into(),
+            dedupe_key: "test:refused".into(),
+            recipient: "nobody@example.jp".into(),
+            subject: "【貸出機器】テスト".into(),
+            body_text: "本文".into(),
+            body_html: String::new(),
+            attempts: 2,
+        };
+        lending::store::outbox::enqueue(&mut tx, &mail).await.unwrap();
+        let retry = lending::store::outbox::Retry::GiveUp;
+        lending::store::outbox::mark_failed(&mut tx, "m-refused", retry, "permanent error (550): 5.1.1 no such mailbox").await.unwrap();
+        tx.commit().await.unwrap();
+
+        let auditor = app.sign_in("au1", &au1).await;
+        let page = auditor.get(app.url("/admin/mail")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("nobody@example.jp") && page.contains("5.1.1 no such mailbox"), "{page}");
+        assert!(!page.contains("/admin/mail/m-refused/retry"), "auditors look, they do not act");
+
+        let admin = app.sign_in("a1", &a1).await;
+        let page = admin.get(app.url("/admin/mail")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("送信できなかったメール") && page.contains("/admin/mail/m-refused/retry"));
+        let csrf = app.csrf(&admin, "/admin/mail").await;
+        let r = admin.post(app.url("/admin/mail/m-refused/retry")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        assert_eq!(location(&r), "/admin/mail");
+        let page = admin.get(app.url("/admin/mail")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("送信できなかったメールはありません"), "queued again");
+        let r = admin.post(app.url("/admin/mail/m-refused/retry")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT, "not failed any more");
+        let mut tx = app.store.read().await.unwrap();
+        assert_eq!(lending::store::outbox::count_pending(&mut tx).await.unwrap(), 1);
+        assert_eq!(lending::store::audit::count_action(&mut tx, "mail.retry").await.unwrap(), 1);
+        drop(tx);
+        app.stop().await;
+    }
+);
