@@ -1,5 +1,5 @@
 //! Background work of the staff service: alert staff to new problem reports, queue loan
-//! reminders and deliver the mail outbox. Runs every few seconds; each step is its own transaction, so a crash loses
+//! reminders, forget old idempotency keys and deliver the mail outbox. Runs every few seconds; each step is its own transaction, so a crash loses
 //! nothing (reports stay unalerted, mails stay queued).
 
 use std::time::Duration;
@@ -18,6 +18,7 @@ pub async fn tick(state: &AppState, mailer: &Mailer) -> lending::Result<()> {
         lending::service::reminders::queue_due(&mut tx, state.cfg.reminder_cadence, &state.cfg.staff_base_url).await?;
     let digests =
         lending::service::reminders::queue_digest(&mut tx, state.cfg.thresholds, &state.cfg.staff_base_url).await?;
+    lending::service::idempotency::prune(&mut tx).await?;
     tx.commit().await?;
     let reminders = reminders + digests;
     if reminders > 0 {

@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use serde_json::json;
 
 use super::documents::{consent_text, section};
+use super::idempotency::{self, IdempotencyKey, Operation};
 use super::{bounded, require_writer, required};
 use crate::actor::Actor;
 use crate::audit::NewEvent;
@@ -170,6 +171,41 @@ pub async fn check_out(
     Ok(CheckedOut { loan, consent, devices: kit })
 }
 
+/// [`check_out`] once per idempotency key: the same kit for the same patient submitted again
+/// with the key gets the first loan back.
+pub async fn check_out_once(
+    tx: &mut Tx,
+    actor: &Actor,
+    req: CheckOutRequest,
+    receipts: &crate::receipts::ReceiptKey,
+    key: Option<&IdempotencyKey>,
+) -> Result<CheckedOut> {
+    let mut devices = req.device_ids.clone();
+    devices.sort();
+    let fingerprint = format!("{}|{}|{}", req.patient_id, devices.join(","), req.due_on);
+    idempotency::once(
+        tx,
+        actor,
+        key,
+        (Operation::CheckOut, &fingerprint),
+        |out: &CheckedOut| out.loan.id.clone(),
+        checked_out,
+        async |tx| check_out(tx, actor, req, receipts).await,
+    )
+    .await
+}
+
+/// A loan as check-out returned it: the loan, its consent and its devices.
+pub async fn checked_out(tx: &mut Tx, loan_id: String) -> Result<CheckedOut> {
+    let loan = loans::get(tx, &loan_id).await?.ok_or(Error::NotFound)?;
+    let consent = loans::consent(tx, &loan.consent_id).await?.ok_or(Error::NotFound)?;
+    let mut kit = Vec::new();
+    for id in loans::device_ids(tx, &loan.id).await? {
+        kit.push(devices::get(tx, &id).await?.ok_or(Error::NotFound)?);
+    }
+    Ok(CheckedOut { loan, consent, devices: kit })
+}
+
 /// What must be explained before lending a kit: its devices (all available), the current
 /// explanation document of each model in it, and the exact text shown.
 #[derive(Debug, Clone)]
@@ -274,6 +310,27 @@ pub async fn return_device(tx: &mut Tx, actor: &Actor, req: ReturnRequest) -> Re
         })),
     );
     Ok(ret)
+}
+
+/// [`return_device`] once per idempotency key: the same device returned again with the key gets
+/// the first return back.
+pub async fn return_device_once(
+    tx: &mut Tx,
+    actor: &Actor,
+    req: ReturnRequest,
+    key: Option<&IdempotencyKey>,
+) -> Result<Return> {
+    let fingerprint = req.device_id.clone();
+    idempotency::once(
+        tx,
+        actor,
+        key,
+        (Operation::Return, &fingerprint),
+        |r: &Return| r.id.clone(),
+        async |tx, id: String| loans::get_return(tx, &id).await?.ok_or(Error::NotFound),
+        async |tx| return_device(tx, actor, req).await,
+    )
+    .await
 }
 
 /// A stored consent checked against its receipt.

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod custody;
 pub mod documents;
+pub mod idempotency;
 pub mod import;
 pub mod incidents;
 pub mod labels;

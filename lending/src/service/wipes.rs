@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::idempotency::{self, IdempotencyKey, Operation};
 use super::{bounded, require_writer};
 use crate::actor::Actor;
 use crate::audit::NewEvent;
@@ -147,4 +148,35 @@ pub async fn verify(tx: &mut Tx, actor: &Actor, wipe_id: &str) -> Result<Wipe> {
         })),
     );
     wipes::get(tx, wipe_id).await?.ok_or(Error::NotFound)
+}
+
+/// [`record`] once per idempotency key: the same device's wipe submitted again with the key gets
+/// the first record back.
+pub async fn record_once(tx: &mut Tx, actor: &Actor, req: WipeRequest, key: Option<&IdempotencyKey>) -> Result<Wipe> {
+    let fingerprint = req.device_id.clone();
+    idempotency::once(
+        tx,
+        actor,
+        key,
+        (Operation::Wipe, &fingerprint),
+        |w: &Wipe| w.id.clone(),
+        async |tx, id: String| wipes::get(tx, &id).await?.ok_or(Error::NotFound),
+        async |tx| record(tx, actor, req).await,
+    )
+    .await
+}
+
+/// [`verify`] once per idempotency key: a repeated confirmation gets the verified wipe back
+/// instead of "already verified".
+pub async fn verify_once(tx: &mut Tx, actor: &Actor, wipe_id: &str, key: Option<&IdempotencyKey>) -> Result<Wipe> {
+    idempotency::once(
+        tx,
+        actor,
+        key,
+        (Operation::VerifyWipe, wipe_id),
+        |w: &Wipe| w.id.clone(),
+        async |tx, id: String| wipes::get(tx, &id).await?.ok_or(Error::NotFound),
+        async |tx| verify(tx, actor, wipe_id).await,
+    )
+    .await
 }

@@ -165,6 +165,15 @@ pub async fn insert_return(tx: &mut Tx, r: &Return) -> Result<()> {
     Ok(())
 }
 
+pub async fn get_return(tx: &mut Tx, id: &str) -> Result<Option<Return>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Return>(
+        "SELECT id, loan_id, device_id, returned_at, received_by, damaged, accessories_complete, cleaned, \
+         condition_notes, returned_by_name, signature_svg FROM returns WHERE id = $1")
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
 /// Counts for checking the lifecycle invariants (tests, drills, `server audit verify`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InvariantViolations {

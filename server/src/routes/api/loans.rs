@@ -6,6 +6,7 @@ use axum::Json;
 use lending::service::loans::{self, CheckOutRequest, ReturnRequest};
 use serde_json::{json, Value};
 
+use super::IdemKey;
 use crate::auth::ApiUser;
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
@@ -74,10 +75,11 @@ async fn receipt(
 
 async fn check_out(
     ApiUser(actor): ApiUser,
+    IdemKey(key): IdemKey,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CheckOutRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let out = write_tx!(state, |tx| loans::check_out(tx, &actor, req, &state.receipts));
+    let out = write_tx!(state, |tx| loans::check_out_once(tx, &actor, req, &state.receipts, key.as_ref()));
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -93,10 +95,11 @@ async fn check_out(
 
 async fn return_device(
     ApiUser(actor): ApiUser,
+    IdemKey(key): IdemKey,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ReturnRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let ret = write_tx!(state, |tx| loans::return_device(tx, &actor, req));
+    let ret = write_tx!(state, |tx| loans::return_device_once(tx, &actor, req, key.as_ref()));
     Ok((
         StatusCode::CREATED,
         Json(json!({ "return_id": ret.id, "loan_id": ret.loan_id, "device_status": "awaiting_wipe" })),

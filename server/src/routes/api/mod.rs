@@ -8,7 +8,10 @@ pub mod registry;
 pub mod reports;
 pub mod wipes;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::response::IntoResponse;
+use lending::service::idempotency::IdempotencyKey;
 use lending::Error;
 
 use crate::auth::ApiUser;
@@ -35,6 +38,20 @@ async fn openapi(_user: ApiUser) -> impl IntoResponse {
 
 async fn not_found(_user: ApiUser) -> impl IntoResponse {
     ApiError(Error::NotFound)
+}
+
+/// The optional `Idempotency-Key` header of a state-changing request: the same key again returns
+/// the first result and writes nothing. A malformed key is refused (422).
+pub struct IdemKey(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // A header that is not text cannot be a valid key: parse() refuses the replacement.
+        let raw = parts.headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        IdempotencyKey::parse(raw).map(Self).map_err(ApiError)
+    }
 }
 
 /// Runs a write in one transaction and commits it; the error (if any) maps to its status.

@@ -6,6 +6,7 @@ use axum::Json;
 use lending::service::wipes::{self, WipeRequest};
 use lending::store::wipes::Wipe;
 
+use super::IdemKey;
 use crate::auth::ApiUser;
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
@@ -17,17 +18,19 @@ pub fn routes() -> Routes {
 
 async fn record(
     ApiUser(actor): ApiUser,
+    IdemKey(key): IdemKey,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<WipeRequest>,
 ) -> ApiResult<(StatusCode, Json<Wipe>)> {
-    let wipe = write_tx!(state, |tx| wipes::record(tx, &actor, req));
+    let wipe = write_tx!(state, |tx| wipes::record_once(tx, &actor, req, key.as_ref()));
     Ok((StatusCode::CREATED, Json(wipe)))
 }
 
 async fn verify(
     ApiUser(actor): ApiUser,
+    IdemKey(key): IdemKey,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Wipe>> {
-    Ok(Json(write_tx!(state, |tx| wipes::verify(tx, &actor, &id))))
+    Ok(Json(write_tx!(state, |tx| wipes::verify_once(tx, &actor, &id, key.as_ref()))))
 }

@@ -5,6 +5,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use lending::service::idempotency::IdempotencyKey;
 use lending::service::loans::{self, ReturnRequest};
 use lending::service::wipes::{self, WipeRequest};
 use lending::store::registry::{self, DeviceModel};
@@ -13,7 +14,6 @@ use lending::timefmt::datetime_ja;
 use lending::{DeviceStatus, Error, Role};
 
 use super::loans::strokes_svg;
-use super::Empty;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
 use crate::web::{render, Chrome, PageError};
@@ -47,7 +47,7 @@ struct ListPage {
     c: Chrome,
     devices: Vec<Row>,
     /// (wipe id, asset tag, method, performed by)
-    pending: Vec<(String, String, String, String)>,
+    pending: Vec<PendingWipe>,
     can_write: bool,
 }
 
@@ -59,7 +59,14 @@ async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
     for w in wipe_rows::unverified(&mut tx).await? {
         let tag = all.iter().find(|d| d.id == w.device_id).map(|d| d.asset_tag.clone()).unwrap_or_default();
         let by = users::get(&mut tx, &w.performed_by).await?.map(|u| u.name).unwrap_or_default();
-        pending.push((w.id, tag, w.method, by));
+        pending.push(PendingWipe {
+            mine: w.performed_by == s.user.id,
+            id: w.id,
+            asset_tag: tag,
+            method: w.method,
+            performed_by: by,
+            idempotency_key: IdempotencyKey::fresh(),
+        });
     }
     let devices = all
         .into_iter()
@@ -76,12 +83,24 @@ async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
     Ok(render(&ListPage { c: s.chrome(), devices, pending, can_write: s.user.role != Role::Auditor }))
 }
 
+/// A wipe waiting for a second person's check.
+struct PendingWipe {
+    id: String,
+    asset_tag: String,
+    method: String,
+    performed_by: String,
+    /// Recorded by the viewer, who may not verify it: no button is offered.
+    mine: bool,
+    idempotency_key: String,
+}
+
 #[derive(Template)]
 #[template(path = "staff/return.html")]
 struct ReturnPage {
     c: Chrome,
     id: String,
     asset_tag: String,
+    idempotency_key: String,
 }
 
 async fn device(state: &AppState, s: &Staff, id: &str) -> Result<devices::Device, PageError> {
@@ -91,7 +110,12 @@ async fn device(state: &AppState, s: &Staff, id: &str) -> Result<devices::Device
 
 async fn return_page(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
     let d = device(&state, &s, &id).await?;
-    Ok(render(&ReturnPage { c: s.chrome(), id: d.id, asset_tag: d.asset_tag }))
+    Ok(render(&ReturnPage {
+        c: s.chrome(),
+        id: d.id,
+        asset_tag: d.asset_tag,
+        idempotency_key: IdempotencyKey::fresh(),
+    }))
 }
 
 fn field(pairs: &[(String, String)], key: &str) -> String {
@@ -113,8 +137,9 @@ async fn return_device(
         returned_by_name: field(&pairs, "returned_by_name"),
         signature_svg: strokes_svg(&field(&pairs, "strokes")),
     };
+    let key = IdempotencyKey::parse(Some(&field(&pairs, "idempotency_key"))).map_err(|e| s.error(e))?;
     let mut tx = state.store.begin().await?;
-    loans::return_device(&mut tx, &s.actor, req).await.map_err(|e| s.error(e))?;
+    loans::return_device_once(&mut tx, &s.actor, req, key.as_ref()).await.map_err(|e| s.error(e))?;
     tx.commit().await?;
     Ok(Redirect::to("/devices").into_response())
 }
@@ -126,6 +151,7 @@ struct WipePage {
     id: String,
     asset_tag: String,
     steps: Vec<String>,
+    idempotency_key: String,
 }
 
 async fn wipe_page(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
@@ -137,6 +163,7 @@ async fn wipe_page(State(state): State<AppState>, s: Staff, Path(id): Path<Strin
         id: d.id,
         asset_tag: d.asset_tag,
         steps: DeviceModel::list(&model.wipe_steps),
+        idempotency_key: IdempotencyKey::fresh(),
     }))
 }
 
@@ -157,20 +184,28 @@ async fn record_wipe(
         destination: field(&pairs, "destination"),
         notes: String::new(),
     };
+    let key = IdempotencyKey::parse(Some(&field(&pairs, "idempotency_key"))).map_err(|e| s.error(e))?;
     let mut tx = state.store.begin().await?;
-    let w = wipes::record(&mut tx, &s.actor, req).await.map_err(|e| s.error(e))?;
+    let w = wipes::record_once(&mut tx, &s.actor, req, key.as_ref()).await.map_err(|e| s.error(e))?;
     tx.commit().await?;
     Ok(Redirect::to(&format!("/wipes/{}/certificate", w.id)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct VerifyForm {
+    #[serde(default)]
+    idempotency_key: String,
 }
 
 async fn verify_wipe(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    form: StaffForm<Empty>,
+    form: StaffForm<VerifyForm>,
 ) -> Result<Response, PageError> {
     let s = form.who;
+    let key = IdempotencyKey::parse(Some(&form.form.idempotency_key)).map_err(|e| s.error(e))?;
     let mut tx = state.store.begin().await?;
-    wipes::verify(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
+    wipes::verify_once(&mut tx, &s.actor, &id, key.as_ref()).await.map_err(|e| s.error(e))?;
     tx.commit().await?;
     Ok(Redirect::to("/devices").into_response())
 }

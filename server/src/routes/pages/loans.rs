@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use chrono::{Duration, NaiveDate};
 use lending::audit::NewEvent;
+use lending::service::idempotency::IdempotencyKey;
 use lending::service::loans::{self, CheckOutRequest, ConsentInput};
 use lending::store::{devices, loans as loan_rows, patients, registry, users};
 use lending::timefmt::{date_ja, datetime_ja};
@@ -105,6 +106,7 @@ struct SignPage {
     device_ids: Vec<String>,
     document_ids: Vec<String>,
     text: String,
+    idempotency_key: String,
 }
 
 async fn explain(State(state): State<AppState>, form: StaffForm<Vec<(String, String)>>) -> Result<Response, PageError> {
@@ -150,6 +152,7 @@ async fn explain(State(state): State<AppState>, form: StaffForm<Vec<(String, Str
         device_ids,
         document_ids: explanation.documents.iter().map(|d| d.id.clone()).collect(),
         text: explanation.text,
+        idempotency_key: IdempotencyKey::fresh(),
     };
     Ok(render(&page))
 }
@@ -203,8 +206,10 @@ async fn lend(State(state): State<AppState>, form: StaffForm<Vec<(String, String
             document_ids: values(&pairs, "document_id"),
         }),
     };
+    let key = IdempotencyKey::parse(Some(&value(&pairs, "idempotency_key"))).map_err(|e| s.error(e))?;
     let mut tx = state.store.begin().await?;
-    let out = loans::check_out(&mut tx, &s.actor, req, &state.receipts).await.map_err(|e| s.error(e))?;
+    let out =
+        loans::check_out_once(&mut tx, &s.actor, req, &state.receipts, key.as_ref()).await.map_err(|e| s.error(e))?;
     tx.commit().await?;
     Ok(Redirect::to(&format!("/loans/{}/copy", out.loan.id)).into_response())
 }
