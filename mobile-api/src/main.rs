@@ -12,8 +12,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LENDING_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    lending::logging::init(cfg.log_format);
     let Ok(rt) = tokio::runtime::Builder::new_multi_thread().enable_all().build() else {
         eprintln!("cannot start the runtime");
         return ExitCode::from(2);
@@ -41,7 +40,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "public service listening");
     println!("listening on http://{addr}");
+    let metrics_listen = cfg.mobile_metrics_listen;
     let state = mobile_api::AppState::new(store.clone(), cfg, Duration::from_secs(2));
+    if let Some(at) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(at)
+            .await
+            .map_err(|e| anyhow::anyhow!("LENDING_MOBILE_METRICS_LISTEN={at}: cannot listen: {e}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+        let metrics = axum::serve(listener, mobile_api::metrics_router(state.clone()))
+            .with_graceful_shutdown(mobile_api::shutdown_signal());
+        tokio::spawn(async move { metrics.await });
+    }
     mobile_api::run(listener, state, mobile_api::shutdown_signal()).await?;
     store.close().await;
     Ok(())

@@ -9,6 +9,7 @@ pub mod incidents;
 pub mod labels;
 pub mod loans;
 pub mod monthly;
+pub mod operations;
 pub mod oversight;
 pub mod registry;
 pub mod reminders;

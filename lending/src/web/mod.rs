@@ -50,16 +50,21 @@ pub async fn shutdown_signal() {
 }
 
 /// Wraps a service's router in the layers both services share: security headers (plus any
-/// `extra` ones), a body limit (413 beyond), and a request span that names the route pattern, never the
-/// raw path (which can hold ids or tokens).
+/// `extra` ones), a body limit (413 beyond), request metrics and a request span, both naming the
+/// route pattern, never the raw path (which can hold ids or tokens).
 #[cfg(feature = "http")]
-pub fn harden(app: axum::Router, extra: &[(&'static str, &'static str)], body_limit: usize) -> axum::Router {
+pub fn harden(
+    app: axum::Router,
+    extra: &[(&'static str, &'static str)],
+    body_limit: usize,
+    metrics: &std::sync::Arc<crate::metrics::HttpMetrics>,
+) -> axum::Router {
     use axum::extract::{MatchedPath, Request};
     use axum::http::{HeaderName, HeaderValue};
     use tower_http::set_header::SetResponseHeaderLayer;
     use tower_http::trace::TraceLayer;
 
-    let mut app = app;
+    let mut app = app.layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track));
     for (name, value) in SECURITY_HEADERS.iter().chain(extra) {
         app = app.layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),
