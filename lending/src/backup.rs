@@ -76,7 +76,7 @@ pub async fn backup(store: &Store, database_url: &str, to: &Path, key: Option<&S
         Some(k) => [SEALED_MAGIC, &k.seal_bytes(&payload, format)?].concat(),
         None => payload,
     };
-    tokio::fs::write(to, &bytes).await.map_err(|e| other(format!("{}: {e}", to.display())))?;
+    write_new(to, &bytes).await.map_err(|e| other(format!("{}: {e}", to.display())))?;
     let manifest = Manifest {
         format: format.into(),
         created_at: crate::timefmt::audit_time(store.clock().now()),
@@ -97,6 +97,13 @@ pub async fn backup(store: &Store, database_url: &str, to: &Path, key: Option<&S
     );
     tx.commit().await?;
     Ok(manifest)
+}
+
+/// Creates `path` (never replacing a file, even one that appeared meanwhile) and syncs it.
+async fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = tokio::fs::OpenOptions::new().write(true).create_new(true).open(path).await?;
+    f.write_all(bytes).await?;
+    f.sync_all().await
 }
 
 /// A backup's contents and the audit head inside them.
@@ -347,8 +354,16 @@ async fn restore_postgres(payload: &[u8], store: &Store, url: &str, manifest: &M
     finish("pg_restore", child).await?;
     written.map_err(|e| other(format!("pg_restore: {e}")))?;
     if let Err(e) = check(store, manifest).await {
-        sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public").execute(pool).await?;
-        return Err(e);
+        // The database was empty before: empty it again (with PostgreSQL's default usage grant on
+        // `public`; the public service's role is granted by name, `store::roles`).
+        let emptied =
+            sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public; GRANT USAGE ON SCHEMA public TO PUBLIC")
+                .execute(pool)
+                .await;
+        return Err(match emptied {
+            Ok(_) => e,
+            Err(d) => other(format!("{e}; the restored data could not be removed again ({d}): drop this database")),
+        });
     }
     Ok(())
 }

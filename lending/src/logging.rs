@@ -14,3 +14,12 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
+
+/// How a binary reports the error it stops on: the plain `エラー / error: …` line, or in JSON
+/// mode a log event, so every line stays one JSON object.
+pub fn fatal(format: LogFormat, message: &str) {
+    match format {
+        LogFormat::Text => eprintln!("エラー / error: {message}"),
+        LogFormat::Json => tracing::error!(error = %message, "エラー / error"),
+    }
+}

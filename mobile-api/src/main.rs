@@ -12,7 +12,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    lending::logging::init(cfg.log_format);
+    let log_format = cfg.log_format;
+    lending::logging::init(log_format);
     let Ok(rt) = tokio::runtime::Builder::new_multi_thread().enable_all().build() else {
         eprintln!("cannot start the runtime");
         return ExitCode::from(2);
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
     match rt.block_on(serve(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("エラー / error: {e:#}");
+            lending::logging::fatal(log_format, &format!("{e:#}"));
             ExitCode::from(2)
         }
     }

@@ -85,7 +85,7 @@ impl KeyArg {
             anyhow::bail!("{}: バックアップの鍵がありません / backup key file not found", path.display());
         }
         if create && !path.exists() {
-            eprintln!("バックアップの鍵を作成しました（バックアップとは別の場所に保管） / new backup key, keep it apart from the backups: {}", path.display());
+            tracing::warn!(path = %path.display(), "バックアップの鍵を作成しました（バックアップとは別の場所に保管） / new backup key: keep it apart from the backups");
         }
         let key =
             lending::secrets::SecretBox::from_file(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -155,7 +155,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    lending::logging::init(cfg.log_format);
+    let log_format = cfg.log_format;
+    lending::logging::init(log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -166,7 +167,7 @@ pub fn main() -> ExitCode {
     match rt.block_on(run(cli.command, cfg)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("エラー / error: {e:#}");
+            lending::logging::fatal(log_format, &format!("{e:#}"));
             ExitCode::from(2)
         }
     }

@@ -64,19 +64,20 @@ pub fn harden(
     use tower_http::set_header::SetResponseHeaderLayer;
     use tower_http::trace::TraceLayer;
 
-    let mut app = app.layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track));
+    let mut app = app;
     for (name, value) in SECURITY_HEADERS.iter().chain(extra) {
         app = app.layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
         ));
     }
-    app.layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit)).layer(
-        TraceLayer::new_for_http().make_span_with(|req: &Request| {
+    app.layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str);
             tracing::info_span!("request", method = %req.method(), route = %route)
-        }),
-    )
+        }))
+        // Outermost, so refusals by the layers above (413) are counted and timed too.
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
 }
 
 /// Whether a browser marks a request as coming from our own pages: `Sec-Fetch-Site` is

@@ -247,7 +247,23 @@ async fn json_logs_are_one_object_per_line_and_piped_logs_have_no_colour() {
     let text = serve_and_log("text").await;
     assert!(text.iter().any(|l| l.contains("staff service listening")), "{text:?}");
 
+    // A command that fails says so in JSON too.
     let db = TestDb::new(Backend::Sqlite).await;
+    let o = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["restore", "/nonexistent/backup.sqlite"])
+        .env("LENDING_DATABASE_URL", &db.url)
+        .env("LENDING_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.trim().is_empty());
+    for l in stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert_eq!(v["level"], "ERROR", "{l}");
+        assert!(v["fields"]["error"].as_str().unwrap().contains("manifest"), "{l}");
+    }
+
     let o = Command::new(env!("CARGO_BIN_EXE_server"))
         .args(["migrate"])
         .env("LENDING_DATABASE_URL", &db.url)
