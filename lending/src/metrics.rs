@@ -20,20 +20,23 @@ use axum::response::Response;
 const BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 #[derive(Default)]
-struct Series {
-    /// Requests at or below each bucket's bound (cumulative when rendered).
+struct Histogram {
+    /// Requests in each bucket (not cumulative; summed when rendered).
     buckets: [u64; BUCKETS.len()],
     count: u64,
     seconds: f64,
 }
 
-/// One route's series, by (method, status).
-type ByRoute = BTreeMap<(&'static str, u16), Series>;
+#[derive(Default)]
+struct Route {
+    by_status: BTreeMap<(&'static str, u16), u64>,
+    latency: BTreeMap<&'static str, Histogram>,
+}
 
-/// Request counts and latencies, by route template → (method, status).
+/// Request counts by route template, method and status; latency by route template and method.
 #[derive(Default)]
 pub struct HttpMetrics {
-    series: Mutex<BTreeMap<String, ByRoute>>,
+    routes: Mutex<BTreeMap<String, Route>>,
 }
 
 fn method_label(m: &Method) -> &'static str {
@@ -52,58 +55,45 @@ fn method_label(m: &Method) -> &'static str {
 impl HttpMetrics {
     /// Records one answered request. `route` is a route template or `unmatched`.
     pub fn observe(&self, route: &str, method: &Method, status: u16, seconds: f64) {
-        let mut all = self.series.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let by_route = match all.get_mut(route) {
-            Some(m) => m,
-            None => all.entry(route.to_owned()).or_default(),
+        let mut routes = self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let r = match routes.get_mut(route) {
+            Some(r) => r,
+            None => routes.entry(route.to_owned()).or_default(),
         };
-        let s = by_route.entry((method_label(method), status)).or_default();
-        s.count += 1;
-        s.seconds += seconds;
+        let method = method_label(method);
+        *r.by_status.entry((method, status)).or_default() += 1;
+        let h = r.latency.entry(method).or_default();
+        h.count += 1;
+        h.seconds += seconds;
         if let Some(i) = BUCKETS.iter().position(|&b| seconds <= b) {
-            s.buckets[i] += 1;
+            h.buckets[i] += 1;
         }
     }
 
     /// Writes `<prefix>_http_requests_total` and `<prefix>_http_request_duration_seconds`.
     pub fn render(&self, prefix: &str, out: &mut Text) {
-        let all = self.series.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let routes = self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let total = format!("{prefix}_http_requests_total");
         out.header(&total, "counter", "Requests answered, by route template, method and status.");
-        for (route, by) in all.iter() {
-            for (&(method, status), s) in by {
-                let status = status.to_string();
-                out.count(&total, &[("route", route), ("method", method), ("status", &status)], s.count);
+        for (route, r) in routes.iter() {
+            for (&(method, status), &n) in &r.by_status {
+                out.count(&total, &[("route", route), ("method", method), ("status", &status.to_string())], n);
             }
         }
         let duration = format!("{prefix}_http_request_duration_seconds");
+        let (bucket, sum, count) =
+            (format!("{duration}_bucket"), format!("{duration}_sum"), format!("{duration}_count"));
         out.header(&duration, "histogram", "Time to answer, by route template and method.");
-        for (route, by) in all.iter() {
-            // One histogram per (route, method): the statuses are summed.
-            let mut per_method: BTreeMap<&str, Series> = BTreeMap::new();
-            for (&(method, _), s) in by {
-                let m = per_method.entry(method).or_default();
-                m.count += s.count;
-                m.seconds += s.seconds;
-                for (a, b) in m.buckets.iter_mut().zip(s.buckets) {
-                    *a += b;
-                }
-            }
-            for (method, s) in per_method {
+        for (route, r) in routes.iter() {
+            for (&method, h) in &r.latency {
                 let mut cumulative = 0;
-                for (bound, n) in BUCKETS.iter().zip(s.buckets) {
+                for (bound, n) in BUCKETS.iter().zip(h.buckets) {
                     cumulative += n;
-                    let le = bound.to_string();
-                    out.count(
-                        &format!("{duration}_bucket"),
-                        &[("route", route), ("method", method), ("le", &le)],
-                        cumulative,
-                    );
+                    out.count(&bucket, &[("route", route), ("method", method), ("le", &bound.to_string())], cumulative);
                 }
-                let labels = [("route", route.as_str()), ("method", method)];
-                out.count(&format!("{duration}_bucket"), &[labels[0], labels[1], ("le", "+Inf")], s.count);
-                out.sample(&format!("{duration}_sum"), &labels, s.seconds);
-                out.count(&format!("{duration}_count"), &labels, s.count);
+                out.count(&bucket, &[("route", route), ("method", method), ("le", "+Inf")], h.count);
+                out.sample(&sum, &[("route", route), ("method", method)], h.seconds);
+                out.count(&count, &[("route", route), ("method", method)], h.count);
             }
         }
     }
