@@ -165,3 +165,19 @@ pub fn response(text: Text) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text.into_string())
         .into_response()
 }
+
+/// Binds the operators' metrics listener (`setting` names it in errors) and serves `router`
+/// there until the process is asked to stop.
+pub async fn serve(setting: &str, at: std::net::SocketAddr, router: axum::Router) -> anyhow::Result<()> {
+    let listener =
+        tokio::net::TcpListener::bind(at).await.map_err(|e| anyhow::anyhow!("{setting}={at}: cannot listen: {e}"))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "metrics listener is not on loopback: let only the monitoring host reach it");
+    }
+    tracing::info!(%addr, "metrics listening");
+    tokio::spawn(std::future::IntoFuture::into_future(
+        axum::serve(listener, router).with_graceful_shutdown(crate::web::shutdown_signal()),
+    ));
+    Ok(())
+}

@@ -44,13 +44,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let metrics_listen = cfg.mobile_metrics_listen;
     let state = mobile_api::AppState::new(store.clone(), cfg, Duration::from_secs(2));
     if let Some(at) = metrics_listen {
-        let listener = tokio::net::TcpListener::bind(at)
-            .await
-            .map_err(|e| anyhow::anyhow!("LENDING_MOBILE_METRICS_LISTEN={at}: cannot listen: {e}"))?;
-        tracing::info!(addr = %listener.local_addr()?, "metrics listening");
-        let metrics = axum::serve(listener, mobile_api::metrics_router(state.clone()))
-            .with_graceful_shutdown(mobile_api::shutdown_signal());
-        tokio::spawn(async move { metrics.await });
+        lending::metrics::serve("LENDING_MOBILE_METRICS_LISTEN", at, mobile_api::metrics_router(state.clone())).await?;
     }
     mobile_api::run(listener, state, mobile_api::shutdown_signal()).await?;
     store.close().await;

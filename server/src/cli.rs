@@ -214,13 +214,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             let metrics_listen = cfg.metrics_listen;
             let state = AppState::new(store.clone(), cfg, keys, receipts);
             if let Some(at) = metrics_listen {
-                let listener = tokio::net::TcpListener::bind(at)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("LENDING_METRICS_LISTEN={at}: cannot listen: {e}"))?;
-                tracing::info!(addr = %listener.local_addr()?, "metrics listening");
-                let metrics = axum::serve(listener, crate::metrics::router(state.clone()))
-                    .with_graceful_shutdown(crate::shutdown_signal());
-                tokio::spawn(async move { metrics.await });
+                lending::metrics::serve("LENDING_METRICS_LISTEN", at, crate::metrics::router(state.clone())).await?;
             }
             let worker = tokio::spawn(crate::worker::run(state.clone(), mailer));
             crate::run(listener, state, crate::shutdown_signal()).await?;
