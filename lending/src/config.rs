@@ -456,6 +456,30 @@ mod tests {
         assert_eq!(e.setting, "LENDING_DATABASE_URL");
         let e = Config::from_sources(&env(&[("LENDING_PUBLIC_BASE_URL", "help.example")])).unwrap_err();
         assert_eq!(e.setting, "LENDING_PUBLIC_BASE_URL");
+        let e = Config::from_sources(&env(&[("LENDING_METRICS_LISTEN", "9180")])).unwrap_err();
+        assert_eq!(e.setting, "LENDING_METRICS_LISTEN");
+        let e = Config::from_sources(&env(&[("LENDING_LOG_FORMAT", "JSON!")])).unwrap_err();
+        assert_eq!(e.setting, "LENDING_LOG_FORMAT");
+    }
+
+    #[test]
+    fn operations_settings_are_off_unless_set() {
+        let c = Config::from_sources(&env(&[])).unwrap();
+        assert_eq!(
+            (c.log_format, c.metrics_listen, c.mobile_metrics_listen, c.backup_key_file),
+            (LogFormat::Text, None, None, None)
+        );
+        let c = Config::from_sources(&env(&[
+            ("LENDING_LOG_FORMAT", "json"),
+            ("LENDING_METRICS_LISTEN", "127.0.0.1:9180"),
+            ("LENDING_MOBILE_METRICS_LISTEN", "127.0.0.1:9181"),
+            ("LENDING_BACKUP_KEY_FILE", "/etc/lending/backup.key"),
+        ]))
+        .unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.metrics_listen.unwrap().port(), 9180);
+        assert_eq!(c.mobile_metrics_listen.unwrap().port(), 9181);
+        assert_eq!(c.backup_key_file.unwrap(), PathBuf::from("/etc/lending/backup.key"));
     }
 
     #[test]

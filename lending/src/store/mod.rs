@@ -81,18 +81,18 @@ pub(crate) use on;
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSize(pub u32);
 
+impl Default for PoolSize {
+    fn default() -> Self {
+        Self(16)
+    }
+}
+
 /// What [`Store::pool_use`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolUse {
     pub open: u32,
     pub idle: u32,
     pub max: u32,
-}
-
-impl Default for PoolSize {
-    fn default() -> Self {
-        Self(16)
-    }
 }
 
 impl Store {
