@@ -1,14 +1,22 @@
-//! Backups of the embedded database, and restore with verification (guideline: 保存性, backups
-//! in several generations). `VACUUM INTO` writes a consistent copy while the service runs; a
-//! manifest beside it records the file's SHA-256 and the audit chain's head. Restore refuses a
-//! file that does not match its manifest, or whose audit chain does not verify up to that head.
-//! PostgreSQL deployments back up with pg_dump / base backups (docs/operations.md).
+//! Backups and restore with verification (guideline: 保存性, backups in several generations).
+//!
+//! SQLite: `VACUUM INTO` writes a consistent copy while the service runs. PostgreSQL: `pg_dump`
+//! in its custom format, inside a snapshot exported by a transaction that also reads the audit
+//! head, so the manifest's head is exactly the dump's. Either file may be sealed with a backup
+//! key kept apart from the data (XChaCha20-Poly1305). A manifest beside the file records its
+//! SHA-256 and the audit chain's head; restore refuses a file that does not match its manifest,
+//! whose audit chain does not verify up to that head, or whose lifecycle invariants do not hold.
+//! A PostgreSQL backup is restored only into an empty database.
 
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt as _;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::store::{audit, PoolSize, Store};
+use crate::secrets::SecretBox;
+use crate::store::{audit, loans, PoolSize, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
@@ -18,9 +26,17 @@ pub struct Manifest {
     pub sha256: String,
     pub audit_head_seq: i64,
     pub audit_head_hash: String,
+    /// Sealed with a backup key; restore needs that key.
+    #[serde(default)]
+    pub encrypted: bool,
 }
 
-const FORMAT: &str = "lending-sqlite-backup-v1";
+const SQLITE_FORMAT: &str = "lending-sqlite-backup-v1";
+const POSTGRES_FORMAT: &str = "lending-postgres-backup-v1";
+/// Starts every sealed backup file, so a sealed file is recognised without its manifest.
+const SEALED_MAGIC: &[u8] = b"lending-sealed-backup-v1\n";
+/// The audit action a backup records (its newest one is the metrics' "age of the last backup").
+pub const BACKUP_ACTION: &str = "backup.created";
 
 pub fn manifest_path(backup: &Path) -> PathBuf {
     let mut name = backup.as_os_str().to_owned();
@@ -32,53 +48,163 @@ fn other(e: impl std::fmt::Display) -> Error {
     Error::Other(anyhow::anyhow!("{e}"))
 }
 
-async fn file_sha256(path: &Path) -> Result<(u64, String)> {
-    let bytes = tokio::fs::read(path).await.map_err(|e| other(format!("{}: {e}", path.display())))?;
-    Ok((u64::try_from(bytes.len()).unwrap_or(u64::MAX), crate::ids::sha256_bytes(&bytes)))
+async fn read(path: &Path) -> Result<Vec<u8>> {
+    tokio::fs::read(path).await.map_err(|e| other(format!("{}: {e}", path.display())))
 }
 
-/// Opens a database file as a store (WAL, checks) to read its audit head.
-async fn head_of(file: &Path) -> Result<(Store, i64, String)> {
-    let store = Store::connect(&format!("sqlite://{}", file.display()), Clock::system(), PoolSize(2)).await?;
+/// Opens a SQLite database file as a store (WAL, checks).
+async fn open_file(file: &Path) -> Result<Store> {
+    Store::connect(&format!("sqlite://{}", file.display()), Clock::system(), PoolSize(2)).await
+}
+
+async fn head(store: &Store) -> Result<(i64, String)> {
     let mut tx = store.read().await?;
-    let (seq, hash) = audit::head(&mut tx).await?;
-    drop(tx);
-    Ok((store, seq, hash))
+    audit::head(&mut tx).await
 }
 
-/// Writes a consistent copy of the live database to `to` (which must not exist) and its manifest.
-pub async fn backup(store: &Store, to: &Path) -> Result<Manifest> {
-    let pool = store.sqlite_pool().ok_or_else(|| {
-        other("server backup copies the embedded SQLite database; for PostgreSQL use pg_dump or a base backup (docs/operations.md)")
-    })?;
+/// Writes a consistent copy of the live database to `to` (which must not exist) and its
+/// manifest, sealed with `key` if given. `database_url` is the store's (pg_dump connects itself).
+pub async fn backup(store: &Store, database_url: &str, to: &Path, key: Option<&SecretBox>) -> Result<Manifest> {
     if to.exists() {
         return Err(other(format!("{} already exists; backups never overwrite", to.display())));
     }
-    let target = to.to_str().ok_or_else(|| other("the backup path must be valid UTF-8"))?;
-    sqlx::query("VACUUM INTO $1").bind(target).execute(pool).await?;
-    // The head as it is inside the copy (read from a scratch copy, so the backup file itself
-    // stays exactly as written).
-    let scratch = tempfile_in(to);
-    tokio::fs::copy(to, &scratch).await.map_err(other)?;
-    let (copy, seq, hash) = head_of(&scratch).await?;
-    copy.close().await;
-    remove_db_files(&scratch).await;
-    let (bytes, sha256) = file_sha256(to).await?;
+    let (format, Copy(payload, (seq, hash))) = match store.pg_pool() {
+        Some(pool) => (POSTGRES_FORMAT, pg_dump(pool, database_url).await?),
+        None => (SQLITE_FORMAT, sqlite_copy(store, to).await?),
+    };
+    let bytes = match key {
+        Some(k) => [SEALED_MAGIC, &k.seal_bytes(&payload, format)?].concat(),
+        None => payload,
+    };
+    write_new(to, &bytes).await.map_err(|e| other(format!("{}: {e}", to.display())))?;
     let manifest = Manifest {
-        format: FORMAT.into(),
+        format: format.into(),
         created_at: crate::timefmt::audit_time(store.clock().now()),
-        bytes,
-        sha256,
+        bytes: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
+        sha256: crate::ids::sha256_bytes(&bytes),
         audit_head_seq: seq,
         audit_head_hash: hash,
+        encrypted: key.is_some(),
     };
     let json = serde_json::to_string_pretty(&manifest).map_err(other)?;
     tokio::fs::write(manifest_path(to), json).await.map_err(other)?;
+    let mut tx = store.begin().await?;
+    tx.audit(
+        &crate::Actor::cli(),
+        crate::audit::NewEvent::new(BACKUP_ACTION, "backup", &manifest.sha256).details(&serde_json::json!({
+            "format": manifest.format, "audit_head_seq": seq, "encrypted": manifest.encrypted,
+        })),
+    );
+    tx.commit().await?;
     Ok(manifest)
 }
 
+/// Creates `path` (never replacing a file, even one that appeared meanwhile) and syncs it.
+async fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = tokio::fs::OpenOptions::new().write(true).create_new(true).open(path).await?;
+    f.write_all(bytes).await?;
+    f.sync_all().await
+}
+
+/// A backup's contents and the audit head inside them.
+struct Copy(Vec<u8>, (i64, String));
+
+/// `VACUUM INTO` a scratch file beside `near`; the head is read from a second scratch copy,
+/// so the copy's bytes stay exactly as written (opening a file in WAL mode changes its header).
+async fn sqlite_copy(store: &Store, near: &Path) -> Result<Copy> {
+    let pool = store.sqlite_pool().ok_or_else(|| other("not a SQLite store"))?;
+    let scratch = scratch_near(near);
+    let target = scratch.to_str().ok_or_else(|| other("the backup path must be valid UTF-8"))?;
+    sqlx::query("VACUUM INTO $1").bind(target).execute(pool).await?;
+    let probe = scratch_near(near);
+    let result = async {
+        tokio::fs::copy(&scratch, &probe).await.map_err(other)?;
+        let copy = open_file(&probe).await?;
+        let h = head(&copy).await;
+        copy.close().await;
+        Ok(Copy(read(&scratch).await?, h?))
+    }
+    .await;
+    remove_db_files(&probe).await;
+    remove_db_files(&scratch).await;
+    result
+}
+
+/// libpq settings for a `postgres://` URL: the URL without its password (command lines are
+/// visible to every local user) and the password for `PGPASSWORD`.
+fn libpq_target(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return (url.to_owned(), None);
+    };
+    let Some((user, password)) = rest[..at].split_once(':') else {
+        return (url.to_owned(), None);
+    };
+    (format!("{scheme}://{user}@{}", &rest[at + 1..]), Some(percent_decode(password)))
+}
+
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn pg_tool(program: &str, url: &str) -> tokio::process::Command {
+    let (target, password) = libpq_target(url);
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.arg("--dbname").arg(target).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(pw) = password {
+        cmd.env("PGPASSWORD", pw);
+    }
+    cmd
+}
+
+async fn finish(program: &str, child: tokio::process::Child) -> Result<Vec<u8>> {
+    let out = child.wait_with_output().await.map_err(|e| other(format!("{program}: {e}")))?;
+    if !out.status.success() {
+        return Err(other(format!(
+            "{program} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(out.stdout)
+}
+
+/// `pg_dump --format=custom` of the snapshot a repeatable-read transaction exports; the audit
+/// head is read in that same transaction.
+async fn pg_dump(pool: &sqlx::PgPool, url: &str) -> Result<Copy> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()").fetch_one(&mut *tx).await?;
+    let h: (i64, String) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
+    let child = pg_tool("pg_dump", url)
+        .args(["--format=custom", "--no-owner", "--no-privileges", "--snapshot", &snapshot])
+        .spawn()
+        .map_err(|e| other(format!("pg_dump (Debian: apt install postgresql-client): {e}")))?;
+    let dump = finish("pg_dump", child).await?;
+    tx.commit().await?;
+    Ok(Copy(dump, h))
+}
+
 /// A scratch file name in the same folder (so a final rename stays on one filesystem).
-fn tempfile_in(near: &Path) -> PathBuf {
+fn scratch_near(near: &Path) -> PathBuf {
     let dir = near.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     dir.join(format!(".restore-{}.sqlite", crate::ids::new_id()))
 }
@@ -91,44 +217,87 @@ async fn remove_db_files(db: &Path) {
     }
 }
 
-/// Restores `from` as the database file `db_file` after checking it: the file matches its
-/// manifest, and its audit chain verifies and ends exactly at the manifest's head. The current
-/// database (if any) is kept beside it as `<name>.before-restore-<time>`.
-pub async fn restore(from: &Path, db_file: &Path) -> Result<Manifest> {
+/// Where a backup is restored to.
+pub enum Target<'a> {
+    /// The SQLite database file; the current one (if any) is kept beside it.
+    SqliteFile(&'a Path),
+    /// An empty PostgreSQL database: its store and URL (pg_restore connects itself).
+    Postgres { store: &'a Store, url: &'a str },
+}
+
+/// Checks `from` against its manifest, opens it with `key` if it is sealed, restores it into
+/// `target` and checks the result: the audit chain verifies and ends exactly at the manifest's
+/// head, and the lifecycle invariants hold. A refused restore leaves the target as it was.
+pub async fn restore(from: &Path, target: Target<'_>, key: Option<&SecretBox>) -> Result<Manifest> {
     let text = tokio::fs::read_to_string(manifest_path(from)).await.map_err(|e| {
         other(format!("{}: {e} (a backup without its manifest cannot be checked)", manifest_path(from).display()))
     })?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| other(format!("manifest: {e}")))?;
-    if manifest.format != FORMAT {
-        return Err(other(format!("unknown backup format {}", manifest.format)));
+    let expected = match target {
+        Target::SqliteFile(_) => SQLITE_FORMAT,
+        Target::Postgres { .. } => POSTGRES_FORMAT,
+    };
+    if manifest.format != expected {
+        return Err(other(format!("this is a {} file; the configured database needs {expected}", manifest.format)));
     }
-    let (bytes, sha256) = file_sha256(from).await?;
-    if bytes != manifest.bytes || sha256 != manifest.sha256 {
+    let bytes = read(from).await?;
+    if u64::try_from(bytes.len()).ok() != Some(manifest.bytes) || crate::ids::sha256_bytes(&bytes) != manifest.sha256 {
         return Err(other("バックアップファイルが記録と一致しません（改変または破損） / the backup does not match its manifest (altered or damaged)"));
     }
+    let payload = match (bytes.strip_prefix(SEALED_MAGIC), key) {
+        (None, _) => bytes,
+        (Some(_), None) => {
+            return Err(other(
+                "このバックアップは暗号化されています / this backup is encrypted: give its key with --key-file",
+            ))
+        }
+        (Some(sealed), Some(k)) => k.open_bytes(sealed, &manifest.format).map_err(|_| {
+            other("バックアップの鍵が違います / the backup does not open with this key (or was altered)")
+        })?,
+    };
+    match target {
+        Target::SqliteFile(db_file) => restore_sqlite(&payload, db_file, &manifest).await?,
+        Target::Postgres { store, url } => restore_postgres(&payload, store, url, &manifest).await?,
+    }
+    Ok(manifest)
+}
+
+/// The checks a restored database must pass before it is used.
+async fn check(store: &Store, manifest: &Manifest) -> Result<()> {
+    let (seq, hash) = head(store).await?;
+    match audit::verify(store).await? {
+        Err(b) => {
+            return Err(other(format!(
+                "監査記録の連鎖に異常があります / audit chain broken in the backup: {}",
+                b.describe()
+            )))
+        }
+        Ok(n) if n != manifest.audit_head_seq || seq != manifest.audit_head_seq || hash != manifest.audit_head_hash => {
+            return Err(other("監査記録の末尾が記録と一致しません / the audit head differs from the manifest"))
+        }
+        Ok(_) => {}
+    }
+    let mut tx = store.read().await?;
+    let v = loans::invariant_violations(&mut tx).await?;
+    if !v.is_clean() {
+        return Err(other(format!(
+            "貸出記録の整合性に異常があります / lifecycle invariants broken in the backup: {v:?}"
+        )));
+    }
+    Ok(())
+}
+
+async fn restore_sqlite(payload: &[u8], db_file: &Path, manifest: &Manifest) -> Result<()> {
     if let Some(dir) = db_file.parent().filter(|p| !p.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir).await.map_err(other)?;
     }
-    let staged = tempfile_in(db_file);
-    tokio::fs::copy(from, &staged).await.map_err(other)?;
+    let staged = scratch_near(db_file);
+    tokio::fs::write(&staged, payload).await.map_err(other)?;
     let checked = async {
-        let (store, seq, hash) = head_of(&staged).await?;
-        let verified = audit::verify(&store).await?;
+        let store = open_file(&staged).await?;
+        let r = check(&store, manifest).await;
         store.close().await;
-        match verified {
-            Err(b) => Err(other(format!(
-                "監査記録の連鎖に異常があります / audit chain broken in the backup: {}",
-                b.describe()
-            ))),
-            Ok(n)
-                if n != manifest.audit_head_seq
-                    || seq != manifest.audit_head_seq
-                    || hash != manifest.audit_head_hash =>
-            {
-                Err(other("監査記録の末尾が記録と一致しません / the audit head differs from the manifest"))
-            }
-            Ok(_) => Ok(()),
-        }
+        r
     };
     if let Err(e) = checked.await {
         remove_db_files(&staged).await;
@@ -157,5 +326,59 @@ pub async fn restore(from: &Path, db_file: &Path) -> Result<Manifest> {
         to_side.push(suffix);
         let _ = tokio::fs::rename(PathBuf::from(from_side), PathBuf::from(to_side)).await;
     }
-    Ok(manifest)
+    Ok(())
+}
+
+/// `pg_restore` in one transaction into an empty database, then the checks; a restore that
+/// fails them is removed again, leaving the database empty as it was.
+async fn restore_postgres(payload: &[u8], store: &Store, url: &str, manifest: &Manifest) -> Result<()> {
+    let pool = store.pg_pool().ok_or_else(|| other("not a PostgreSQL store"))?;
+    let objects: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if objects > 0 {
+        return Err(other(
+            "復元先のデータベースが空ではありません / restore goes only into an empty database (create a new one)",
+        ));
+    }
+    let mut child = pg_tool("pg_restore", url)
+        .args(["--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| other(format!("pg_restore (Debian: apt install postgresql-client): {e}")))?;
+    let mut stdin = child.stdin.take().ok_or_else(|| other("pg_restore: no stdin"))?;
+    let written = stdin.write_all(payload).await;
+    drop(stdin);
+    finish("pg_restore", child).await?;
+    written.map_err(|e| other(format!("pg_restore: {e}")))?;
+    if let Err(e) = check(store, manifest).await {
+        // The database was empty before: empty it again (with PostgreSQL's default usage grant on
+        // `public`; the public service's role is granted by name, `store::roles`).
+        let emptied =
+            sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public; GRANT USAGE ON SCHEMA public TO PUBLIC")
+                .execute(pool)
+                .await;
+        return Err(match emptied {
+            Ok(_) => e,
+            Err(d) => other(format!("{e}; the restored data could not be removed again ({d}): drop this database")),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_password_leaves_the_url_for_the_environment() {
+        assert_eq!(
+            super::libpq_target("postgres://app:p%40ss@db:5432/lending?sslmode=require"),
+            ("postgres://app@db:5432/lending?sslmode=require".to_owned(), Some("p@ss".to_owned()))
+        );
+        assert_eq!(
+            super::libpq_target("postgres://postgres@127.0.0.1/t"),
+            ("postgres://postgres@127.0.0.1/t".into(), None)
+        );
+    }
 }

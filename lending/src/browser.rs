@@ -33,7 +33,11 @@ pub async fn start_driver() -> Driver {
         );
     }
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+    // The browser is the nurse's phone, with a clock of its own: when CI shifts the wall clock
+    // of the tests (libfaketime), Chromium runs unshifted (it does not start under the shim).
     let child = Command::new("/usr/bin/chromedriver")
+        .env_remove("LD_PRELOAD")
+        .env_remove("FAKETIME")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -111,6 +111,26 @@ pub const SETTINGS: &[Setting] = &[
         key: "mobile_db_password",
         help: "its password; without it `server migrate` does not create the role",
     },
+    Setting {
+        env: "LENDING_LOG_FORMAT",
+        key: "log_format",
+        help: "text (default) or json: one JSON object per log line, for a log collector",
+    },
+    Setting {
+        env: "LENDING_METRICS_LISTEN",
+        key: "metrics_listen",
+        help: "address of the staff service's Prometheus /metrics listener (operators only, e.g. 127.0.0.1:9180); default off",
+    },
+    Setting {
+        env: "LENDING_MOBILE_METRICS_LISTEN",
+        key: "mobile_metrics_listen",
+        help: "the same for the public service (e.g. 127.0.0.1:9181); default off",
+    },
+    Setting {
+        env: "LENDING_BACKUP_KEY_FILE",
+        key: "backup_key_file",
+        help: "key file sealing backups (`server backup`, created if missing) and opening them (`server restore`); keep it apart from the backups; default: backups unencrypted",
+    },
 ];
 
 /// A secret that never appears in logs or `Debug` output.
@@ -152,6 +172,19 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub mobile_db_role: String,
     pub mobile_db_password: Option<Secret>,
+    pub log_format: LogFormat,
+    pub metrics_listen: Option<SocketAddr>,
+    pub mobile_metrics_listen: Option<SocketAddr>,
+    pub backup_key_file: Option<PathBuf>,
+}
+
+/// How both binaries write their logs (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -278,7 +311,19 @@ impl Config {
             custody_days: number("LENDING_CUSTODY_CHECK_DAYS", 30, 365)?,
             wipe_days: number("LENDING_WIPE_WAIT_DAYS", 7, 365)?,
         };
+        let log_format = match get("LENDING_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(v) => {
+                return Err(err("LENDING_LOG_FORMAT", format!("「{v}」ではなく text か json (expected text or json)")))
+            }
+        };
+        let optional_addr = |name: &str| get(name).map(|_| addr(name, "")).transpose();
         Ok(Self {
+            log_format,
+            metrics_listen: optional_addr("LENDING_METRICS_LISTEN")?,
+            mobile_metrics_listen: optional_addr("LENDING_MOBILE_METRICS_LISTEN")?,
+            backup_key_file: get("LENDING_BACKUP_KEY_FILE").map(PathBuf::from),
             reminder_cadence,
             thresholds,
             receipt_key,
@@ -321,6 +366,10 @@ impl Config {
             trusted_proxies: Vec::new(),
             mobile_db_role: "lending_mobile".into(),
             mobile_db_password: None,
+            log_format: LogFormat::Text,
+            metrics_listen: None,
+            mobile_metrics_listen: None,
+            backup_key_file: None,
         }
     }
 
@@ -407,6 +456,30 @@ mod tests {
         assert_eq!(e.setting, "LENDING_DATABASE_URL");
         let e = Config::from_sources(&env(&[("LENDING_PUBLIC_BASE_URL", "help.example")])).unwrap_err();
         assert_eq!(e.setting, "LENDING_PUBLIC_BASE_URL");
+        let e = Config::from_sources(&env(&[("LENDING_METRICS_LISTEN", "9180")])).unwrap_err();
+        assert_eq!(e.setting, "LENDING_METRICS_LISTEN");
+        let e = Config::from_sources(&env(&[("LENDING_LOG_FORMAT", "JSON!")])).unwrap_err();
+        assert_eq!(e.setting, "LENDING_LOG_FORMAT");
+    }
+
+    #[test]
+    fn operations_settings_are_off_unless_set() {
+        let c = Config::from_sources(&env(&[])).unwrap();
+        assert_eq!(
+            (c.log_format, c.metrics_listen, c.mobile_metrics_listen, c.backup_key_file),
+            (LogFormat::Text, None, None, None)
+        );
+        let c = Config::from_sources(&env(&[
+            ("LENDING_LOG_FORMAT", "json"),
+            ("LENDING_METRICS_LISTEN", "127.0.0.1:9180"),
+            ("LENDING_MOBILE_METRICS_LISTEN", "127.0.0.1:9181"),
+            ("LENDING_BACKUP_KEY_FILE", "/etc/lending/backup.key"),
+        ]))
+        .unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.metrics_listen.unwrap().port(), 9180);
+        assert_eq!(c.mobile_metrics_listen.unwrap().port(), 9181);
+        assert_eq!(c.backup_key_file.unwrap(), PathBuf::from("/etc/lending/backup.key"));
     }
 
     #[test]

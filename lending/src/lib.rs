@@ -15,7 +15,11 @@ pub mod error;
 pub mod ids;
 pub mod labels;
 pub mod lifecycle;
+#[cfg(feature = "http")]
+pub mod logging;
 pub mod mail;
+#[cfg(feature = "http")]
+pub mod metrics;
 pub mod qr;
 pub mod receipts;
 #[cfg(feature = "http")]

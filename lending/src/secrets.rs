@@ -47,6 +47,18 @@ impl SecretBox {
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &str) -> Result<String> {
+        Ok(URL_SAFE_NO_PAD.encode(self.seal_bytes(plaintext, aad)?))
+    }
+
+    pub fn open(&self, sealed: &str, aad: &str) -> Result<Vec<u8>> {
+        let bytes =
+            URL_SAFE_NO_PAD.decode(sealed).map_err(|_| Error::Other(anyhow::anyhow!("sealed value is not base64")))?;
+        self.open_bytes(&bytes, aad)
+            .map_err(|_| Error::Other(anyhow::anyhow!("sealed value does not open with this key and row")))
+    }
+
+    /// Nonce followed by ciphertext and tag, as bytes (backup files).
+    pub fn seal_bytes(&self, plaintext: &[u8], aad: &str) -> Result<Vec<u8>> {
         let nonce = random_bytes::<24>();
         let ct = self
             .cipher
@@ -54,19 +66,17 @@ impl SecretBox {
             .map_err(|_| Error::Other(anyhow::anyhow!("encryption failed")))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
-        Ok(URL_SAFE_NO_PAD.encode(out))
+        Ok(out)
     }
 
-    pub fn open(&self, sealed: &str, aad: &str) -> Result<Vec<u8>> {
-        let bytes =
-            URL_SAFE_NO_PAD.decode(sealed).map_err(|_| Error::Other(anyhow::anyhow!("sealed value is not base64")))?;
-        if bytes.len() < 24 {
+    pub fn open_bytes(&self, sealed: &[u8], aad: &str) -> Result<Vec<u8>> {
+        if sealed.len() < 24 {
             return Err(Error::Other(anyhow::anyhow!("sealed value too short")));
         }
-        let (nonce, ct) = bytes.split_at(24);
+        let (nonce, ct) = sealed.split_at(24);
         self.cipher
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
-            .map_err(|_| Error::Other(anyhow::anyhow!("sealed value does not open with this key and row")))
+            .map_err(|_| Error::Other(anyhow::anyhow!("does not open with this key")))
     }
 }
 

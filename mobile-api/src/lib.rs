@@ -35,6 +35,8 @@ pub struct AppState {
     pub cache: Arc<cache::HelpCache>,
     pub limits: Arc<limits::Limits>,
     pub form_key: Arc<form_token::FormKey>,
+    /// Requests by route and status, for `/metrics`.
+    pub metrics: Arc<lending::metrics::HttpMetrics>,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
             cache: Arc::new(cache::HelpCache::new(check_every)),
             limits: Arc::new(limits),
             form_key: Arc::new(form_token::FormKey::random()),
+            metrics: Arc::default(),
         }
     }
 }
@@ -63,12 +66,30 @@ pub fn routes() -> Routes<AppState> {
 
 pub fn build_app(state: AppState) -> Router {
     let tls = state.cfg.public_base_url.starts_with("https://");
+    let metrics = state.metrics.clone();
     let app = routes()
         .into_router()
         .layer(axum::middleware::from_fn(access_log))
         .layer(axum::middleware::from_fn(same_origin_only))
         .with_state(state);
-    lending::web::harden(app, if tls { &[lending::web::HSTS] } else { &[] }, MAX_BODY_BYTES)
+    lending::web::harden(app, if tls { &[lending::web::HSTS] } else { &[] }, MAX_BODY_BYTES, &metrics)
+}
+
+/// `GET /metrics` for the public service's own listener (`LENDING_MOBILE_METRICS_LISTEN`):
+/// requests by route template and status, and rate-limit refusals.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", axum::routing::get(metrics)).with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut out = lending::metrics::Text::default();
+    state.metrics.render("lending_public", &mut out);
+    let name = "lending_public_rate_limited_total";
+    out.header(name, "counter", "Requests refused by a rate limit, by limit.");
+    for (limit, n) in state.limits.refusals() {
+        out.count(name, &[("limit", limit)], n);
+    }
+    lending::metrics::response(out)
 }
 
 /// Access monitoring (guideline: 切り分け and アクセス監視): every request with its route,

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::HeaderMap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -12,6 +13,8 @@ pub struct Limits {
     reports: DefaultKeyedRateLimiter<IpAddr>,
     unknown_tokens: DefaultKeyedRateLimiter<IpAddr>,
     trusted_proxies: Vec<IpAddr>,
+    /// Refusals so far: reports, unknown-token lookups (for `/metrics`).
+    refused: [AtomicU64; 2],
 }
 
 /// Reports a minute from one address; a family reporting a real problem never needs more.
@@ -29,6 +32,7 @@ impl Limits {
             reports: RateLimiter::keyed(per_minute(REPORTS_PER_MINUTE)),
             unknown_tokens: RateLimiter::keyed(per_minute(UNKNOWN_PER_MINUTE)),
             trusted_proxies,
+            refused: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 
@@ -37,10 +41,25 @@ impl Limits {
     }
 
     pub fn allow_report(&self, client: IpAddr) -> bool {
-        self.reports.check_key(&client).is_ok()
+        self.count(0, self.reports.check_key(&client).is_ok())
     }
 
     pub fn allow_unknown_lookup(&self, client: IpAddr) -> bool {
-        self.unknown_tokens.check_key(&client).is_ok()
+        self.count(1, self.unknown_tokens.check_key(&client).is_ok())
+    }
+
+    fn count(&self, limit: usize, allowed: bool) -> bool {
+        if !allowed {
+            self.refused[limit].fetch_add(1, Ordering::Relaxed);
+        }
+        allowed
+    }
+
+    /// (limit, refusals so far).
+    pub fn refusals(&self) -> [(&'static str, u64); 2] {
+        [
+            ("reports", self.refused[0].load(Ordering::Relaxed)),
+            ("unknown_token", self.refused[1].load(Ordering::Relaxed)),
+        ]
     }
 }

@@ -12,8 +12,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LENDING_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let log_format = cfg.log_format;
+    lending::logging::init(log_format);
     let Ok(rt) = tokio::runtime::Builder::new_multi_thread().enable_all().build() else {
         eprintln!("cannot start the runtime");
         return ExitCode::from(2);
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     match rt.block_on(serve(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("エラー / error: {e:#}");
+            lending::logging::fatal(log_format, &format!("{e:#}"));
             ExitCode::from(2)
         }
     }
@@ -41,7 +41,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "public service listening");
     println!("listening on http://{addr}");
+    let metrics_listen = cfg.mobile_metrics_listen;
     let state = mobile_api::AppState::new(store.clone(), cfg, Duration::from_secs(2));
+    if let Some(at) = metrics_listen {
+        lending::metrics::serve("LENDING_MOBILE_METRICS_LISTEN", at, mobile_api::metrics_router(state.clone())).await?;
+    }
     mobile_api::run(listener, state, mobile_api::shutdown_signal()).await?;
     store.close().await;
     Ok(())

@@ -1,4 +1,4 @@
-//! `server <subcommand>`: serve, migrate, user add, token create, audit verify, demo.
+//! `server <subcommand>`: serve, migrate, user add, token create, audit verify, demo, backup, restore.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -50,13 +50,47 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
-    /// Write a consistent copy of the (SQLite) database and its manifest, while serving.
+    /// Write a consistent copy of the database (SQLite: VACUUM INTO; PostgreSQL: pg_dump) and its
+    /// manifest, while serving.
     Backup {
         /// The backup file to create (never overwritten); `<file>.manifest.json` is written beside it.
         file: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
     },
-    /// Restore a backup after checking it against its manifest and its audit chain (stop the services first).
-    Restore { file: PathBuf },
+    /// Restore a backup after checking it against its manifest, then its audit chain and the
+    /// lifecycle invariants (SQLite: stop the services first; PostgreSQL: into an empty database).
+    Restore {
+        file: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+}
+
+#[derive(clap::Args)]
+struct KeyArg {
+    /// Seal (backup; the key is created if missing) or open (restore) the backup with this key
+    /// file; keep it apart from the backups. Overrides LENDING_BACKUP_KEY_FILE.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
+impl KeyArg {
+    /// The backup key, if one is configured; `create` makes a missing key file.
+    fn load(self, cfg: &Config, create: bool) -> anyhow::Result<Option<lending::secrets::SecretBox>> {
+        let Some(path) = self.key_file.or_else(|| cfg.backup_key_file.clone()) else {
+            return Ok(None);
+        };
+        if !create && !path.exists() {
+            anyhow::bail!("{}: バックアップの鍵がありません / backup key file not found", path.display());
+        }
+        if create && !path.exists() {
+            tracing::warn!(path = %path.display(), "バックアップの鍵を作成しました（バックアップとは別の場所に保管） / new backup key: keep it apart from the backups");
+        }
+        let key =
+            lending::secrets::SecretBox::from_file(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(Some(key))
+    }
 }
 
 #[derive(Subcommand)]
@@ -121,7 +155,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing();
+    let log_format = cfg.log_format;
+    lending::logging::init(log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -132,15 +167,10 @@ pub fn main() -> ExitCode {
     match rt.block_on(run(cli.command, cfg)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("エラー / error: {e:#}");
+            lending::logging::fatal(log_format, &format!("{e:#}"));
             ExitCode::from(2)
         }
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LENDING_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 async fn open(cfg: &Config) -> anyhow::Result<Store> {
@@ -181,7 +211,11 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             println!("listening on http://{addr}");
             let keys = cfg.secret_box()?;
             let receipts = cfg.receipt_key()?;
+            let metrics_listen = cfg.metrics_listen;
             let state = AppState::new(store.clone(), cfg, keys, receipts);
+            if let Some(at) = metrics_listen {
+                lending::metrics::serve("LENDING_METRICS_LISTEN", at, crate::metrics::router(state.clone())).await?;
+            }
             let worker = tokio::spawn(crate::worker::run(state.clone(), mailer));
             crate::run(listener, state, crate::shutdown_signal()).await?;
             worker.abort();
@@ -260,30 +294,49 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             println!("{n} 台の機器を登録しました / {n} devices imported");
             store.close().await;
         }
-        Command::Backup { file } => {
+        Command::Backup { file, key } => {
+            let key = key.load(&cfg, true)?;
             let store = open(&cfg).await?;
-            let m = lending::backup::backup(&store, &file).await?;
+            let m = lending::backup::backup(&store, cfg.database_url.expose(), &file, key.as_ref()).await?;
             store.close().await;
             println!(
-                "バックアップを作成しました / backup written: {} ({} bytes, sha256 {}, audit head {} {})",
+                "バックアップを作成しました / backup written: {} ({} bytes{}, sha256 {}, audit head {} {})",
                 file.display(),
                 m.bytes,
+                if m.encrypted { ", encrypted" } else { "" },
                 m.sha256,
                 m.audit_head_seq,
                 m.audit_head_hash
             );
         }
-        Command::Restore { file } => {
+        Command::Restore { file, key } => {
+            let key = key.load(&cfg, false)?;
             let url = cfg.database_url.expose();
-            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).ok_or_else(|| {
-                anyhow::anyhow!("server restore restores the embedded SQLite database; for PostgreSQL use pg_restore (docs/operations.md)")
-            })?;
-            let db_file = PathBuf::from(path.split('?').next().unwrap_or(path));
-            let m = lending::backup::restore(&file, &db_file).await?;
+            let m = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+                let db_file = PathBuf::from(path.split('?').next().unwrap_or(path));
+                lending::backup::restore(&file, lending::backup::Target::SqliteFile(&db_file), key.as_ref()).await?
+            } else {
+                let store = open(&cfg).await?;
+                let m = lending::backup::restore(
+                    &file,
+                    lending::backup::Target::Postgres { store: &store, url },
+                    key.as_ref(),
+                )
+                .await;
+                // The public service's role and grants are not in the backup: made again here.
+                let note = match &m {
+                    Ok(_) => migrate(&store, &cfg).await?,
+                    Err(_) => None,
+                };
+                store.close().await;
+                if let Some(note) = note {
+                    println!("{note}");
+                }
+                m?
+            };
             println!(
-                "復元しました / restored {} into {}: audit chain verified up to event {} ({})",
+                "復元しました / restored {}: audit chain verified up to event {} ({}), lifecycle invariants hold",
                 file.display(),
-                db_file.display(),
                 m.audit_head_seq,
                 m.audit_head_hash
             );

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cli;
 pub mod i18n;
+pub mod metrics;
 pub mod routes;
 pub mod web;
 pub mod worker;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub sign_in_throttle: Arc<web::throttle::SignInThrottle>,
     /// The dashboard's counts, shared for a few seconds.
     pub dashboard_counts: Arc<lending::service::oversight::SummaryCache>,
+    /// Requests by route and status, for `/metrics`.
+    pub metrics: Arc<lending::metrics::HttpMetrics>,
 }
 
 impl AppState {
@@ -40,6 +43,7 @@ impl AppState {
             receipts,
             sign_in_throttle: Arc::new(web::throttle::SignInThrottle::new()),
             dashboard_counts: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 }
@@ -53,13 +57,19 @@ const NO_STORE: (&str, &str) = ("cache-control", "no-store");
 
 pub fn build_app(state: AppState) -> Router {
     let tls = state.cfg.staff_https();
+    let metrics = state.metrics.clone();
     // Bodies: `MAX_BODY_BYTES` for every extractor, raised per route for the CSV imports
     // (`DefaultBodyLimit` on those handlers); the outer limit is the largest of them.
     let app = routes::router()
         .layer(axum::extract::DefaultBodyLimit::max(lending::web::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(web::csrf::same_origin_only))
         .with_state(state);
-    lending::web::harden(app, if tls { &[NO_STORE, lending::web::HSTS] } else { &[NO_STORE] }, MAX_UPLOAD_BYTES)
+    lending::web::harden(
+        app,
+        if tls { &[NO_STORE, lending::web::HSTS] } else { &[NO_STORE] },
+        MAX_UPLOAD_BYTES,
+        &metrics,
+    )
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

@@ -10,6 +10,7 @@ pub mod incidents;
 pub mod labels;
 pub mod loans;
 pub mod monthly;
+pub mod operations;
 pub mod outbox;
 pub mod oversight;
 pub mod registry;

@@ -144,10 +144,7 @@ pub async fn queue_digest(tx: &mut Tx, thresholds: Thresholds, staff_base_url: &
     }
     let summary = dashboard::summary(tx, thresholds).await?;
     let of = |v: View| summary.by_view.iter().find(|(w, _)| *w == v).map_or(0, |(_, n)| *n);
-    let open_reports: i64 = on!(tx, c => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM problem_reports WHERE status <> 'resolved'")
-        .fetch_one(c)
-        .await)?;
+    let open_reports = super::reports::open_count(tx).await?;
     let lines = [
         ("返却遅れの機器", of(View::Overdue)),
         (&*format!("所在確認が{}日以上ない機器", thresholds.custody_days), of(View::Unconfirmed)),

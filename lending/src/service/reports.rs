@@ -97,6 +97,13 @@ pub async fn list(tx: &mut Tx, all: bool) -> Result<Vec<ReportRow>> {
     Ok(on!(tx, c => sqlx::query_as::<_, ReportRow>(&sql).bind(all).fetch_all(c).await)?)
 }
 
+/// Reports not yet resolved (the digest mail and `/metrics`).
+pub async fn open_count(tx: &mut Tx) -> Result<i64> {
+    Ok(on!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM problem_reports WHERE status <> 'resolved'")
+        .fetch_one(c)
+        .await)?)
+}
+
 pub async fn resolve(tx: &mut Tx, actor: &Actor, id: &str, note: &str) -> Result<()> {
     super::require_writer(actor)?;
     let note = bounded("resolution", note, 2000, "対応内容")?;

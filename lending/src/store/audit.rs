@@ -117,6 +117,14 @@ pub async fn count_action(tx: &mut Tx, action: &str) -> Result<i64> {
         .await)?)
 }
 
+/// When the newest event with `action` happened (its `at` text), if any.
+pub async fn last_at(tx: &mut Tx, action: &str) -> Result<Option<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar("SELECT at FROM audit_events WHERE action = $1 ORDER BY seq DESC LIMIT 1")
+        .bind(action)
+        .fetch_optional(c)
+        .await)?)
+}
+
 /// Streams the events with `first <= seq <= last` in `seq` order, in one snapshot, to `f`
 /// until it returns `false`; millions of events need no memory.
 pub async fn for_each_in(

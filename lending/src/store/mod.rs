@@ -88,6 +88,14 @@ impl Default for PoolSize {
     }
 }
 
+/// What [`Store::pool_use`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 impl Store {
     /// Opens the database at `url` (creating a SQLite file and its folder if needed) and
     /// refuses to return unless durable settings are in force.
@@ -171,6 +179,27 @@ impl Store {
             Db::Postgres(p) => POSTGRES_MIGRATOR.run(p).await,
         }
         .map_err(|e| Error::Other(e.into()))
+    }
+
+    /// Whether every migration this build knows has been applied, and nothing newer (readiness).
+    pub async fn schema_current(&self) -> Result<bool> {
+        let sql = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+        let (migrator, applied): (&Migrator, Vec<i64>) = match &self.db {
+            Db::Sqlite(p) => (&SQLITE_MIGRATOR, sqlx::query_scalar(sql).fetch_all(p).await?),
+            Db::Postgres(p) => (&POSTGRES_MIGRATOR, sqlx::query_scalar(sql).fetch_all(p).await?),
+        };
+        let known: Vec<i64> =
+            migrator.iter().filter(|m| !m.migration_type.is_down_migration()).map(|m| m.version).collect();
+        Ok(applied == known)
+    }
+
+    /// Connections open, of them idle, and the pool's limit.
+    pub fn pool_use(&self) -> PoolUse {
+        let (open, idle, max) = match &self.db {
+            Db::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Db::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        PoolUse { open, idle: u32::try_from(idle).unwrap_or(u32::MAX), max }
     }
 
     /// Checks, on a pooled connection, that commits are durable: SQLite in WAL with

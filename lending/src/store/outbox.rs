@@ -163,3 +163,27 @@ pub async fn all(tx: &mut Tx) -> Result<Vec<Mail>> {
         .fetch_all(c)
         .await)?)
 }
+
+/// Mails waiting to be sent: how many, how many of them failed at least once, the oldest's
+/// queueing time, and how many were given up on (not set aside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    pub queued: i64,
+    pub failed: i64,
+    pub oldest: Option<DateTime<Utc>>,
+    pub given_up: i64,
+}
+
+pub async fn backlog(tx: &mut Tx) -> Result<Backlog> {
+    let (queued, failed): (i64, i64) = on!(tx, c => sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) FROM mail_outbox \
+         WHERE sent_at IS NULL AND failed_at IS NULL")
+        .fetch_one(c)
+        .await)?;
+    let oldest: Option<DateTime<Utc>> = on!(tx, c => sqlx::query_scalar(
+        "SELECT created_at FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL ORDER BY created_at LIMIT 1")
+        .fetch_optional(c)
+        .await)?;
+    let given_up = count_failed(tx).await?;
+    Ok(Backlog { queued, failed, oldest, given_up })
+}

@@ -50,10 +50,15 @@ pub async fn shutdown_signal() {
 }
 
 /// Wraps a service's router in the layers both services share: security headers (plus any
-/// `extra` ones), a body limit (413 beyond), and a request span that names the route pattern, never the
-/// raw path (which can hold ids or tokens).
+/// `extra` ones), a body limit (413 beyond), request metrics and a request span, both naming the
+/// route pattern, never the raw path (which can hold ids or tokens).
 #[cfg(feature = "http")]
-pub fn harden(app: axum::Router, extra: &[(&'static str, &'static str)], body_limit: usize) -> axum::Router {
+pub fn harden(
+    app: axum::Router,
+    extra: &[(&'static str, &'static str)],
+    body_limit: usize,
+    metrics: &std::sync::Arc<crate::metrics::HttpMetrics>,
+) -> axum::Router {
     use axum::extract::{MatchedPath, Request};
     use axum::http::{HeaderName, HeaderValue};
     use tower_http::set_header::SetResponseHeaderLayer;
@@ -66,12 +71,13 @@ pub fn harden(app: axum::Router, extra: &[(&'static str, &'static str)], body_li
             HeaderValue::from_static(value),
         ));
     }
-    app.layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit)).layer(
-        TraceLayer::new_for_http().make_span_with(|req: &Request| {
+    app.layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str);
             tracing::info_span!("request", method = %req.method(), route = %route)
-        }),
-    )
+        }))
+        // Outermost, so refusals by the layers above (413) are counted and timed too.
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
 }
 
 /// Whether a browser marks a request as coming from our own pages: `Sec-Fetch-Site` is

@@ -42,3 +42,68 @@ async fn refuses_to_start_without_the_schema() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("server migrate"));
 }
+
+/// `LENDING_LOG_FORMAT=json` through the real binary: every line is a JSON object, nothing is
+/// coloured when piped, and the metrics listener it announces serves `/metrics` with route
+/// templates, never the token asked for.
+#[tokio::test]
+async fn json_logs_and_the_metrics_listener() {
+    let db = TestDb::new(lending::Backend::Sqlite).await;
+    db.store(lending::testing::test_clock()).await.close().await;
+    let mut child = mobile_api(&db)
+        .env("LENDING_LOG", "info")
+        .env("LENDING_LOG_FORMAT", "json")
+        .env("LENDING_MOBILE_METRICS_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("listening on ").expect("prints its address").to_owned();
+    let (lines, logged) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines() {
+            let _ = lines.send(l.unwrap());
+        }
+    });
+    let mut seen = Vec::new();
+    let metrics = loop {
+        let l = logged.recv_timeout(std::time::Duration::from_secs(20)).expect("announces its metrics listener");
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        seen.push(l);
+        if v["fields"]["message"] == "metrics listening" {
+            break v["fields"]["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    let secret = "abcdefghijklmnopqrstuvwxyz0123456789";
+    assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().status(), reqwest::StatusCode::OK);
+    assert_eq!(reqwest::get(format!("{base}/d/{secret}")).await.unwrap().status(), reqwest::StatusCode::NOT_FOUND);
+    let text = reqwest::get(format!("http://{metrics}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains(r#"lending_public_http_requests_total{route="/healthz",method="GET",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"lending_public_http_requests_total{route="/d/{token}",method="GET",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains("abcdefgh"), "no token in the metrics");
+    assert_eq!(
+        reqwest::get(format!("{base}/metrics")).await.unwrap().status(),
+        reqwest::StatusCode::NOT_FOUND,
+        "not on the public listener"
+    );
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+    seen.extend(logged.try_iter());
+    assert!(seen.len() >= 4, "{seen:?}");
+    for l in &seen {
+        assert!(!l.contains('\u{1b}'), "no ANSI escape when piped: {l:?}");
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{l}");
+    }
+    assert!(seen.iter().any(|l| l.contains("\"target\":\"access\"")), "the access log is JSON too");
+}

@@ -1,5 +1,5 @@
-//! `server backup` → wipe the data directory → `server restore` → `server audit verify`; and a
-//! backup with one row removed is refused.
+//! `server backup` → wipe the data directory → `server restore` → `server audit verify`; a
+//! backup with one row removed is refused; a sealed backup restores only with its key.
 
 use std::process::{Command, Output};
 
@@ -99,4 +99,16 @@ async fn backup_wipe_restore_verifies_and_a_tampered_backup_is_refused() {
     assert!(text(&o).contains("event 50"), "{}", text(&o));
     let o = server(&db, &["audit", "verify"]);
     assert_eq!(o.status.code(), Some(0), "a refused restore leaves the database as it was");
+
+    // Sealed with a key kept elsewhere: restored only with that key.
+    let key = outside.path().join("keys/backup.key");
+    let sealed = outside.path().join("sealed.sqlite");
+    let o = server(&db, &["backup", sealed.to_str().unwrap(), "--key-file", key.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!std::fs::read(&sealed).unwrap().starts_with(b"SQLite format"), "not readable as a database");
+    let o = server(&db, &["restore", sealed.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("encrypted"), "{}", text(&o));
+    let o = server(&db, &["restore", sealed.to_str().unwrap(), "--key-file", key.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(server(&db, &["audit", "verify"]).status.code(), Some(0));
 }

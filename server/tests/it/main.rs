@@ -16,7 +16,9 @@ mod incident_pages;
 mod labels;
 mod lending_pages;
 mod matrix;
+mod metrics;
 mod openapi;
+mod operations;
 mod oversight;
 mod registry_pages;
 mod reports;
@@ -34,6 +36,8 @@ pub struct TestApp {
     pub store: Store,
     pub client: reqwest::Client,
     pub db: TestDb,
+    /// The running service's state (its metrics, for the `/metrics` listener).
+    pub state: server::AppState,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -57,11 +61,11 @@ pub async fn spawn_on(db: TestDb, clock: Clock) -> TestApp {
     let keys = cfg.secret_box().unwrap();
     let receipts = cfg.receipt_key().unwrap();
     let state = server::AppState::new(store.clone(), cfg, keys.clone(), receipts);
-    let server = tokio::spawn(server::run(listener, state, async {
+    let server = tokio::spawn(server::run(listener, state.clone(), async {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { base, keys, store, client, db, stop: Some(stop), server: Some(server) }
+    TestApp { base, keys, store, client, db, state, stop: Some(stop), server: Some(server) }
 }
 
 impl TestApp {

@@ -29,6 +29,7 @@ const CALLERS: [&str; 6] = ["anonymous", "nurse", "admin", "auditor", "disabled"
 /// (method, route pattern, form body, expected per caller)
 const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/healthz", "", [A, A, A, A, A, A]),
+    ("GET", "/readyz", "", [A, A, A, A, A, A]),
     ("GET", "/static/staff.css", "", [A, A, A, A, A, A]),
     ("GET", "/lang", "to=en", [A, A, A, A, A, A]),
     ("GET", "/login", "", [A, A, A, A, A, A]),
