@@ -65,6 +65,13 @@ impl AssetTag {
     }
 }
 
+/// A code as people type or read it aloud, made comparable: NFKC (full-width letters, digits and
+/// hyphens become ASCII: ＧＷ－００１ → GW-001), trimmed, upper case.
+pub fn fold_code(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    s.nfkc().collect::<String>().trim().to_uppercase()
+}
+
 /// SHA-256 of a text, as lowercase hex.
 pub fn sha256_hex(text: &str) -> String {
     sha256_bytes(text.as_bytes())

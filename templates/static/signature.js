@@ -6,7 +6,10 @@
   var clear = document.getElementById("signature-clear");
   if (!canvas || !field) { return; }
   var ctx = canvas.getContext("2d");
-  var strokes = [];
+  // Strokes already drawn (the page came back with a message): shown again, never lost.
+  var strokes = (field.value || "").split("|").filter(function (s) { return s.trim() !== ""; }).map(function (s) {
+    return s.trim().split(/\s+/).map(function (p) { var xy = p.split(","); return [+xy[0], +xy[1]]; });
+  });
   var current = null;
   function size() {
     var ratio = window.devicePixelRatio || 1;
@@ -45,6 +48,18 @@
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
   if (clear) { clear.addEventListener("click", function () { strokes = []; save(); redraw(); }); }
+  // A required signature is checked before the form is sent (the server checks it again).
+  var missing = document.getElementById("signature-missing");
+  if (field.dataset.required === "yes" && field.form) {
+    field.form.addEventListener("submit", function (e) {
+      if (strokes.length === 0) {
+        e.preventDefault();
+        if (missing) { missing.hidden = false; }
+        canvas.scrollIntoView({ block: "center" });
+      }
+    });
+  }
+  canvas.addEventListener("pointerdown", function () { if (missing) { missing.hidden = true; } });
   window.addEventListener("resize", size);
   size();
 })();

@@ -50,6 +50,13 @@ pub async fn by_asset_tag(tx: &mut Tx, tag: &str) -> Result<Option<Device>> {
     Ok(on!(tx, c => sqlx::query_as::<_, Device>(&sql).bind(tag).fetch_optional(c).await)?)
 }
 
+/// The one device whose asset tag equals `tag` ignoring ASCII case (`None` if none or several).
+pub async fn by_asset_tag_ignoring_case(tx: &mut Tx, tag: &str) -> Result<Option<Device>> {
+    let sql = format!("SELECT {COLUMNS} FROM devices WHERE UPPER(asset_tag) = UPPER($1) LIMIT 2");
+    let mut found = on!(tx, c => sqlx::query_as::<_, Device>(&sql).bind(tag).fetch_all(c).await)?;
+    Ok(if found.len() == 1 { found.pop() } else { None })
+}
+
 pub async fn by_qr_token(tx: &mut Tx, token: &str) -> Result<Option<Device>> {
     let sql = format!("SELECT {COLUMNS} FROM devices WHERE qr_token = $1");
     Ok(on!(tx, c => sqlx::query_as::<_, Device>(&sql).bind(token).fetch_optional(c).await)?)

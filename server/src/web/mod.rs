@@ -11,6 +11,81 @@ use lending::{Error, Role};
 
 use crate::i18n::{Lang, Texts};
 
+/// What was wrong with a submitted form, shown on the same page above the form and beside each
+/// field, in the page's language, with everything the user entered kept.
+#[derive(Debug, Default)]
+pub struct FormErrors {
+    /// Every message, for the summary at the top.
+    pub summary: Vec<String>,
+    /// (field name, message) for the messages beside the fields.
+    fields: Vec<(String, String)>,
+}
+
+impl FormErrors {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// From a domain error: each invalid field beside its field, a conflict in the summary only.
+    pub fn from_error(e: &Error, lang: Lang) -> Self {
+        let pick = |ja: &str, en: &str| if lang == Lang::Ja { ja.to_owned() } else { en.to_owned() };
+        match e {
+            Error::Validation(fields) => {
+                let fields: Vec<(String, String)> =
+                    fields.iter().map(|f| (f.field.clone(), pick(&f.message_ja, &f.message_en))).collect();
+                Self { summary: fields.iter().map(|(_, m)| m.clone()).collect(), fields }
+            }
+            other => Self { summary: vec![pick(&other.message_ja(), &other.message_en())], fields: Vec::new() },
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.summary.is_empty()
+    }
+
+    /// The message for `field`, if it has one.
+    pub fn field(&self, field: &str) -> Option<&str> {
+        self.fields.iter().find(|(f, _)| f == field).map(|(_, m)| m.as_str())
+    }
+
+    /// The status a page with these errors answers: 200 when none, else 422 for wrong input and
+    /// 409 for a lifecycle conflict.
+    pub fn status(e: Option<&Error>) -> StatusCode {
+        match e {
+            None => StatusCode::OK,
+            Some(Error::Validation(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            Some(Error::Forbidden) => StatusCode::FORBIDDEN,
+            Some(Error::NotFound) => StatusCode::NOT_FOUND,
+            Some(_) => StatusCode::CONFLICT,
+        }
+    }
+}
+
+/// A submitted form's fields, kept to fill the form again when it comes back with a message.
+#[derive(Debug, Default)]
+pub struct Kept(Vec<(String, String)>);
+
+impl Kept {
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
+    /// A form shown for the first time (its defaults apply).
+    pub fn is_fresh(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The first value of `field` ("" if none).
+    pub fn value(&self, field: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == field).map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Whether `field` was sent with `value` (a ticked checkbox, a chosen radio button).
+    pub fn has(&self, field: &str, value: &str) -> bool {
+        self.0.iter().any(|(k, v)| k == field && v == value)
+    }
+}
+
 /// The signed-in person as the page frame shows them.
 pub struct UserChip {
     pub name: String,

@@ -59,9 +59,17 @@ async fn expect_path(c: &fantoccini::Client, expected: &str) {
     panic!("expected to be at {expected}, but the browser is at {now}:\n{source}");
 }
 
-/// The text of an element, waiting (up to fantoccini's default) for the page that has it.
+/// The text of an element, waiting (up to fantoccini's default) for the page that has it; an
+/// element found while the next page replaces the current one is looked up again.
 async fn text(c: &fantoccini::Client, css: &str) -> String {
-    c.wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+    for _ in 0..50 {
+        let found = c.wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        if let Ok(t) = found.text().await {
+            return t;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css}: the element kept going stale");
 }
 
 async fn save_screenshot(c: &fantoccini::Client, name: &str) {
@@ -205,5 +213,168 @@ async fn a_nurse_on_a_phone_lends_a_device_and_the_patient_signs() {
     assert_eq!(consent.document_sha256, lending::ids::sha256_hex(&consent.document_text));
     assert_eq!(consent.verification_code, code);
     drop(tx);
+    app.stop().await;
+}
+
+/// Clicks the element `css` (the first that matches).
+async fn click(c: &fantoccini::Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+}
+
+/// Sets a form field's value directly (a date picker, or a value the browser would refuse).
+async fn set_value(c: &fantoccini::Client, css: &str, value: &str) {
+    let js = "const e = document.querySelector(arguments[0]); e.value = arguments[1];";
+    c.execute(js, vec![css.into(), value.into()]).await.unwrap();
+}
+
+/// Sends the form at `action` as a browser without form validation would (the server's checks).
+async fn submit_unchecked(c: &fantoccini::Client, action: &str) {
+    let js = "const f = document.querySelector(`form[action='${arguments[0]}']`); f.noValidate = true;";
+    c.execute(js, vec![action.into()]).await.unwrap();
+    submit(c, action).await;
+}
+
+async fn is_checked(c: &fantoccini::Client, css: &str) -> bool {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).prop("checked").await.unwrap().as_deref()
+        == Some("true")
+}
+
+async fn field_value(c: &fantoccini::Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Draws one stroke across the signature pad, as a finger would.
+async fn draw_signature(c: &fantoccini::Client) {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    let pad = c.find(Locator::Id("signature-pad")).await.unwrap();
+    let step = Some(std::time::Duration::from_millis(20));
+    let mut stroke = MouseActions::new("finger".into())
+        .then(PointerAction::MoveToElement { element: pad, duration: None, x: -100.0, y: 0.0 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT });
+    for (x, y) in [(30.0, -20.0), (30.0, 25.0), (40.0, -10.0)] {
+        stroke = stroke.then(PointerAction::MoveBy { duration: step, x, y });
+    }
+    c.perform_actions(stroke.then(PointerAction::Up { button: MOUSE_BUTTON_LEFT })).await.unwrap();
+}
+
+/// Every mistake a nurse can make on a phone comes back on the same page with the reason beside
+/// the field and everything else as it was; after fixing that one field the flow goes on, and
+/// the family signs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_keep_everything_after_each_mistake_on_a_phone() {
+    let app = spawn_app_with_clock(Backend::Sqlite, lending::testing::test_clock()).await;
+    let b = seed_basic(&app.store, 3).await;
+    let n1 = enroll(&app.store, "n1", &app.keys).await;
+    let n2 = enroll(&app.store, "n2", &app.keys).await;
+    let (_driver, c) = open_browser(390, 844).await;
+    browser_sign_in(&c, &app, "n1", &n1).await;
+    let patient = format!("input[name=patient_id][value='{}']", b.patients[0]);
+    let device0 = format!("input[name=device_id][value='{}']", b.devices[0]);
+
+    // 1. No device chosen: the patient, due date and purpose stay.
+    c.goto(&app.url("/loans/new")).await.unwrap();
+    click(&c, &patient).await;
+    fill(&c, "input[name=purpose]", "在宅での血中酸素の見守り").await;
+    submit(&c, "/loans/explain").await;
+    text(&c, "#device_ids-error").await;
+    save_screenshot(&c, "never-lose-1-no-device-390x844.png").await;
+    assert!(is_checked(&c, &patient).await, "the patient is still chosen");
+    assert_eq!(field_value(&c, "input[name=purpose]").await, "在宅での血中酸素の見守り");
+
+    // 2. An unknown asset tag typed: the text stays to be fixed; a lower-case tag is found.
+    click(&c, &device0).await;
+    fill(&c, "input[name=asset_tags]", "t-0001 X-9999").await;
+    submit(&c, "/loans/explain").await;
+    assert!(text(&c, "#asset_tags-error").await.contains("X-9999"));
+    assert!(is_checked(&c, &device0).await && is_checked(&c, &patient).await);
+    assert_eq!(field_value(&c, "input[name=asset_tags]").await, "t-0001 X-9999");
+    set_value(&c, "input[name=asset_tags]", "t-0001").await;
+
+    // 3. A due date in the past: the browser refuses it; a browser that does not is told by
+    //    the server, before anyone signs.
+    set_value(&c, "input[name=due_on]", "2020-01-01").await;
+    let valid = c
+        .execute("return document.querySelector(\"form[action='/loans/explain']\").checkValidity()", vec![])
+        .await
+        .unwrap();
+    assert_eq!(valid, serde_json::Value::Bool(false), "the browser checks the date first");
+    submit_unchecked(&c, "/loans/explain").await;
+    assert!(text(&c, "#due_on-error").await.contains("過去"));
+    save_screenshot(&c, "never-lose-3-past-due-date-390x844.png").await;
+    assert_eq!(field_value(&c, "input[name=asset_tags]").await, "t-0001");
+    assert!(is_checked(&c, &device0).await && is_checked(&c, &patient).await);
+    assert_eq!(field_value(&c, "input[name=purpose]").await, "在宅での血中酸素の見守り");
+    set_value(&c, "input[name=due_on]", "2026-12-04").await;
+    submit(&c, "/loans/explain").await;
+
+    // 4. On the consent page: no signature. The page says so and sends nothing.
+    c.wait().for_element(Locator::Id("signature-pad")).await.unwrap();
+    assert!(text(&c, "main").await.contains("T-0000、T-0001"), "both devices of the kit are explained");
+    fill(&c, "input[name=signer_name]", "山田 太郎").await;
+    click(&c, "input[name=relationship][value=family]").await;
+    click(&c, "input[name=explained]").await;
+    submit(&c, "/loans").await;
+    assert!(c.find(Locator::Css("#signature-missing:not([hidden])")).await.is_ok(), "the missing signature is shown");
+    save_screenshot(&c, "never-lose-4-no-signature-390x844.png").await;
+    draw_signature(&c).await;
+    let drawn = field_value(&c, "#signature-strokes").await;
+    assert!(!drawn.is_empty());
+
+    // 5. Sent without the "explained" tick (no browser check): the page comes back with the
+    //    signature still drawn, the signer and relationship kept; tick it and it is recorded.
+    click(&c, "input[name=explained]").await;
+    submit_unchecked(&c, "/loans").await;
+    text(&c, "#explained-error").await;
+    save_screenshot(&c, "never-lose-5-kept-signature-390x844.png").await;
+    assert_eq!(field_value(&c, "#signature-strokes").await, drawn, "the drawn signature is kept");
+    assert_eq!(field_value(&c, "input[name=signer_name]").await, "山田 太郎");
+    assert!(is_checked(&c, "input[name=relationship][value=family]").await);
+    click(&c, "input[name=explained]").await;
+    submit(&c, "/loans").await;
+    c.wait().for_element(Locator::Id("verification-code")).await.unwrap();
+
+    let mut tx = app.store.read().await.unwrap();
+    let loan = lending::store::loans::open_loan_of_device(&mut tx, &b.devices[1]).await.unwrap().expect("lent");
+    let consent = lending::store::loans::consent(&mut tx, &loan.consent_id).await.unwrap().unwrap();
+    assert_eq!(consent.signature_svg.matches("<path").count(), 1, "signed once, with the first drawing");
+    assert_eq!((consent.signer_name.as_str(), consent.relationship.as_str()), ("山田 太郎", "family"));
+    assert_eq!(lending::store::loans::device_ids(&mut tx, &loan.id).await.unwrap().len(), 2);
+    drop(tx);
+
+    // 6. The return, then the wipe with a step not ticked: what was ticked and typed stays.
+    c.goto(&app.url(&format!("/devices/{}/return", b.devices[0]))).await.unwrap();
+    assert!(!is_checked(&c, "input[name=accessories_complete]").await, "nothing is ticked for the nurse");
+    click(&c, "input[name=accessories_complete]").await;
+    submit(&c, &format!("/devices/{}/return", b.devices[0])).await;
+    expect_path(&c, "/devices").await;
+    let wipe_action = format!("/devices/{}/wipe", b.devices[0]);
+    c.goto(&app.url(&wipe_action)).await.unwrap();
+    click(&c, &format!("input[name=checklist][value='{}']", b.wipe_steps[0])).await;
+    fill(&c, "input[name=tool]", "初期化アプリ").await;
+    submit(&c, &wipe_action).await;
+    text(&c, "#checklist-error").await;
+    save_screenshot(&c, "never-lose-6-wipe-checklist-390x844.png").await;
+    assert!(is_checked(&c, &format!("input[name=checklist][value='{}']", b.wipe_steps[0])).await);
+    assert_eq!(field_value(&c, "input[name=tool]").await, "初期化アプリ");
+    for step in &b.wipe_steps[1..] {
+        click(&c, &format!("input[name=checklist][value='{step}']")).await;
+    }
+    submit(&c, &wipe_action).await;
+    assert!(text(&c, "h1").await.contains("データ消去証明書"));
+    // The wiper is not offered the verify button; another nurse is.
+    c.goto(&app.url("/devices")).await.unwrap();
+    assert!(c.find(Locator::Css("form[action$='/verify']")).await.is_err(), "no verify button for the wiper");
+    submit(&c, "/logout").await;
+    expect_path(&c, "/login").await;
+    browser_sign_in(&c, &app, "n2", &n2).await;
+    c.goto(&app.url("/devices")).await.unwrap();
+    assert!(c.find(Locator::Css("form[action$='/verify']")).await.is_ok(), "another nurse may verify");
+    c.close().await.unwrap();
     app.stop().await;
 }

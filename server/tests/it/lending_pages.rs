@@ -33,7 +33,9 @@ both_dbs!(
         let mut sign: Vec<(&str, &str)> = choice.to_vec();
         sign.extend([("document_id", doc_id.as_str()), ("signer_name", "山田 花子"), ("relationship", "self"), ("explained", "yes")]);
         let without_signature = nurse.post(app.url("/loans")).form(&sign).send().await.unwrap();
-        assert_eq!(without_signature.status(), StatusCode::CONFLICT, "no signature, no loan");
+        assert_eq!(without_signature.status(), StatusCode::UNPROCESSABLE_ENTITY, "no signature, no loan");
+        let again = without_signature.text().await.unwrap();
+        assert!(again.contains("id=\"strokes-error\"") && again.contains("value=\"山田 花子\""), "the same page, the name kept");
         sign.push(("strokes", "100,200 150,150 200,220|300,180 350,120"));
         let r = nurse.post(app.url("/loans")).form(&sign).send().await.unwrap();
         let to = location(&r);

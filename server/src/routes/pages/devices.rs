@@ -16,7 +16,7 @@ use lending::{DeviceStatus, Error, Role};
 use super::loans::strokes_svg;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
-use crate::web::{render, Chrome, PageError};
+use crate::web::{render, Chrome, FormErrors, Kept, PageError};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -101,6 +101,8 @@ struct ReturnPage {
     id: String,
     asset_tag: String,
     idempotency_key: String,
+    kept: Kept,
+    errors: FormErrors,
 }
 
 async fn device(state: &AppState, s: &Staff, id: &str) -> Result<devices::Device, PageError> {
@@ -109,13 +111,28 @@ async fn device(state: &AppState, s: &Staff, id: &str) -> Result<devices::Device
 }
 
 async fn return_page(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
-    let d = device(&state, &s, &id).await?;
-    Ok(render(&ReturnPage {
+    return_view(&state, &s, &id, Kept::default(), None).await
+}
+
+/// The return form; after a refusal, with what was entered (the signature too) and the reason.
+async fn return_view(
+    state: &AppState,
+    s: &Staff,
+    id: &str,
+    kept: Kept,
+    error: Option<Error>,
+) -> Result<Response, PageError> {
+    let d = device(state, s, id).await?;
+    let key = kept.value("idempotency_key");
+    let page = ReturnPage {
         c: s.chrome(),
         id: d.id,
         asset_tag: d.asset_tag,
-        idempotency_key: IdempotencyKey::fresh(),
-    }))
+        idempotency_key: if key.is_empty() { IdempotencyKey::fresh() } else { key.to_owned() },
+        errors: error.as_ref().map(|e| FormErrors::from_error(e, s.lang)).unwrap_or_default(),
+        kept,
+    };
+    Ok((FormErrors::status(error.as_ref()), render(&page)).into_response())
 }
 
 fn field(pairs: &[(String, String)], key: &str) -> String {
@@ -129,7 +146,7 @@ async fn return_device(
 ) -> Result<Response, PageError> {
     let (s, pairs) = (form.who, form.form);
     let req = ReturnRequest {
-        device_id: id,
+        device_id: id.clone(),
         damaged: field(&pairs, "damaged") == "yes",
         accessories_complete: field(&pairs, "accessories_complete") == "yes",
         cleaned: field(&pairs, "cleaned") == "yes",
@@ -137,10 +154,18 @@ async fn return_device(
         returned_by_name: field(&pairs, "returned_by_name"),
         signature_svg: strokes_svg(&field(&pairs, "strokes")),
     };
-    let key = IdempotencyKey::parse(Some(&field(&pairs, "idempotency_key"))).map_err(|e| s.error(e))?;
-    let mut tx = state.store.begin().await?;
-    loans::return_device_once(&mut tx, &s.actor, req, key.as_ref()).await.map_err(|e| s.error(e))?;
-    tx.commit().await?;
+    let done = async {
+        let key = IdempotencyKey::parse(Some(&field(&pairs, "idempotency_key")))?;
+        let mut tx = state.store.begin().await?;
+        loans::return_device_once(&mut tx, &s.actor, req, key.as_ref()).await?;
+        tx.commit().await
+    }
+    .await;
+    match done {
+        Ok(()) => {}
+        Err(e) if e.is_internal() => return Err(s.error(e)),
+        Err(e) => return return_view(&state, &s, &id, Kept::new(pairs), Some(e)).await,
+    }
     Ok(Redirect::to("/devices").into_response())
 }
 
@@ -152,19 +177,36 @@ struct WipePage {
     asset_tag: String,
     steps: Vec<String>,
     idempotency_key: String,
+    kept: Kept,
+    errors: FormErrors,
 }
 
 async fn wipe_page(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
-    let d = device(&state, &s, &id).await?;
+    wipe_view(&state, &s, &id, Kept::default(), None).await
+}
+
+/// The wipe form; after a refusal, with what was entered and ticked, and the reason.
+async fn wipe_view(
+    state: &AppState,
+    s: &Staff,
+    id: &str,
+    kept: Kept,
+    error: Option<Error>,
+) -> Result<Response, PageError> {
+    let d = device(state, s, id).await?;
     let mut tx = state.store.read().await?;
     let model = registry::model(&mut tx, &d.model_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
-    Ok(render(&WipePage {
+    let key = kept.value("idempotency_key");
+    let page = WipePage {
         c: s.chrome(),
         id: d.id,
         asset_tag: d.asset_tag,
         steps: DeviceModel::list(&model.wipe_steps),
-        idempotency_key: IdempotencyKey::fresh(),
-    }))
+        idempotency_key: if key.is_empty() { IdempotencyKey::fresh() } else { key.to_owned() },
+        errors: error.as_ref().map(|e| FormErrors::from_error(e, s.lang)).unwrap_or_default(),
+        kept,
+    };
+    Ok((FormErrors::status(error.as_ref()), render(&page)).into_response())
 }
 
 async fn record_wipe(
@@ -174,7 +216,7 @@ async fn record_wipe(
 ) -> Result<Response, PageError> {
     let (s, pairs) = (form.who, form.form);
     let req = WipeRequest {
-        device_id: id,
+        device_id: id.clone(),
         method: field(&pairs, "method"),
         tool: field(&pairs, "tool"),
         tool_version: field(&pairs, "tool_version"),
@@ -184,10 +226,19 @@ async fn record_wipe(
         destination: field(&pairs, "destination"),
         notes: String::new(),
     };
-    let key = IdempotencyKey::parse(Some(&field(&pairs, "idempotency_key"))).map_err(|e| s.error(e))?;
-    let mut tx = state.store.begin().await?;
-    let w = wipes::record_once(&mut tx, &s.actor, req, key.as_ref()).await.map_err(|e| s.error(e))?;
-    tx.commit().await?;
+    let done = async {
+        let key = IdempotencyKey::parse(Some(&field(&pairs, "idempotency_key")))?;
+        let mut tx = state.store.begin().await?;
+        let w = wipes::record_once(&mut tx, &s.actor, req, key.as_ref()).await?;
+        tx.commit().await?;
+        Ok::<_, Error>(w)
+    }
+    .await;
+    let w = match done {
+        Ok(w) => w,
+        Err(e) if e.is_internal() => return Err(s.error(e)),
+        Err(e) => return wipe_view(&state, &s, &id, Kept::new(pairs), Some(e)).await,
+    };
     Ok(Redirect::to(&format!("/wipes/{}/certificate", w.id)).into_response())
 }
 

@@ -16,9 +16,10 @@ use lending::store::{devices, loans as loan_rows, patients, registry, users};
 use lending::timefmt::{date_ja, datetime_ja};
 use lending::{DeviceStatus, Error};
 
+use crate::i18n::Lang;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
-use crate::web::{render, Chrome, PageError};
+use crate::web::{render, Chrome, FormErrors, PageError};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -29,16 +30,35 @@ pub fn routes() -> Routes {
         .get("/loans/{id}/copy", copy)
 }
 
+/// A patient offered on the lending page.
+struct PatientChoice {
+    id: String,
+    number: String,
+    name: String,
+    checked: bool,
+}
+
+/// An available device offered on the lending page.
+struct DeviceChoice {
+    id: String,
+    asset_tag: String,
+    model: String,
+    checked: bool,
+}
+
 #[derive(Template)]
 #[template(path = "staff/loan_new.html")]
 struct ChoosePage {
     c: Chrome,
     q: String,
-    /// (id, 院内ID, name)
-    patients: Vec<(String, String, String)>,
-    /// (id, asset tag, model)
-    devices: Vec<(String, String, String)>,
+    patients: Vec<PatientChoice>,
+    devices: Vec<DeviceChoice>,
+    asset_tags: String,
     due_on: String,
+    purpose: String,
+    /// The earliest due date the browser lets the nurse pick (today in Japan).
+    today: String,
+    errors: FormErrors,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -47,12 +67,51 @@ struct Search {
     q: String,
 }
 
+/// What the nurse chose on the first page, kept across a refused step.
+#[derive(Default)]
+struct Chosen {
+    patient_id: String,
+    device_ids: Vec<String>,
+    asset_tags: String,
+    due_on: String,
+    purpose: String,
+}
+
+impl Chosen {
+    fn from_pairs(pairs: &[(String, String)]) -> Self {
+        Self {
+            patient_id: value(pairs, "patient_id"),
+            device_ids: values(pairs, "device_id"),
+            asset_tags: value(pairs, "asset_tags"),
+            due_on: value(pairs, "due_on"),
+            purpose: value(pairs, "purpose"),
+        }
+    }
+}
+
 async fn choose(State(state): State<AppState>, s: Staff, Query(search): Query<Search>) -> Result<Response, PageError> {
+    choose_view(&state, &s, &search.q, Chosen::default(), None).await
+}
+
+/// The lending page: a patient search, the patients found and the available devices; after a
+/// refused step, everything chosen is kept and the reasons are shown.
+async fn choose_view(
+    state: &AppState,
+    s: &Staff,
+    q: &str,
+    chosen: Chosen,
+    error: Option<Error>,
+) -> Result<Response, PageError> {
     if !s.actor.role.eq("nurse") && !s.actor.role.eq("admin") {
         return Err(s.error(Error::Forbidden));
     }
     let mut tx = state.store.begin().await?;
-    let found = patients::search(&mut tx, &search.q, 50).await?;
+    let mut found = patients::search(&mut tx, q, 50).await?;
+    if !chosen.patient_id.is_empty() && !found.iter().any(|p| p.id == chosen.patient_id) {
+        if let Some(p) = patients::get(&mut tx, &chosen.patient_id).await? {
+            found.insert(0, p);
+        }
+    }
     tx.audit(
         &s.actor,
         NewEvent::new("patient.search", "patient", "").details(&serde_json::json!({
@@ -63,21 +122,32 @@ async fn choose(State(state): State<AppState>, s: Staff, Query(search): Query<Se
     let models = registry::models(&mut tx).await?;
     let available = devices::list(&mut tx, Some(DeviceStatus::Available)).await?;
     tx.commit().await?;
+    let today = state.store.clock().today_tokyo();
+    let due_on =
+        if chosen.due_on.is_empty() { (today + Duration::days(14)).to_string() } else { chosen.due_on.clone() };
     let page = ChoosePage {
         c: s.chrome(),
-        q: search.q,
-        patients: found.into_iter().map(|p| (p.id, p.number, p.name)).collect(),
+        q: q.to_owned(),
+        patients: found
+            .into_iter()
+            .map(|p| PatientChoice { checked: p.id == chosen.patient_id, id: p.id, number: p.number, name: p.name })
+            .collect(),
         devices: available
             .into_iter()
-            .map(|d| {
-                let model =
-                    models.iter().find(|m| m.id == d.model_id).map(|m| m.model_name.clone()).unwrap_or_default();
-                (d.id, d.asset_tag, model)
+            .map(|d| DeviceChoice {
+                model: models.iter().find(|m| m.id == d.model_id).map(|m| m.model_name.clone()).unwrap_or_default(),
+                checked: chosen.device_ids.contains(&d.id),
+                id: d.id,
+                asset_tag: d.asset_tag,
             })
             .collect(),
-        due_on: (state.store.clock().today_tokyo() + Duration::days(14)).to_string(),
+        asset_tags: chosen.asset_tags,
+        due_on,
+        purpose: chosen.purpose,
+        today: today.to_string(),
+        errors: error.as_ref().map(|e| FormErrors::from_error(e, s.lang)).unwrap_or_default(),
     };
-    Ok(render(&page))
+    Ok((FormErrors::status(error.as_ref()), render(&page)).into_response())
 }
 
 fn values(pairs: &[(String, String)], key: &str) -> Vec<String> {
@@ -88,9 +158,19 @@ fn value(pairs: &[(String, String)], key: &str) -> String {
     values(pairs, key).into_iter().next().unwrap_or_default()
 }
 
-fn due(pairs: &[(String, String)]) -> Result<NaiveDate, Error> {
-    NaiveDate::parse_from_str(&value(pairs, "due_on"), "%Y-%m-%d")
-        .map_err(|_| Error::invalid("due_on", "返却予定日を入力してください。", "Enter the due date."))
+/// The due date: a date, today or later (checked before the explanation, so nobody signs for a
+/// loan that will be refused).
+fn due(pairs: &[(String, String)], today: NaiveDate) -> Result<NaiveDate, Error> {
+    let due = NaiveDate::parse_from_str(&value(pairs, "due_on"), "%Y-%m-%d")
+        .map_err(|_| Error::invalid("due_on", "返却予定日を入力してください。", "Enter the due date."))?;
+    if due < today {
+        return Err(Error::invalid(
+            "due_on",
+            "返却予定日に過去の日付は指定できません。今日以降の日付を選んでください。",
+            "The due date is in the past; choose today or later.",
+        ));
+    }
+    Ok(due)
 }
 
 #[derive(Template)]
@@ -107,23 +187,47 @@ struct SignPage {
     document_ids: Vec<String>,
     text: String,
     idempotency_key: String,
+    signed: Signed,
+    errors: FormErrors,
 }
 
-async fn explain(State(state): State<AppState>, form: StaffForm<Vec<(String, String)>>) -> Result<Response, PageError> {
-    let (s, pairs) = (form.who, form.form);
-    let mut device_ids = values(&pairs, "device_id");
-    // Asset tags typed (or label URLs pasted) instead of ticked: resolved like a scan.
-    let typed = value(&pairs, "asset_tags");
-    if !typed.trim().is_empty() {
+/// What was entered on the consent page, kept when the page must be shown again: the signature
+/// strokes too, so nobody signs twice.
+#[derive(Default)]
+struct Signed {
+    signer_name: String,
+    relationship: String,
+    relationship_note: String,
+    strokes: String,
+    explained: bool,
+}
+
+impl Signed {
+    fn from_pairs(pairs: &[(String, String)]) -> Self {
+        Self {
+            signer_name: value(pairs, "signer_name"),
+            relationship: value(pairs, "relationship"),
+            relationship_note: value(pairs, "relationship_note"),
+            strokes: value(pairs, "strokes"),
+            explained: value(pairs, "explained") == "yes",
+        }
+    }
+}
+
+/// Resolves the devices ticked or typed (asset tags, label URLs) on the lending page.
+async fn chosen_devices(state: &AppState, chosen: &Chosen) -> Result<Vec<String>, Error> {
+    let mut device_ids = chosen.device_ids.clone();
+    if !chosen.asset_tags.trim().is_empty() {
         let mut tx = state.store.read().await?;
+        let typed = &chosen.asset_tags;
         for code in typed.split(|c: char| c.is_whitespace() || c == ',' || c == '、').filter(|c| !c.is_empty()).take(50)
         {
             let d = super::scan::resolve(&mut tx, code).await?.ok_or_else(|| {
-                s.error(Error::invalid(
+                Error::invalid(
                     "asset_tags",
                     &format!("資産番号「{code}」の機器が見つかりません。"),
                     &format!("No device has the asset tag {code}."),
-                ))
+                )
             })?;
             if !device_ids.contains(&d.id) {
                 device_ids.push(d.id);
@@ -131,15 +235,47 @@ async fn explain(State(state): State<AppState>, form: StaffForm<Vec<(String, Str
         }
     }
     if device_ids.is_empty() {
-        return Err(s.error(Error::invalid("device_ids", "貸し出す機器を選んでください。", "Choose the devices.")));
+        return Err(Error::invalid("device_ids", "貸し出す機器を選んでください。", "Choose the devices."));
     }
-    let due_on = due(&pairs).map_err(|e| s.error(e))?;
+    Ok(device_ids)
+}
+
+async fn explain(State(state): State<AppState>, form: StaffForm<Vec<(String, String)>>) -> Result<Response, PageError> {
+    let (s, pairs) = (form.who, form.form);
+    let chosen = Chosen::from_pairs(&pairs);
+    match sign_view(&state, &s, &chosen, Signed::default(), IdempotencyKey::fresh(), None).await {
+        Ok(page) => Ok(page),
+        Err(e) => choose_view(&state, &s, "", chosen, Some(e)).await,
+    }
+}
+
+/// The explanation and consent page for what was chosen; refuses (with the reasons) what can be
+/// checked before anybody signs: the patient, the devices, the due date.
+async fn sign_view(
+    state: &AppState,
+    s: &Staff,
+    chosen: &Chosen,
+    signed: Signed,
+    idempotency_key: String,
+    error: Option<Error>,
+) -> Result<Response, Error> {
+    let pairs = [("due_on".to_owned(), chosen.due_on.clone())];
+    let mut problems = Vec::new();
+    let due_on = due(&pairs, state.store.clock().today_tokyo()).map_err(|e| problems.push(e)).ok();
+    let device_ids = chosen_devices(state, chosen).await.map_err(|e| problems.push(e)).ok();
     let mut tx = state.store.begin().await?;
-    let patient = patients::get(&mut tx, &value(&pairs, "patient_id"))
-        .await?
-        .ok_or_else(|| s.error(Error::invalid("patient_id", "患者を選んでください。", "Choose the patient.")))?;
+    let patient = patients::get(&mut tx, &chosen.patient_id).await?;
+    if patient.is_none() {
+        problems.push(Error::invalid("patient_id", "患者を選んでください。", "Choose the patient."));
+    }
+    if let Some(e) = problems.into_iter().reduce(merge) {
+        return Err(e);
+    }
+    let (Some(patient), Some(due_on), Some(device_ids)) = (patient, due_on, device_ids) else {
+        return Err(Error::NotFound);
+    };
     tx.audit(&s.actor, NewEvent::new("patient.view", "patient", &patient.id).patient(&patient.id));
-    let explanation = loans::explain(&mut tx, &device_ids).await.map_err(|e| s.error(e))?;
+    let explanation = loans::explain(&mut tx, &device_ids).await?;
     tx.commit().await?;
     let page = SignPage {
         c: s.chrome(),
@@ -147,14 +283,27 @@ async fn explain(State(state): State<AppState>, form: StaffForm<Vec<(String, Str
         patient_id: patient.id,
         due_on: due_on.to_string(),
         due_on_ja: date_ja(due_on),
-        purpose: value(&pairs, "purpose"),
+        purpose: chosen.purpose.clone(),
         devices: explanation.kit.iter().map(|d| d.asset_tag.as_str()).collect::<Vec<_>>().join("、"),
         device_ids,
         document_ids: explanation.documents.iter().map(|d| d.id.clone()).collect(),
         text: explanation.text,
-        idempotency_key: IdempotencyKey::fresh(),
+        idempotency_key,
+        signed,
+        errors: error.as_ref().map(|e| FormErrors::from_error(e, s.lang)).unwrap_or_default(),
     };
-    Ok(render(&page))
+    Ok((FormErrors::status(error.as_ref()), render(&page)).into_response())
+}
+
+/// Two refusals as one, so every wrong field is shown at once.
+fn merge(a: Error, b: Error) -> Error {
+    match (a, b) {
+        (Error::Validation(mut x), Error::Validation(y)) => {
+            x.extend(y);
+            Error::Validation(x)
+        }
+        (Error::Validation(_), other) | (other, _) => other,
+    }
 }
 
 /// The drawn strokes ("x,y x,y|…" in a 1000 × 400 box) as an SVG the server writes itself:
@@ -183,35 +332,57 @@ pub fn strokes_svg(strokes: &str) -> Option<String> {
 
 async fn lend(State(state): State<AppState>, form: StaffForm<Vec<(String, String)>>) -> Result<Response, PageError> {
     let (s, pairs) = (form.who, form.form);
-    let due_on = due(&pairs).map_err(|e| s.error(e))?;
-    let signature_svg = strokes_svg(&value(&pairs, "strokes"))
-        .ok_or_else(|| s.error(Error::conflict(s.lang.t().signature_missing, "The signature is missing.")))?;
-    if value(&pairs, "explained") != "yes" {
-        return Err(s.error(Error::invalid(
-            "explained",
-            "説明したことを確認してください。",
-            "Confirm that you explained the document.",
-        )));
+    let chosen = Chosen::from_pairs(&pairs);
+    let signed = Signed::from_pairs(&pairs);
+    let key_text = value(&pairs, "idempotency_key");
+    let outcome = async {
+        let key = IdempotencyKey::parse(Some(&key_text))?;
+        let mut problems = Vec::new();
+        let due_on = due(&pairs, state.store.clock().today_tokyo()).map_err(|e| problems.push(e)).ok();
+        let signature_svg = strokes_svg(&signed.strokes);
+        if signature_svg.is_none() {
+            problems.push(Error::invalid("strokes", Lang::Ja.t().signature_missing, Lang::En.t().signature_missing));
+        }
+        if !signed.explained {
+            problems.push(Error::invalid(
+                "explained",
+                "説明したことを確認してください。",
+                "Confirm that you explained the document.",
+            ));
+        }
+        if let Some(e) = problems.into_iter().reduce(merge) {
+            return Err(e);
+        }
+        let (Some(due_on), Some(signature_svg)) = (due_on, signature_svg) else { return Err(Error::NotFound) };
+        let req = CheckOutRequest {
+            patient_id: chosen.patient_id.clone(),
+            device_ids: chosen.device_ids.clone(),
+            due_on,
+            purpose: chosen.purpose.clone(),
+            consent: Some(ConsentInput {
+                signer_name: signed.signer_name.clone(),
+                relationship: signed.relationship.clone(),
+                relationship_note: signed.relationship_note.clone(),
+                signature_svg,
+                document_ids: values(&pairs, "document_id"),
+            }),
+        };
+        let mut tx = state.store.begin().await?;
+        let out = loans::check_out_once(&mut tx, &s.actor, req, &state.receipts, key.as_ref()).await?;
+        tx.commit().await?;
+        Ok(out)
     }
-    let req = CheckOutRequest {
-        patient_id: value(&pairs, "patient_id"),
-        device_ids: values(&pairs, "device_id"),
-        due_on,
-        purpose: value(&pairs, "purpose"),
-        consent: Some(ConsentInput {
-            signer_name: value(&pairs, "signer_name"),
-            relationship: value(&pairs, "relationship"),
-            relationship_note: value(&pairs, "relationship_note"),
-            signature_svg,
-            document_ids: values(&pairs, "document_id"),
-        }),
-    };
-    let key = IdempotencyKey::parse(Some(&value(&pairs, "idempotency_key"))).map_err(|e| s.error(e))?;
-    let mut tx = state.store.begin().await?;
-    let out =
-        loans::check_out_once(&mut tx, &s.actor, req, &state.receipts, key.as_ref()).await.map_err(|e| s.error(e))?;
-    tx.commit().await?;
-    Ok(Redirect::to(&format!("/loans/{}/copy", out.loan.id)).into_response())
+    .await;
+    match outcome {
+        Ok(out) => Ok(Redirect::to(&format!("/loans/{}/copy", out.loan.id)).into_response()),
+        Err(e) if e.is_internal() => Err(s.error(e)),
+        // The consent page again, with what was entered and drawn, and the reason. If the kit
+        // itself cannot be explained any more (a device was lent meanwhile), the lending page.
+        Err(e) => match sign_view(&state, &s, &chosen, signed, key_text, Some(e)).await {
+            Ok(page) => Ok(page),
+            Err(e) => choose_view(&state, &s, "", chosen, Some(e)).await,
+        },
+    }
 }
 
 #[derive(Template)]

@@ -40,7 +40,11 @@ pub async fn resolve(tx: &mut Tx, code: &str) -> Result<Option<devices::Device>,
     if let Some(d) = devices::by_asset_tag(tx, code).await? {
         return Ok(Some(d));
     }
-    devices::by_qr_token(tx, code).await
+    if let Some(d) = devices::by_qr_token(tx, code).await? {
+        return Ok(Some(d));
+    }
+    // As typed on a phone or read aloud: gw-001, ＧＷ－００１.
+    devices::by_asset_tag_ignoring_case(tx, &lending::ids::fold_code(code)).await
 }
 
 #[derive(serde::Deserialize)]
