@@ -28,7 +28,7 @@ pub mod testing;
 pub mod timefmt;
 pub mod web;
 
-pub use actor::{Actor, Role};
+pub use actor::{Actor, Credential, Role};
 pub use clock::Clock;
 pub use config::Config;
 pub use error::{Error, Result};

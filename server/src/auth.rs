@@ -34,9 +34,8 @@ impl FromRequestParts<AppState> for ApiUser {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(ApiError(Error::Unauthorized))?;
-        let mut tx = state.store.read().await?;
-        let user = users::user_for_token(&mut tx, token).await?.ok_or(ApiError(Error::Unauthorized))?;
-        Ok(Self(Actor::user(&user.id, &user.login, user.role, &client_addr(parts, state))))
+        let actor = users::authenticate_token(&state.store, token, &client_addr(parts, state)).await?;
+        Ok(Self(actor.ok_or(ApiError(Error::Unauthorized))?))
     }
 }
 

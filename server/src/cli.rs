@@ -211,7 +211,8 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Token { command: TokenCommand::Create { login, name } } => {
             let store = open(&cfg).await?;
             let mut tx = store.begin().await?;
-            let token = users::create_token(&mut tx, &cli, &login, &name).await.map_err(user_error)?;
+            let owner = users::TokenFor::Login(&login);
+            let token = users::create_token(&mut tx, &cli, owner, &name, cfg.token_days).await.map_err(user_error)?;
             tx.commit().await?;
             println!("API トークン（一度だけ表示されます / shown once):");
             println!("{token}");

@@ -71,7 +71,13 @@ pub enum SignIn {
 }
 
 fn anonymous(source: &str) -> Actor {
-    Actor { user_id: String::new(), login: String::new(), role: String::new(), source: source.to_owned() }
+    Actor {
+        user_id: String::new(),
+        login: String::new(),
+        role: String::new(),
+        source: source.to_owned(),
+        credential: crate::Credential::None,
+    }
 }
 
 pub fn next_step(c: &Credentials) -> Next {

@@ -198,7 +198,13 @@ fn staff_mail(dedupe_key: String, to: &str, subject: &str, body: &str) -> Mail {
 
 /// The actor of mails the worker queues by itself.
 fn system() -> Actor {
-    Actor { user_id: String::new(), login: "reminders".into(), role: "system".into(), source: "worker".into() }
+    Actor {
+        user_id: String::new(),
+        login: "reminders".into(),
+        role: "system".into(),
+        source: "worker".into(),
+        credential: crate::Credential::None,
+    }
 }
 
 fn text(step: &str, tags: &[String], due_on: NaiveDate, overdue: i64, link: &str) -> (String, String) {

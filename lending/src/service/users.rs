@@ -1,15 +1,17 @@
 //! Staff users and API tokens.
 
+use chrono::Duration;
 use serde_json::json;
 
 use super::required;
-use crate::actor::{Actor, Role};
+
+use crate::actor::{Actor, Credential, Role};
 use crate::audit::NewEvent;
 use crate::auth::passwords;
 use crate::error::{Error, Result};
 use crate::ids::{new_id, random_token, sha256_hex};
 use crate::store::users::{self, User};
-use crate::store::Tx;
+use crate::store::{Store, Tx};
 
 pub struct NewUser {
     pub login: String,
@@ -59,40 +61,93 @@ pub(crate) fn require_admin(actor: &Actor) -> Result<()> {
     }
 }
 
-/// Creates an API token acting as `login`'s user. The token is returned once; only its
-/// SHA-256 is stored (it is 256 random bits, so a fast hash is enough).
-pub async fn create_token(tx: &mut Tx, actor: &Actor, login: &str, name: &str) -> Result<String> {
-    require_admin(actor)?;
-    let user = users::by_login(tx, login)
-        .await?
-        .ok_or_else(|| Error::invalid("login", "そのログインIDの職員はいません。", "No such user."))?;
+/// Whom a new API token acts for.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenFor<'a> {
+    /// The signed-in person, for themselves (the only way on the staff pages).
+    Myself,
+    /// Any enabled user: the command line only, for setting up (recorded with the OS user).
+    Login(&'a str),
+}
+
+/// Creates an API token. The token is returned once; only its SHA-256 is stored (it is 256
+/// random bits, so a fast hash is enough). Nobody mints a token acting as someone else, except
+/// the operator at the command line, and such a token never counts as its owner's own
+/// credential (see [`Credential::is_own`]).
+pub async fn create_token(tx: &mut Tx, actor: &Actor, owner: TokenFor<'_>, name: &str, days: i64) -> Result<String> {
+    let user = match (owner, &actor.credential) {
+        (TokenFor::Myself, Credential::Session(_)) => users::get(tx, &actor.user_id).await?.ok_or(Error::NotFound)?,
+        (TokenFor::Login(login), Credential::Cli(_)) => users::by_login(tx, login)
+            .await?
+            .ok_or_else(|| Error::invalid("login", "そのログインIDの職員はいません。", "No such user."))?,
+        _ => return Err(Error::Forbidden),
+    };
     if user.disabled {
         return Err(Error::conflict("無効化された職員にはトークンを発行できません。", "The user is disabled."));
     }
     let name = super::required("name", name, 100, "トークンの用途")?;
     let token = format!("lnd_{}", random_token::<32>());
     let id = new_id();
-    users::insert_token(tx, &id, &user.id, &name, &sha256_hex(&token)).await?;
+    let expires_at = tx.now() + Duration::days(days);
+    let created_by = if matches!(owner, TokenFor::Myself) { user.id.as_str() } else { "" };
+    let new = users::NewToken {
+        id: &id,
+        user_id: &user.id,
+        name: &name,
+        token_hash: &sha256_hex(&token),
+        created_by,
+        expires_at,
+    };
+    users::insert_token(tx, &new).await?;
     tx.audit(
         actor,
-        NewEvent::new("token.create", "api_token", &id).details(&json!({ "user": user.login, "name": name })),
+        NewEvent::new("token.create", "api_token", &id).details(&json!({
+            "user": user.login, "name": name, "expires_at": expires_at.to_rfc3339(),
+        })),
     );
     Ok(token)
 }
 
-/// The user an API token acts for, if the token is live and the user enabled.
-pub async fn user_for_token(tx: &mut Tx, token: &str) -> Result<Option<User>> {
+/// The actor behind an API token, if the token is live (not revoked, not expired) and its user
+/// enabled. Records when it was last used, at most once a minute per token.
+pub async fn authenticate_token(store: &Store, token: &str, source: &str) -> Result<Option<Actor>> {
     if !token.starts_with("lnd_") || token.len() > 100 {
         return Ok(None);
     }
-    users::user_by_token_hash(tx, &sha256_hex(token)).await
+    let mut tx = store.read().await?;
+    let Some(t) = users::token_by_hash(&mut tx, &sha256_hex(token)).await? else { return Ok(None) };
+    let Some(user) = users::get(&mut tx, &t.user_id).await?.filter(|u| !u.disabled) else { return Ok(None) };
+    drop(tx);
+    let now = store.clock().now();
+    if t.expires_at.is_some_and(|e| e <= now) {
+        return Ok(None);
+    }
+    if t.last_used_at.is_none_or(|at| now - at >= Duration::minutes(1)) {
+        let mut tx = store.begin().await?;
+        users::touch_token(&mut tx, &t.id, now).await?;
+        tx.commit().await?;
+    }
+    let own = t.created_by == t.user_id;
+    Ok(Some(Actor::user(&user.id, &user.login, user.role, source).with_credential(Credential::Token { id: t.id, own })))
 }
 
+/// API tokens: everyone's for admins and auditors, otherwise the actor's own.
+pub async fn tokens(tx: &mut Tx, actor: &Actor, everyone: bool) -> Result<Vec<users::TokenInfo>> {
+    if everyone && !matches!(actor.role.as_str(), "admin" | "auditor") {
+        return Err(Error::Forbidden);
+    }
+    users::tokens(tx, (!everyone).then_some(actor.user_id.as_str())).await
+}
+
+/// Revokes a token: its owner may, and so may an admin (nobody else learns it exists).
 pub async fn revoke_token(tx: &mut Tx, actor: &Actor, token_id: &str) -> Result<()> {
-    require_admin(actor)?;
+    let token = users::token(tx, token_id).await?.ok_or(Error::NotFound)?;
+    if token.user_id != actor.user_id {
+        require_admin(actor)?;
+    }
     if !users::revoke_token(tx, token_id).await? {
         return Err(Error::NotFound);
     }
-    tx.audit(actor, NewEvent::new("token.revoke", "api_token", token_id));
+    tx.audit(actor, NewEvent::new("token.revoke", "api_token", token_id).details(&json!({ "user": token.login })));
     Ok(())
 }

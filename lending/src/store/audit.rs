@@ -32,6 +32,7 @@ pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Resul
     let at = audit_time(tx.now());
     for (actor, ev) in events {
         seq += 1;
+        let details = with_credential(ev.details, &actor.credential);
         let mut row = EventRow {
             seq,
             at: at.clone(),
@@ -42,7 +43,7 @@ pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Resul
             target_type: ev.target_type,
             target_id: ev.target_id,
             patient_id: ev.patient_id,
-            details: ev.details,
+            details,
             source: actor.source,
             prev_hash: prev,
             hash: String::new(),
@@ -58,6 +59,19 @@ pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Resul
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Adds the credential the actor used (`"credential": "session:…" | "token:…" | "cli:…"`) to
+/// an event's details, so every event says which sign-in or token did it.
+fn with_credential(details: String, credential: &crate::actor::Credential) -> String {
+    let Some(label) = credential.label() else { return details };
+    match serde_json::from_str::<serde_json::Value>(&details) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert("credential".to_owned(), label.into());
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => details,
+    }
 }
 
 /// Writes one finished row as is (the chain append above, and the benchmark's bulk seeding).

@@ -42,10 +42,8 @@ both_dbs!(
         let out = stdout(&o);
         let token = out.lines().last().unwrap().trim();
         let store = db.store(Clock::system()).await;
-        let mut tx = store.read().await.unwrap();
-        let user = lending::service::users::user_for_token(&mut tx, token).await.unwrap().expect("the printed token works");
+        let user = lending::service::users::authenticate_token(&store, token, "test").await.unwrap().expect("the printed token works");
         assert_eq!(user.login, "tanaka");
-        drop(tx);
         store.close().await;
 
         let o = server(&db, &["audit", "verify"]);

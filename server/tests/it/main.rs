@@ -21,6 +21,7 @@ mod registry_pages;
 mod reports;
 mod scan_pages;
 mod secrets;
+mod security;
 
 use lending::testing::TestDb;
 use lending::{Backend, Clock, Config, Store};
@@ -64,13 +65,9 @@ pub async fn spawn_on(db: TestDb, clock: Clock) -> TestApp {
 }
 
 impl TestApp {
-    /// An API token for `actor`'s login.
+    /// An API token `login` created for themselves.
     pub async fn token(&self, login: &str) -> String {
-        let mut tx = self.store.begin().await.unwrap();
-        let token =
-            lending::service::users::create_token(&mut tx, &lending::Actor::cli(), login, "test").await.unwrap();
-        tx.commit().await.unwrap();
-        token
+        lending::testing::own_token(&self.store, login).await
     }
 
     pub fn url(&self, path: &str) -> String {
