@@ -393,7 +393,14 @@ pub async fn sign_out_everywhere(tx: &mut Tx, actor: &Actor, user_id: &str) -> R
     Ok(())
 }
 
-/// Enables or disables a user; disabling ends their sessions at once.
+/// Ends every session of a user and revokes their API tokens (disabled, or a credential reset by
+/// an admin: whatever the old credentials opened must not stay open). Returns the tokens revoked.
+async fn end_access(tx: &mut Tx, user_id: &str) -> Result<u64> {
+    sessions::delete_for_user(tx, user_id).await?;
+    users::revoke_tokens_of(tx, user_id).await
+}
+
+/// Enables or disables a user; disabling ends their sessions and revokes their tokens at once.
 pub async fn set_disabled(tx: &mut Tx, actor: &Actor, user_id: &str, disabled: bool) -> Result<()> {
     require_admin(actor)?;
     if actor.user_id == user_id && disabled {
@@ -402,31 +409,41 @@ pub async fn set_disabled(tx: &mut Tx, actor: &Actor, user_id: &str, disabled: b
     users::get(tx, user_id).await?.ok_or(Error::NotFound)?;
     users::set_disabled(tx, user_id, disabled).await?;
     if disabled {
-        sessions::delete_for_user(tx, user_id).await?;
+        let tokens = end_access(tx, user_id).await?;
+        tx.audit(actor, NewEvent::new("user.disable", "user", user_id).details(&json!({ "tokens_revoked": tokens })));
+    } else {
+        tx.audit(actor, NewEvent::new("user.enable", "user", user_id));
     }
-    tx.audit(actor, NewEvent::new(if disabled { "user.disable" } else { "user.enable" }, "user", user_id));
     Ok(())
 }
 
-/// Clears a user's second factor (lost phone): they enrol again at next sign-in.
+/// Clears a user's second factor (lost phone): they enrol again at next sign-in; their sessions
+/// end and their API tokens are revoked.
 pub async fn reset_second_factor(tx: &mut Tx, actor: &Actor, user_id: &str) -> Result<()> {
     require_admin(actor)?;
     users::get(tx, user_id).await?.ok_or(Error::NotFound)?;
     users::set_totp(tx, user_id, None, None).await?;
     users::replace_recovery_codes(tx, user_id, &[]).await?;
-    sessions::delete_for_user(tx, user_id).await?;
-    tx.audit(actor, NewEvent::new("user.reset_second_factor", "user", user_id));
+    let tokens = end_access(tx, user_id).await?;
+    tx.audit(
+        actor,
+        NewEvent::new("user.reset_second_factor", "user", user_id).details(&json!({ "tokens_revoked": tokens })),
+    );
     Ok(())
 }
 
-/// Sets a temporary password (returned once) that must be changed at next sign-in; unlocks.
+/// Sets a temporary password (returned once) that must be changed at next sign-in; unlocks,
+/// ends the user's sessions and revokes their API tokens.
 pub async fn reset_password(tx: &mut Tx, actor: &Actor, user_id: &str) -> Result<String> {
     require_admin(actor)?;
     users::get(tx, user_id).await?.ok_or(Error::NotFound)?;
     let temp = passwords::temporary();
     users::set_password(tx, user_id, &passwords::hash(&temp)?, true).await?;
     users::set_failures(tx, user_id, 0, None).await?;
-    sessions::delete_for_user(tx, user_id).await?;
-    tx.audit(actor, NewEvent::new("user.reset_password", "user", user_id));
+    let tokens = end_access(tx, user_id).await?;
+    tx.audit(
+        actor,
+        NewEvent::new("user.reset_password", "user", user_id).details(&json!({ "tokens_revoked": tokens })),
+    );
     Ok(temp)
 }

@@ -280,3 +280,13 @@ pub async fn revoke_token(tx: &mut Tx, id: &str) -> Result<bool> {
         .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
+
+/// Revokes every live token of a user; returns how many there were.
+pub async fn revoke_tokens_of(tx: &mut Tx, user_id: &str) -> Result<u64> {
+    let now = tx.now();
+    Ok(on!(tx, c => sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now).bind(user_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+}

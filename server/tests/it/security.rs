@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use lending::service::users::{create_token, TokenFor};
-use lending::service::{loans, wipes};
+use lending::service::{auth, loans, wipes};
 use lending::testing::{enroll, seed_basic, Basic};
 use lending::{both_dbs, Actor, Clock, Error, Store};
 use reqwest::StatusCode;
@@ -101,6 +101,67 @@ both_dbs!(
         // Page actions carry the session as their credential.
         let login_event = last_details(&app.store, "token.create").await;
         assert!(login_event["credential"].as_str().unwrap().starts_with("session:"), "{login_event}");
+        app.stop().await;
+    }
+);
+
+/// Whether `token` opens the staff API now.
+async fn api_ok(app: &TestApp, token: &str) -> bool {
+    let r = app.client.get(app.url("/api/v1/devices")).bearer_auth(token).send().await.unwrap();
+    match r.status() {
+        StatusCode::OK => true,
+        StatusCode::UNAUTHORIZED => false,
+        s => panic!("unexpected {s}"),
+    }
+}
+
+async fn last_used(store: &Store, login: &str) -> Option<DateTime<Utc>> {
+    let mut tx = store.read().await.unwrap();
+    let u = lending::store::users::by_login(&mut tx, login).await.unwrap().unwrap();
+    lending::store::users::tokens(&mut tx, Some(&u.id)).await.unwrap()[0].last_used_at
+}
+
+both_dbs!(
+    async fn w3_tokens_expire_are_revoked_on_credential_resets_and_record_last_use(backend) {
+        let clock = clock();
+        let app = spawn_app_with_clock(backend, clock.clone()).await;
+        let b = seed_basic(&app.store, 1).await;
+        let start = clock.now();
+
+        // Last use is recorded, at most once a minute.
+        let token = app.token("n1").await;
+        assert_eq!(last_used(&app.store, "n1").await, None);
+        assert!(api_ok(&app, &token).await);
+        assert_eq!(last_used(&app.store, "n1").await, Some(start));
+        clock.advance(chrono::Duration::seconds(30));
+        assert!(api_ok(&app, &token).await);
+        assert_eq!(last_used(&app.store, "n1").await, Some(start), "not written again within the minute");
+        clock.advance(chrono::Duration::seconds(31));
+        assert!(api_ok(&app, &token).await);
+        assert_eq!(last_used(&app.store, "n1").await, Some(start + chrono::Duration::seconds(61)));
+
+        // Tokens expire after the configured days (90 by default).
+        clock.advance(chrono::Duration::days(90));
+        assert!(!api_ok(&app, &token).await, "expired after 90 days");
+
+        // Disabling, a password reset and a second-factor reset each revoke the user's tokens.
+        for what in ["disable", "reset_password", "reset_second_factor"] {
+            let token = app.token("n2").await;
+            assert!(api_ok(&app, &token).await, "{what}: works before");
+            let (mut tx, id) = (app.store.begin().await.unwrap(), b.nurse2.user_id.as_str());
+            match what {
+                "disable" => auth::set_disabled(&mut tx, &b.admin, id, true).await.unwrap(),
+                "reset_password" => drop(auth::reset_password(&mut tx, &b.admin, id).await.unwrap()),
+                _ => auth::reset_second_factor(&mut tx, &b.admin, id).await.unwrap(),
+            }
+            lending::store::users::set_disabled(&mut tx, id, false).await.unwrap();
+            tx.commit().await.unwrap();
+            assert!(!api_ok(&app, &token).await, "{what}: revoked (and stays so after re-enabling)");
+        }
+        let mut tx = app.store.read().await.unwrap();
+        let events = lending::store::audit::for_target(&mut tx, "user", &b.nurse2.user_id).await.unwrap();
+        assert!(events.iter().filter(|e| e.details.contains("\"tokens_revoked\":1")).count() == 3);
+        drop(tx);
         app.stop().await;
     }
 );
