@@ -5,3 +5,15 @@
 ALTER TABLE api_tokens ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;
 CREATE INDEX api_tokens_user ON api_tokens (user_id);
+
+-- Sign-in failures per (account, source address; IPv6 by /64): a guesser holds back only their own
+-- attempts on that account, never its owner's from elsewhere. Replaces users.failed_logins and
+-- users.locked_until, which any five wrong passwords from anywhere used to set.
+CREATE TABLE sign_in_throttle (
+    user_id       TEXT NOT NULL REFERENCES users (id),
+    source        TEXT NOT NULL,
+    failures      INTEGER NOT NULL DEFAULT 0,
+    locked_until  TEXT,
+    updated_at    TEXT,
+    PRIMARY KEY (user_id, source)
+);

@@ -126,11 +126,7 @@ pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
     if new.is_empty() {
         return Ok(0);
     }
-    let recipients: Vec<String> = on!(tx, c => sqlx::query_scalar(
-        "SELECT email FROM users WHERE role = 'admin' AND disabled = $1 AND email <> '' ORDER BY login")
-        .bind(false)
-        .fetch_all(c)
-        .await)?;
+    let recipients = crate::store::users::admin_emails(tx).await?;
     let now = tx.now();
     let system = Actor {
         user_id: String::new(),

@@ -131,6 +131,24 @@ pub async fn count_action(tx: &mut Tx, action: &str) -> Result<i64> {
         .await)?)
 }
 
+/// How many events about `target_id` carry `action` since `since` (e.g. sign-in failures on one
+/// account in the last minutes, from every source).
+pub async fn count_since(
+    tx: &mut Tx,
+    target_id: &str,
+    action: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<i64> {
+    Ok(
+        on!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE target_id = $1 AND action = $2 AND at >= $3")
+        .bind(target_id)
+        .bind(action)
+        .bind(audit_time(since))
+        .fetch_one(c)
+        .await)?,
+    )
+}
+
 /// Streams the events with `first <= seq <= last` in `seq` order, in one snapshot, to `f`
 /// until it returns `false`; millions of events need no memory.
 pub async fn for_each_in(

@@ -16,6 +16,7 @@ pub mod public;
 pub mod registry;
 pub mod roles;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 pub mod wipes;
 

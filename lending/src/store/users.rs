@@ -118,20 +118,18 @@ pub struct Credentials {
     pub totp_secret_enc: Option<String>,
     pub totp_last_step: Option<i64>,
     pub totp_enrolled_at: Option<DateTime<Utc>>,
-    pub failed_logins: i32,
-    pub locked_until: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("failed_logins", &self.failed_logins).finish_non_exhaustive()
+        f.debug_struct("Credentials").field("must_change_password", &self.must_change_password).finish_non_exhaustive()
     }
 }
 
 pub async fn credentials(tx: &mut Tx, user_id: &str) -> Result<Option<Credentials>> {
     Ok(on!(tx, c => sqlx::query_as::<_, Credentials>(
-        "SELECT password_hash, must_change_password, totp_secret_enc, totp_last_step, totp_enrolled_at, failed_logins, \
-         locked_until FROM users WHERE id = $1")
+        "SELECT password_hash, must_change_password, totp_secret_enc, totp_last_step, totp_enrolled_at \
+         FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(c)
         .await)?)
@@ -160,25 +158,6 @@ pub async fn recent_password_hashes(tx: &mut Tx, user_id: &str, n: i64) -> Resul
         .bind(user_id).bind(n)
         .fetch_all(c)
         .await)?)
-}
-
-/// Adds one failure atomically and returns the new count.
-pub async fn count_failure(tx: &mut Tx, user_id: &str) -> Result<i32> {
-    Ok(
-        on!(tx, c => sqlx::query_scalar("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
-        .bind(user_id)
-        .fetch_one(c)
-        .await)?,
-    )
-}
-
-pub async fn set_failures(tx: &mut Tx, user_id: &str, failed: i32, locked_until: Option<DateTime<Utc>>) -> Result<()> {
-    on!(tx, c => sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
-        .bind(failed).bind(locked_until).bind(user_id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
 }
 
 /// Sets (or clears, with `None`) the sealed TOTP seed; `enrolled_at` is set once confirmed.
@@ -289,4 +268,13 @@ pub async fn revoke_tokens_of(tx: &mut Tx, user_id: &str) -> Result<u64> {
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?)
+}
+
+/// The e-mail addresses of enabled admins (alerts and escalations).
+pub async fn admin_emails(tx: &mut Tx) -> Result<Vec<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar(
+        "SELECT email FROM users WHERE role = 'admin' AND disabled = $1 AND email <> '' ORDER BY login")
+        .bind(false)
+        .fetch_all(c)
+        .await)?)
 }

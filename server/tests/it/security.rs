@@ -165,3 +165,80 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+/// Sign-in failures counted for (`login`, `source`): (failures, held until).
+async fn throttle_of(store: &Store, login: &str, source: &str) -> (i32, Option<DateTime<Utc>>) {
+    let mut tx = store.begin().await.unwrap();
+    let u = lending::store::users::by_login(&mut tx, login).await.unwrap().unwrap();
+    let a = lending::store::throttle::lock(&mut tx, &u.id, source).await.unwrap();
+    tx.commit().await.unwrap();
+    (a.failures, a.locked_until)
+}
+
+async fn password(store: &Store, login: &str, password: &str, source: &str) -> bool {
+    matches!(auth::sign_in_password(store, login, password, source).await.unwrap(), auth::SignIn::Started { .. })
+}
+
+both_dbs!(
+    async fn w5_parallel_guesses_all_count_and_none_past_the_limit_is_checked(backend) {
+        let app = spawn_app_with_clock(backend, clock()).await;
+        let b = seed_basic(&app.store, 0).await;
+        enroll(&app.store, "n1", &app.keys).await;
+        let guesses: Vec<_> = (0..20)
+            .map(|i| {
+                let store = app.store.clone();
+                tokio::spawn(async move { password(&store, "n1", &format!("wrong guess {i}"), "198.51.100.7").await })
+            })
+            .collect();
+        for g in guesses {
+            assert!(!g.await.unwrap());
+        }
+        assert_eq!(throttle_of(&app.store, "n1", "198.51.100.7").await.0, 20, "every parallel guess counted");
+        let mut tx = app.store.read().await.unwrap();
+        let events = lending::store::audit::for_target(&mut tx, "user", &b.nurse.user_id).await.unwrap();
+        let checked = events.iter().filter(|e| e.action == "auth.failed" && e.details.contains("\"failures\"")).count();
+        let held = events.iter().filter(|e| e.action == "auth.failed" && e.details.contains("\"locked\"")).count();
+        assert_eq!((checked, held), (usize::try_from(auth::LOCK_AFTER).unwrap(), 20 - 5), "none past the limit was checked");
+        drop(tx);
+        // The right password from there is held back too.
+        assert!(!password(&app.store, "n1", lending::testing::TEST_PASSWORD, "198.51.100.7").await);
+        app.stop().await;
+    }
+);
+
+both_dbs!(
+    async fn w2_failures_from_one_source_do_not_lock_the_owner_out_and_bursts_alert_admins(backend) {
+        let clock = clock();
+        let app = spawn_app_with_clock(backend, clock.clone()).await;
+        seed_basic(&app.store, 0).await;
+        enroll(&app.store, "n1", &app.keys).await;
+        let (attacker, owner) = ("203.0.113.9", "192.0.2.10");
+        for _ in 0..auth::LOCK_AFTER {
+            assert!(!password(&app.store, "n1", "not the password", attacker).await);
+        }
+        // The guesser is held back, even with the right password; the owner signs in from her PC.
+        assert!(!password(&app.store, "n1", lending::testing::TEST_PASSWORD, attacker).await);
+        assert!(password(&app.store, "n1", lending::testing::TEST_PASSWORD, owner).await);
+        assert_eq!(throttle_of(&app.store, "n1", owner).await, (0, None), "her right password does not count");
+
+        // Growing delays: after the hold, one more guess; wrong, it doubles the hold for each
+        // failure past the limit (the held-back try counted too: 7 failures, 15 min × 2²).
+        clock.advance(chrono::Duration::minutes(auth::LOCK_MINUTES + 1));
+        assert!(!password(&app.store, "n1", "still not it", attacker).await);
+        let (failures, until) = throttle_of(&app.store, "n1", attacker).await;
+        assert_eq!((failures, until), (7, Some(clock.now() + chrono::Duration::minutes(4 * auth::LOCK_MINUTES))));
+
+        // A burst on one account from many sources mails the admins once per window, no patient data.
+        for i in 0..12 {
+            password(&app.store, "n1", "spray", &format!("198.51.100.{i}")).await;
+        }
+        let mut tx = app.store.read().await.unwrap();
+        let mails = lending::store::outbox::all(&mut tx).await.unwrap();
+        drop(tx);
+        let alerts: Vec<_> = mails.iter().filter(|m| m.dedupe_key.starts_with("auth-burst:")).collect();
+        assert_eq!(alerts.len(), 1, "one alert per window to the one admin");
+        assert_eq!(alerts[0].recipient, "a1@example.jp");
+        assert!(alerts[0].subject.contains("n1") && !alerts[0].body_text.contains("山田"));
+        app.stop().await;
+    }
+);
