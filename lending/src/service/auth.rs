@@ -358,18 +358,56 @@ async fn context_words(tx: &mut Tx, user: &User) -> Result<Vec<String>> {
     Ok(words)
 }
 
-/// Sets a new password. `current` is required for a voluntary change, not for the forced one
-/// right after signing in with a temporary password.
-pub async fn change_password(tx: &mut Tx, actor: &Actor, user: &User, current: Option<&str>, new: &str) -> Result<()> {
-    let creds = users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?;
-    if let Some(current) = current {
-        if !creds.password_hash.as_deref().is_some_and(|h| passwords::verify(current, h)) {
-            return Err(Error::invalid(
+/// How a password change went when it did not fail on the new password itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordChange {
+    Changed,
+    /// The current password was wrong: counted like a failed sign-in (the caller commits).
+    WrongCurrent,
+    /// Too many failures from this source: not checked.
+    HeldBack,
+}
+
+impl PasswordChange {
+    /// Why the change was refused, for the form; `None` when it was made.
+    pub fn refusal(self) -> Option<Error> {
+        match self {
+            Self::Changed => None,
+            Self::WrongCurrent => Some(Error::invalid(
                 "current_password",
                 "現在のパスワードが正しくありません。",
                 "The current password is wrong.",
-            ));
+            )),
+            Self::HeldBack => Some(Error::invalid(
+                "current_password",
+                "失敗が続いたため、しばらくしてから、やり直してください。",
+                "Too many failures: try again later.",
+            )),
         }
+    }
+}
+
+/// Sets a new password and ends the user's other sessions (`session` stays). `current` is
+/// required for a voluntary change, not for the forced one right after signing in with a
+/// temporary password; a wrong one counts as a failed sign-in from the actor's source.
+pub async fn change_password(
+    tx: &mut Tx,
+    actor: &Actor,
+    user: &User,
+    session: &Session,
+    current: Option<&str>,
+    new: &str,
+) -> Result<PasswordChange> {
+    let creds = users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?;
+    if let Some(current) = current {
+        if !begin_attempt(tx, actor, &user.id).await? {
+            return Ok(PasswordChange::HeldBack);
+        }
+        if !creds.password_hash.as_deref().is_some_and(|h| passwords::verify(current, h)) {
+            attempt_failed(tx, actor, &user.id, "auth.failed").await?;
+            return Ok(PasswordChange::WrongCurrent);
+        }
+        attempt_succeeded(tx, actor, &user.id).await?;
     }
     let words = context_words(tx, user).await?;
     passwords::check_strength(new, &words.iter().map(String::as_str).collect::<Vec<_>>())?;
@@ -383,8 +421,12 @@ pub async fn change_password(tx: &mut Tx, actor: &Actor, user: &User, current: O
         }
     }
     users::set_password(tx, &user.id, &passwords::hash(new)?, false).await?;
-    tx.audit(actor, NewEvent::new("auth.password_changed", "user", &user.id));
-    Ok(())
+    let ended = sessions::delete_others(tx, &user.id, &session.id_hash).await?;
+    tx.audit(
+        actor,
+        NewEvent::new("auth.password_changed", "user", &user.id).details(&json!({ "sessions_ended": ended })),
+    );
+    Ok(PasswordChange::Changed)
 }
 
 /// Starts TOTP enrolment: a fresh seed, sealed and stored unconfirmed. Returns the seed.

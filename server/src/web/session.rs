@@ -89,6 +89,15 @@ impl Pending {
     pub fn error(&self, e: Error) -> PageError {
         PageError::Domain(e, self.lang)
     }
+
+    /// An error's message in the person's language (for a form shown again).
+    pub fn error_text(&self, e: &Error) -> String {
+        if self.lang == Lang::En {
+            e.message_en()
+        } else {
+            e.message_ja()
+        }
+    }
 }
 
 impl Staff {

@@ -242,3 +242,44 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+both_dbs!(
+    async fn w6_password_change_ends_other_sessions_and_wrong_current_passwords_count(backend) {
+        let clock = clock();
+        let app = spawn_app_with_clock(backend, clock.clone()).await;
+        seed_basic(&app.store, 0).await;
+        let secret = enroll(&app.store, "n1", &app.keys).await;
+        let here = app.sign_in("n1", &secret).await;
+        clock.advance(chrono::Duration::seconds(30)); // a fresh code: each is accepted once
+        let elsewhere = app.sign_in("n1", &secret).await;
+        let change = |current: &str, new: &str| {
+            let (current, new, here) = (current.to_owned(), new.to_owned(), here.clone());
+            let app = &app;
+            async move {
+                let csrf = app.csrf(&here, "/account/password").await;
+                let form = [("csrf", csrf.as_str()), ("current", &current), ("password", &new), ("password_again", &new)];
+                here.post(app.url("/account/password")).form(&form).send().await.unwrap()
+            }
+        };
+        let new = "amber-glacier-pocket-violin";
+        let r = change(lending::testing::TEST_PASSWORD, new).await;
+        assert_eq!(crate::location(&r), "/");
+        assert_eq!(here.get(app.url("/")).send().await.unwrap().status(), StatusCode::OK, "this session stays");
+        assert_eq!(crate::location(&elsewhere.get(app.url("/")).send().await.unwrap()), "/login", "the other one ended");
+
+        // Wrong current passwords count like failed sign-ins from this address.
+        for _ in 0..auth::LOCK_AFTER {
+            let r = change("not my password", "cobalt-meadow-lantern-fig").await;
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        assert_eq!(throttle_of(&app.store, "n1", "127.0.0.1").await.0, auth::LOCK_AFTER);
+        let r = change(new, "cobalt-meadow-lantern-fig").await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "held back: even the right one is not checked");
+        assert!(r.text().await.unwrap().contains("しばらくしてから"));
+        assert!(!password(&app.store, "n1", new, "127.0.0.1").await, "and sign-in from here is held back too");
+        let mut tx = app.store.read().await.unwrap();
+        assert_eq!(lending::store::audit::count_action(&mut tx, "auth.locked").await.unwrap(), 1);
+        drop(tx);
+        app.stop().await;
+    }
+);

@@ -94,16 +94,24 @@ async fn change_password(
         (StatusCode::UNPROCESSABLE_ENTITY, render(&PasswordPage { c: p.chrome(), forced, error: Some(error) }))
             .into_response()
     };
+    if p.actor.source.parse().is_ok_and(|ip| !state.sign_in_throttle.allow(ip)) {
+        let page = PasswordPage { c: p.chrome(), forced, error: Some(t.too_many_sign_ins.to_owned()) };
+        return Ok((StatusCode::TOO_MANY_REQUESTS, render(&page)).into_response());
+    }
     if f.password != f.password_again {
         return Ok(again(t.passwords_differ.to_owned()));
     }
     let mut tx = state.store.begin().await?;
     let current = (!forced).then_some(f.current.as_str());
-    match auth::change_password(&mut tx, &p.actor, &p.user, current, &f.password).await {
-        Ok(()) => tx.commit().await?,
-        Err(e @ Error::Validation(_)) => {
-            return Ok(again(if p.lang == crate::i18n::Lang::En { e.message_en() } else { e.message_ja() }));
+    match auth::change_password(&mut tx, &p.actor, &p.user, &p.session, current, &f.password).await {
+        Ok(outcome) => {
+            // A wrong current password is counted and audited like a failed sign-in: commit it.
+            tx.commit().await?;
+            if let Some(e) = outcome.refusal() {
+                return Ok(again(p.error_text(&e)));
+            }
         }
+        Err(e @ Error::Validation(_)) => return Ok(again(p.error_text(&e))),
         Err(e) => return Err(p.error(e)),
     }
     let to = if p.session.stage == "full" { "/" } else { next_page(&state, &p.user).await? };
