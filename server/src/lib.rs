@@ -57,7 +57,7 @@ pub fn build_app(state: AppState) -> Router {
     // (`DefaultBodyLimit` on those handlers); the outer limit is the largest of them.
     let app = routes::router()
         .layer(axum::extract::DefaultBodyLimit::max(lending::web::MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(web::csrf::same_origin_only))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::csrf::same_origin_only))
         .with_state(state);
     lending::web::harden(app, if tls { &[NO_STORE, lending::web::HSTS] } else { &[NO_STORE] }, MAX_UPLOAD_BYTES)
 }

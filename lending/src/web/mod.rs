@@ -75,21 +75,43 @@ pub fn harden(app: axum::Router, extra: &[(&'static str, &'static str)], body_li
 }
 
 /// Whether a browser marks a request as coming from our own pages: `Sec-Fetch-Site` is
-/// same-origin (or absent), and `Origin`, when sent, names the host the request went to.
+/// same-origin (or absent), and `Origin`, when sent, is the service's configured origin (from
+/// its base URL; never the request's own `Host`, which the sender controls).
 /// Clients that are not browsers send neither and pass; browsers on other sites cannot.
 #[cfg(feature = "http")]
-pub fn is_same_origin(h: &axum::http::HeaderMap) -> bool {
-    use axum::http::header;
+pub fn is_same_origin(h: &axum::http::HeaderMap, origin: &str) -> bool {
     if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if !matches!(site, "same-origin" | "none") {
             return false;
         }
     }
-    match (h.get(header::ORIGIN).and_then(|v| v.to_str().ok()), h.get(header::HOST).and_then(|v| v.to_str().ok())) {
-        (None, _) => true,
-        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, authority)| authority == host),
-        (Some(_), None) => false,
-    }
+    h.get(axum::http::header::ORIGIN).is_none_or(|o| o.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(origin)))
+}
+
+/// A base URL's origin: `scheme://host[:port]`, without path or trailing slash.
+pub fn origin_of(base_url: &str) -> String {
+    let (scheme, rest) = base_url.split_once("://").unwrap_or(("http", base_url));
+    format!("{scheme}://{}", rest.split('/').next().unwrap_or_default())
+}
+
+/// Whether a request's `Host` is one the service answers to: its base URL's host and port (the
+/// scheme's default port may be written or not). When the base URL is itself a loopback
+/// address (development), any loopback host is accepted, so a rebinding name is still refused.
+pub fn is_allowed_host(host: &str, base_url: &str) -> bool {
+    let origin = origin_of(base_url);
+    let (scheme, authority) = origin.split_once("://").unwrap_or(("http", &origin));
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let strip = |a: &str| a.strip_suffix(default_port).unwrap_or(a).to_ascii_lowercase();
+    strip(host) == strip(authority) || is_loopback_authority(authority) && is_loopback_authority(host)
+}
+
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The client's address: the peer's, or, only when the peer is a configured trusted proxy, the
@@ -116,7 +138,20 @@ pub fn client_ip(
 
 #[cfg(test)]
 mod tests {
-    use super::client_ip;
+    use super::{client_ip, is_allowed_host, origin_of};
+
+    #[test]
+    fn hosts_and_origins_come_from_the_configured_base_url() {
+        assert_eq!(origin_of("https://lending.clinic.example/staff"), "https://lending.clinic.example");
+        assert!(is_allowed_host("lending.clinic.example", "https://lending.clinic.example"));
+        assert!(is_allowed_host("Lending.Clinic.Example:443", "https://lending.clinic.example"));
+        assert!(!is_allowed_host("evil.example", "https://lending.clinic.example"));
+        assert!(!is_allowed_host("127.0.0.1:8080", "https://lending.clinic.example"));
+        // Development on loopback: any loopback host and port, never another name.
+        assert!(is_allowed_host("127.0.0.1:39123", "http://127.0.0.1:8080"));
+        assert!(is_allowed_host("[::1]:8080", "http://127.0.0.1:8080"));
+        assert!(!is_allowed_host("rebind.evil.example:8080", "http://127.0.0.1:8080"));
+    }
 
     #[test]
     fn forwarded_addresses_count_only_from_trusted_proxies() {

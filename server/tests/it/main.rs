@@ -50,9 +50,10 @@ pub async fn spawn_app_with_clock(backend: Backend, clock: Clock) -> TestApp {
 /// A service on an existing database (a restart keeps the database).
 pub async fn spawn_on(db: TestDb, clock: Clock) -> TestApp {
     let store = db.store(clock).await;
-    let cfg = Config::for_tests(&db.data_dir, &db.url);
+    let mut cfg = Config::for_tests(&db.data_dir, &db.url);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    cfg.staff_base_url.clone_from(&base);
     let (stop, stopped) = oneshot::channel::<()>();
     let keys = cfg.secret_box().unwrap();
     let receipts = cfg.receipt_key().unwrap();

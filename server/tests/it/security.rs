@@ -283,3 +283,31 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+both_dbs!(
+    async fn w7_hosts_and_origins_are_checked_against_the_configured_base_url(backend) {
+        let app = spawn_app_with_clock(backend, clock()).await;
+        seed_basic(&app.store, 0).await;
+        let a1 = enroll(&app.store, "a1", &app.keys).await;
+        let admin = app.sign_in("a1", &a1).await;
+        let csrf = app.csrf(&admin, "/admin/users").await;
+        let form = [("csrf", csrf.as_str()), ("login", "mallory"), ("name", "x"), ("role", "admin")];
+
+        // A rebinding name is refused outright; the health check answers whatever the name.
+        let r = admin.get(app.url("/")).header("host", "rebind.evil.example").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
+        let r = app.client.get(app.url("/healthz")).header("host", "rebind.evil.example").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        // An Origin that merely matches the request's own Host is not ours (before, it passed).
+        let other = "127.0.0.1:1";
+        let r = admin.post(app.url("/admin/users")).header("host", other).header("origin", format!("http://{other}")).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let mut tx = app.store.read().await.unwrap();
+        assert!(lending::store::users::by_login(&mut tx, "mallory").await.unwrap().is_none(), "nothing written");
+        drop(tx);
+        // The configured origin passes.
+        let r = admin.post(app.url("/admin/users")).header("origin", app.base.as_str()).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        app.stop().await;
+    }
+);
