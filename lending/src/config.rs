@@ -104,7 +104,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         env: "LENDING_TRUSTED_PROXIES",
         key: "trusted_proxies",
-        help: "comma-separated addresses of reverse proxies whose X-Forwarded-For both services believe (rate limits, audit source); default none",
+        help: "comma-separated addresses or networks (10.0.0.0/8, fd00::/8) of reverse proxies whose X-Forwarded-For both services believe (rate limits, audit source); default none",
     },
     Setting {
         env: "LENDING_MOBILE_DB_ROLE",
@@ -155,7 +155,7 @@ pub struct Config {
     pub session_idle_minutes: i64,
     pub session_max_hours: i64,
     pub token_days: i64,
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<crate::web::IpNet>,
     pub mobile_db_role: String,
     pub mobile_db_password: Option<Secret>,
 }
@@ -250,8 +250,11 @@ impl Config {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| {
-                s.parse().map_err(|_| {
-                    err("LENDING_TRUSTED_PROXIES", format!("「{s}」は IP アドレスではありません (not an IP address)"))
+                crate::web::IpNet::parse(s).ok_or_else(|| {
+                    err(
+                        "LENDING_TRUSTED_PROXIES",
+                        format!("「{s}」は IP アドレス・ネットワークではありません (not an IP address or network)"),
+                    )
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -424,7 +427,7 @@ mod tests {
             ("LENDING_SECRETS_KEY", key),
             ("LENDING_SESSION_IDLE_MINUTES", "5"),
             ("LENDING_SESSION_MAX_HOURS", "8"),
-            ("LENDING_TRUSTED_PROXIES", "10.0.0.1, ::1"),
+            ("LENDING_TRUSTED_PROXIES", "10.0.0.1, ::1, 172.16.0.0/12"),
             ("LENDING_MOBILE_DB_ROLE", "clinic_public"),
             ("LENDING_MOBILE_DB_PASSWORD", "pw"),
             ("LENDING_SMTP_URL", "smtp://mail.example:587"),
@@ -436,7 +439,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.secrets_key.as_ref().map(Secret::expose), Some(key));
         assert_eq!((c.session_idle_minutes, c.session_max_hours), (5, 8));
-        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(c.trusted_proxies[2].contains("::ffff:172.20.1.2".parse().unwrap()));
         assert_eq!((c.thresholds.custody_days, c.thresholds.wipe_days), (14, 3));
         assert_eq!(c.mobile_db_role, "clinic_public");
         assert_eq!(c.mobile_db_password.as_ref().map(Secret::expose), Some("pw"));

@@ -26,7 +26,7 @@ pub struct AppState {
     /// Signs consent receipts.
     pub receipts: lending::receipts::ReceiptKey,
     /// Sign-in attempts per client address (on top of the per-account lockout).
-    pub sign_in_throttle: Arc<web::throttle::SignInThrottle>,
+    pub sign_in_throttle: Arc<web::throttle::PerClient>,
     /// The dashboard's counts, shared for a few seconds.
     pub dashboard_counts: Arc<lending::service::oversight::SummaryCache>,
 }
@@ -38,7 +38,7 @@ impl AppState {
             cfg: Arc::new(cfg),
             keys,
             receipts,
-            sign_in_throttle: Arc::new(web::throttle::SignInThrottle::new()),
+            sign_in_throttle: Arc::new(web::throttle::sign_in_throttle()),
             dashboard_counts: Arc::default(),
         }
     }

@@ -121,14 +121,7 @@ async fn create_session(tx: &mut Tx, user_id: &str, stage: &str, source: &str) -
 /// The key sign-in failures are counted under: the client address, IPv6 by its /64 (one host
 /// usually holds a whole /64).
 pub fn source_key(source: &str) -> String {
-    match source.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
-        Ok(std::net::IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        Ok(ip) => ip.to_string(),
-        Err(_) => source.to_owned(),
-    }
+    source.parse().map_or_else(|_| source.to_owned(), |ip| crate::web::rate_key(ip).to_string())
 }
 
 /// Counts an attempt on `user` from the actor's source *before* it is checked, in the same step

@@ -2,6 +2,11 @@
 
 #[cfg(feature = "http")]
 pub mod json;
+#[cfg(feature = "http")]
+pub mod limit;
+pub mod net;
+
+pub use net::{rate_key, IpNet};
 
 /// Headers on every response of both services (SPEC §6). The CSP allows no inline script;
 /// pages work without JavaScript, and scripts, when used, come from the service itself.
@@ -114,15 +119,15 @@ fn is_loopback_authority(authority: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The client's address: the peer's, or, only when the peer is a configured trusted proxy, the
-/// last address before the trusted proxies in `X-Forwarded-For` (what the proxy saw). A client
-/// cannot make itself look like anyone else by sending the header directly.
-pub fn client_ip(
-    peer: std::net::IpAddr,
-    headers: &axum::http::HeaderMap,
-    trusted: &[std::net::IpAddr],
-) -> std::net::IpAddr {
-    if !trusted.contains(&peer) {
+/// The client's address: the peer's, or, only when the peer is in a configured trusted proxy
+/// network, the last address before the trusted proxies in `X-Forwarded-For` (what the proxy
+/// saw). A client cannot make itself look like anyone else by sending the header directly.
+/// IPv4-mapped IPv6 addresses come back as IPv4.
+#[cfg(feature = "http")]
+pub fn client_ip(peer: std::net::IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpNet]) -> std::net::IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(*ip));
+    if !is_trusted(&peer) {
         return peer;
     }
     headers
@@ -131,14 +136,15 @@ pub fn client_ip(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
         .rev()
-        .find(|ip| !trusted.contains(ip))
+        .find(|ip| !is_trusted(ip))
         .unwrap_or(peer)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{client_ip, is_allowed_host, origin_of};
+    use super::{client_ip, is_allowed_host, origin_of, IpNet};
 
     #[test]
     fn hosts_and_origins_come_from_the_configured_base_url() {
@@ -156,13 +162,16 @@ mod tests {
     #[test]
     fn forwarded_addresses_count_only_from_trusted_proxies() {
         let proxy: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let trusted = [IpNet::parse("10.0.0.0/24").unwrap()];
         let mut h = axum::http::HeaderMap::new();
-        h.insert("x-forwarded-for", "198.51.100.9, 203.0.113.7".parse().unwrap());
-        // Behind the proxy: the last address the proxy added (the first may be forged).
-        assert_eq!(client_ip(proxy, &h, &[proxy]).to_string(), "203.0.113.7");
+        h.insert("x-forwarded-for", "198.51.100.9, 203.0.113.7, 10.0.0.5".parse().unwrap());
+        // Behind the proxies: the last address they added (the first may be forged).
+        assert_eq!(client_ip(proxy, &h, &trusted).to_string(), "203.0.113.7");
+        // A proxy seen through an IPv4-mapped IPv6 socket is the same proxy.
+        assert_eq!(client_ip("::ffff:10.0.0.2".parse().unwrap(), &h, &trusted).to_string(), "203.0.113.7");
         // Straight from a client, the header is ignored.
         let direct: std::net::IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(client_ip(direct, &h, &[proxy]), direct);
-        assert_eq!(client_ip(proxy, &axum::http::HeaderMap::new(), &[proxy]), proxy);
+        assert_eq!(client_ip(direct, &h, &trusted), direct);
+        assert_eq!(client_ip(proxy, &axum::http::HeaderMap::new(), &trusted), proxy);
     }
 }

@@ -49,8 +49,14 @@ pub async fn spawn_app_with_clock(backend: Backend, clock: Clock) -> TestApp {
 
 /// A service on an existing database (a restart keeps the database).
 pub async fn spawn_on(db: TestDb, clock: Clock) -> TestApp {
+    spawn_configured(db, clock, |_| {}).await
+}
+
+/// A service with some settings changed from the test defaults.
+pub async fn spawn_configured(db: TestDb, clock: Clock, configure: impl FnOnce(&mut Config)) -> TestApp {
     let store = db.store(clock).await;
     let mut cfg = Config::for_tests(&db.data_dir, &db.url);
+    configure(&mut cfg);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     cfg.staff_base_url.clone_from(&base);

@@ -311,3 +311,35 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+both_dbs!(
+    async fn w8_proxies_match_as_networks_and_ipv6_clients_count_by_64(backend) {
+        let db = lending::testing::TestDb::new(backend).await;
+        let app = crate::spawn_configured(db, clock(), |cfg| {
+            cfg.trusted_proxies = vec![lending::web::IpNet::parse("127.0.0.0/8").unwrap()];
+        })
+        .await;
+        let b = seed_basic(&app.store, 0).await;
+        enroll(&app.store, "n1", &app.keys).await;
+        let login = |client: &str| {
+            let form = [("login", "n1"), ("password", "wrong guess")];
+            app.client.post(app.url("/login")).header("x-forwarded-for", client).form(&form).send()
+        };
+        // Behind the proxy network, clients of one /64 share one count.
+        for client in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3", "2001:db8:1:2::4", "2001:db8:1:2::5"] {
+            assert_eq!(login(client).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        }
+        let (failures, held) = throttle_of(&app.store, "n1", "2001:db8:1:2::").await;
+        assert_eq!(failures, auth::LOCK_AFTER);
+        assert!(held.is_some());
+        // A v4-mapped client is recorded as the IPv4 address it is.
+        login("::ffff:198.51.100.7").await.unwrap();
+        let mut tx = app.store.read().await.unwrap();
+        let events = lending::store::audit::for_target(&mut tx, "user", &b.nurse.user_id).await.unwrap();
+        drop(tx);
+        let sources: Vec<&str> = events.iter().map(|e| e.source.as_str()).collect();
+        assert!(sources.contains(&"2001:db8:1:2::1") && sources.contains(&"198.51.100.7"), "{sources:?}");
+        assert_eq!(throttle_of(&app.store, "n1", "198.51.100.7").await.0, 1);
+        app.stop().await;
+    }
+);
