@@ -33,7 +33,7 @@ impl ReceiptKey {
     pub fn from_file(path: &Path) -> std::io::Result<Self> {
         if !path.exists() {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                crate::files::private_dir(dir)?;
             }
             crate::secrets::write_private(path, &URL_SAFE_NO_PAD.encode(random_bytes::<32>()))?;
         }

@@ -343,3 +343,53 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+both_dbs!(
+    async fn w9_data_folder_database_and_outbox_are_private_whatever_the_umask(backend) {
+        let db = lending::testing::TestDb::new(backend).await;
+        let fresh = db.data_dir.join("fresh").join("data");
+        let mut migrate = std::process::Command::new("sh");
+        migrate
+            .args(["-c", "umask 000 && exec \"$0\" migrate", env!("CARGO_BIN_EXE_server")])
+            .env("LENDING_DATA_DIR", &fresh)
+            .env("LENDING_LOG", "warn");
+        if backend == lending::Backend::Postgres {
+            migrate.env("LENDING_DATABASE_URL", &db.url);
+        }
+        let o = migrate.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        if backend == lending::Backend::Sqlite {
+            assert_eq!(mode(&fresh), 0o700, "the data folder");
+            assert_eq!(mode(&fresh.join("lending.sqlite")), 0o600, "the database");
+        }
+
+        // The outbox folder and each mail in it (mail names devices and staff).
+        let store = db.store(clock()).await;
+        let mut tx = store.begin().await.unwrap();
+        let mail = lending::store::outbox::Mail {
+            id: "m1".into(),
+            dedupe_key: "w9".into(),
+            recipient: "a1@example.jp".into(),
+            subject: "s".into(),
+            body_text: "b".into(),
+            body_html: String::new(),
+            attempts: 0,
+        };
+        lending::store::outbox::enqueue(&mut tx, &mail).await.unwrap();
+        tx.commit().await.unwrap();
+        let outbox = fresh.join("outbox");
+        let mailer = lending::mail::Mailer::Files(outbox.clone());
+        assert_eq!(lending::mail::deliver_due(&store, &mailer, "lending@localhost").await.unwrap(), (1, 0));
+        assert_eq!(mode(&outbox), 0o700);
+        let file = std::fs::read_dir(&outbox).unwrap().next().unwrap().unwrap().path();
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+        store.close().await;
+    }
+);
