@@ -108,6 +108,17 @@ impl Actor {
         }
     }
 
+    /// Nobody known yet (a failed sign-in or token, from `source`).
+    pub fn anonymous(source: &str) -> Self {
+        Self {
+            user_id: String::new(),
+            login: String::new(),
+            role: String::new(),
+            source: source.to_owned(),
+            credential: Credential::None,
+        }
+    }
+
     #[must_use]
     pub fn with_credential(mut self, credential: Credential) -> Self {
         self.credential = credential;

@@ -23,6 +23,7 @@ pub mod receipts;
 pub mod routes;
 pub mod secrets;
 pub mod service;
+pub mod signature;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

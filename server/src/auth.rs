@@ -34,8 +34,17 @@ impl FromRequestParts<AppState> for ApiUser {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(ApiError(Error::Unauthorized))?;
-        let actor = users::authenticate_token(&state.store, token, &client_addr(parts, state)).await?;
-        Ok(Self(actor.ok_or(ApiError(Error::Unauthorized))?))
+        let source = client_addr(parts, state);
+        match users::authenticate_token(&state.store, token, &source).await? {
+            Ok(actor) => Ok(Self(actor)),
+            Err(why) => {
+                // A trace in the audit, at most one a minute per client (IPv6: per /64).
+                if source.parse().is_ok_and(|ip| state.token_failures.allow(ip)) {
+                    users::record_token_refusal(&state.store, &source, why).await?;
+                }
+                Err(ApiError(Error::Unauthorized))
+            }
+        }
     }
 }
 

@@ -27,6 +27,8 @@ pub struct AppState {
     pub receipts: lending::receipts::ReceiptKey,
     /// Sign-in attempts per client address (on top of the per-account lockout).
     pub sign_in_throttle: Arc<web::throttle::PerClient>,
+    /// Refused API tokens audited per client (the rest are only answered 401).
+    pub token_failures: Arc<web::throttle::PerClient>,
     /// The dashboard's counts, shared for a few seconds.
     pub dashboard_counts: Arc<lending::service::oversight::SummaryCache>,
 }
@@ -39,6 +41,9 @@ impl AppState {
             keys,
             receipts,
             sign_in_throttle: Arc::new(web::throttle::sign_in_throttle()),
+            token_failures: Arc::new(web::throttle::PerClient::per_minute(
+                web::throttle::TOKEN_FAILURES_AUDITED_PER_MINUTE,
+            )),
             dashboard_counts: Arc::default(),
         }
     }

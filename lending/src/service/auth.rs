@@ -78,16 +78,6 @@ pub enum SignIn {
     },
 }
 
-fn anonymous(source: &str) -> Actor {
-    Actor {
-        user_id: String::new(),
-        login: String::new(),
-        role: String::new(),
-        source: source.to_owned(),
-        credential: crate::Credential::None,
-    }
-}
-
 pub fn next_step(c: &Credentials) -> Next {
     if c.totp_enrolled_at.is_some() {
         Next::SecondFactor
@@ -193,7 +183,7 @@ async fn alert_burst(tx: &mut Tx, user_id: &str) -> Result<()> {
         let mail = staff_mail(format!("auth-burst:{user_id}:{window}:{to}"), &to, &subject, &body);
         if outbox::enqueue(tx, &mail).await? {
             tx.audit(
-                &anonymous("worker"),
+                &Actor::anonymous("worker"),
                 NewEvent::new("auth.burst_alert", "user", user_id).details(&json!({ "to": to })),
             );
         }
@@ -237,7 +227,7 @@ pub async fn sign_in_password(store: &Store, login: &str, password: &str, source
     let outcome = match (user, creds) {
         (None, _) | (_, None) => {
             tx.audit(
-                &anonymous(source),
+                &Actor::anonymous(source),
                 NewEvent::new("auth.failed", "user", "").details(&json!({ "reason": "unknown_login" })),
             );
             SignIn::Refused

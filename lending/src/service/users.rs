@@ -39,7 +39,7 @@ pub async fn add_user(tx: &mut Tx, actor: &Actor, u: NewUser) -> Result<(User, S
         name: required("name", &u.name, 100, "氏名")?,
         role: u.role,
         site: super::bounded("site", &u.site, 100, "所属")?,
-        email: super::bounded("email", &u.email, 200, "メールアドレス")?,
+        email: email_address(&u.email)?,
         disabled: false,
     };
     users::insert(tx, &user).await?;
@@ -50,6 +50,19 @@ pub async fn add_user(tx: &mut Tx, actor: &Actor, u: NewUser) -> Result<(User, S
         NewEvent::new("user.add", "user", &user.id).details(&json!({ "login": user.login, "role": user.role })),
     );
     Ok((user, temporary))
+}
+
+/// An optional e-mail address, checked when it is entered (alerts and reminders go to it).
+fn email_address(value: &str) -> Result<String> {
+    let email = super::bounded("email", value, 200, "メールアドレス")?;
+    if !email.is_empty() && email.parse::<lettre::Address>().is_err() {
+        return Err(Error::invalid(
+            "email",
+            "メールアドレスの形式が正しくありません。",
+            "The e-mail address is not valid.",
+        ));
+    }
+    Ok(email)
 }
 
 /// Only admins (or the operator at the command line) manage users and tokens.
@@ -108,19 +121,26 @@ pub async fn create_token(tx: &mut Tx, actor: &Actor, owner: TokenFor<'_>, name:
     Ok(token)
 }
 
+/// Why an API token was refused (recorded in the audit, never the token itself).
+pub type TokenRefusal = &'static str;
+
 /// The actor behind an API token, if the token is live (not revoked, not expired) and its user
-/// enabled. Records when it was last used, at most once a minute per token.
-pub async fn authenticate_token(store: &Store, token: &str, source: &str) -> Result<Option<Actor>> {
+/// enabled; otherwise why not. Records when it was last used, at most once a minute per token.
+pub async fn authenticate_token(store: &Store, token: &str, source: &str) -> Result<Result<Actor, TokenRefusal>> {
     if !token.starts_with("lnd_") || token.len() > 100 {
-        return Ok(None);
+        return Ok(Err("malformed"));
     }
     let mut tx = store.read().await?;
-    let Some(t) = users::token_by_hash(&mut tx, &sha256_hex(token)).await? else { return Ok(None) };
-    let Some(user) = users::get(&mut tx, &t.user_id).await?.filter(|u| !u.disabled) else { return Ok(None) };
+    let Some(t) = users::token_by_hash(&mut tx, &sha256_hex(token)).await? else {
+        return Ok(Err("unknown_or_revoked"));
+    };
+    let Some(user) = users::get(&mut tx, &t.user_id).await?.filter(|u| !u.disabled) else {
+        return Ok(Err("user_disabled"));
+    };
     drop(tx);
     let now = store.clock().now();
     if t.expires_at.is_some_and(|e| e <= now) {
-        return Ok(None);
+        return Ok(Err("expired"));
     }
     if t.last_used_at.is_none_or(|at| now - at >= Duration::minutes(1)) {
         let mut tx = store.begin().await?;
@@ -128,7 +148,18 @@ pub async fn authenticate_token(store: &Store, token: &str, source: &str) -> Res
         tx.commit().await?;
     }
     let own = t.created_by == t.user_id;
-    Ok(Some(Actor::user(&user.id, &user.login, user.role, source).with_credential(Credential::Token { id: t.id, own })))
+    Ok(Ok(Actor::user(&user.id, &user.login, user.role, source).with_credential(Credential::Token { id: t.id, own })))
+}
+
+/// Leaves a trace of a refused API token in the audit (the caller throttles it per source, so
+/// a guesser cannot flood the chain).
+pub async fn record_token_refusal(store: &Store, source: &str, why: TokenRefusal) -> Result<()> {
+    let mut tx = store.begin().await?;
+    tx.audit(
+        &Actor::anonymous(source),
+        NewEvent::new("auth.token_failed", "api_token", "").details(&json!({ "reason": why })),
+    );
+    tx.commit().await
 }
 
 /// API tokens: everyone's for admins and auditors, otherwise the actor's own.

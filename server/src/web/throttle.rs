@@ -7,6 +7,9 @@ pub use lending::web::limit::PerClient;
 /// Sign-in attempts a minute from one address: a busy shared clinic PC stays well below it.
 pub const SIGN_INS_PER_MINUTE: u32 = 20;
 
+/// Refused API tokens from one client written to the audit a minute (a trace, not a flood).
+pub const TOKEN_FAILURES_AUDITED_PER_MINUTE: u32 = 1;
+
 pub fn sign_in_throttle() -> PerClient {
     PerClient::per_minute(SIGN_INS_PER_MINUTE)
 }

@@ -393,3 +393,72 @@ both_dbs!(
         store.close().await;
     }
 );
+
+both_dbs!(
+    async fn w10_signatures_codes_csv_emails_and_refused_tokens(backend) {
+        let app = spawn_app_with_clock(backend, clock()).await;
+        let b = seed_basic(&app.store, 2).await;
+        let n1 = app.token("n1").await;
+
+        // A patient whose name Japanese Excel would run as a formula.
+        let mut tx = app.store.begin().await.unwrap();
+        let p = lending::service::registry::create_patient(
+            &mut tx,
+            &b.nurse,
+            lending::service::registry::NewPatient { number: "P-X".into(), name: "＝HYPERLINK(\"x\")".into(), kana: String::new(), phone: String::new() },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        // Signatures through the API: a drawing with a stroke, nothing else.
+        let lend = |svg: &str| {
+            let body = serde_json::json!({
+                "patient_id": p.id, "device_ids": [b.devices[0]], "due_on": "2099-01-01",
+                "consent": { "signer_name": "本人", "relationship": "self", "signature_svg": svg, "document_ids": [b.document_id] },
+            });
+            app.client.post(app.url("/api/v1/loans")).bearer_auth(&n1).json(&body).send()
+        };
+        let script = r#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><path d="M1 1 L9 9"/></svg>"#;
+        assert_eq!(lend(script).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(lend(r#"<svg xmlns="http://www.w3.org/2000/svg"></svg>"#).await.unwrap().status(), StatusCode::CONFLICT);
+        let r = lend(lending::demo::DEMO_SIGNATURE).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let loan: Value = r.json().await.unwrap();
+
+        // The verification code: 16 characters from the raw digest (80 bits), and it verifies.
+        let code = loan["verification_code"].as_str().unwrap();
+        assert_eq!(code.len(), 19);
+        let r = app.client.get(app.url(&format!("/api/v1/consents/verify?code={code}"))).bearer_auth(&n1).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+
+        // The CSV export neutralises full-width formula signs too.
+        let csv = app.client.get(app.url("/api/v1/reports/outstanding.csv")).bearer_auth(&n1).send().await.unwrap().text().await.unwrap();
+        assert!(csv.contains("'＝HYPERLINK"), "{csv}");
+
+        // Staff e-mail addresses are checked when entered.
+        let mut tx = app.store.begin().await.unwrap();
+        let bad = lending::service::users::NewUser {
+            login: "mailless".into(),
+            name: "x".into(),
+            role: lending::Role::Nurse,
+            site: String::new(),
+            email: "nurse at clinic".into(),
+        };
+        let e = lending::service::users::add_user(&mut tx, &Actor::cli(), bad).await.unwrap_err();
+        assert!(matches!(&e, Error::Validation(_)), "{e:?}");
+        drop(tx);
+
+        // Refused API tokens leave a trace, at most one a minute per client.
+        for _ in 0..3 {
+            let r = app.client.get(app.url("/api/v1/devices")).bearer_auth("lnd_guessed-token").send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        let mut tx = app.store.read().await.unwrap();
+        assert_eq!(lending::store::audit::count_action(&mut tx, "auth.token_failed").await.unwrap(), 1);
+        drop(tx);
+        let failed = last_details(&app.store, "auth.token_failed").await;
+        assert_eq!(failed["reason"], "unknown_or_revoked");
+        app.stop().await;
+    }
+);
