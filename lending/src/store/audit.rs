@@ -131,22 +131,27 @@ pub async fn count_action(tx: &mut Tx, action: &str) -> Result<i64> {
         .await)?)
 }
 
-/// How many events about `target_id` carry `action` since `since` (e.g. sign-in failures on one
-/// account in the last minutes, from every source).
+/// How many events about `target_id` carry one of `actions` since `since` (e.g. sign-in
+/// failures on one account in the last minutes, from every source).
 pub async fn count_since(
     tx: &mut Tx,
     target_id: &str,
-    action: &str,
+    actions: &[&str],
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<i64> {
-    Ok(
-        on!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE target_id = $1 AND action = $2 AND at >= $3")
-        .bind(target_id)
-        .bind(action)
-        .bind(audit_time(since))
-        .fetch_one(c)
-        .await)?,
-    )
+    let placeholders: Vec<String> = (0..actions.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!(
+        "SELECT COUNT(*) FROM audit_events WHERE target_id = $1 AND at >= $2 AND action IN ({})",
+        placeholders.join(", ")
+    );
+    let at = audit_time(since);
+    Ok(on!(tx, c => {
+        let mut q = sqlx::query_scalar(&sql).bind(target_id).bind(&at);
+        for a in actions {
+            q = q.bind(*a);
+        }
+        q.fetch_one(c).await
+    })?)
 }
 
 /// Streams the events with `first <= seq <= last` in `seq` order, in one snapshot, to `f`

@@ -156,8 +156,8 @@ struct TokenRow {
     created: String,
     expires: String,
     last_used: String,
-    /// Minted at the command line for its user, not by the user.
-    by_cli: bool,
+    /// Not created by its owner (the command line, or an admin before issue #16).
+    not_own: bool,
     revoked: bool,
     expired: bool,
 }
@@ -187,7 +187,7 @@ pub(super) async fn tokens_view(
         .map_err(|e| s.error(e))?
         .into_iter()
         .map(|t| TokenRow {
-            by_cli: t.created_by != t.user_id,
+            not_own: t.created_by != t.user_id,
             expired: t.expires_at.is_some_and(|e| e <= now),
             id: t.id,
             login: t.login,
