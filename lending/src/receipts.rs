@@ -50,6 +50,16 @@ impl ReceiptKey {
         URL_SAFE_NO_PAD.encode(self.public_key().as_bytes())
     }
 
+    /// A short name of the key (the first 8 hex digits of the SHA-256 of its public key).
+    pub fn key_id(&self) -> String {
+        key_id(&self.public_key())
+    }
+
+    /// An Ed25519 signature (base64url) over any message (audit checkpoints).
+    pub fn sign_bytes(&self, message: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(self.0.sign(message).to_bytes())
+    }
+
     /// (signature, verification code) for a consent about to be stored.
     pub fn sign(&self, consent: &Consent, asset_tags: &[String], due_on: &str) -> (String, String) {
         let sig = self.0.sign(&message(consent, asset_tags, due_on));
@@ -108,6 +118,16 @@ fn legacy_verification_code(signature: &str) -> String {
 
 fn group(chars: &[char]) -> String {
     chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+}
+
+pub fn key_id(key: &VerifyingKey) -> String {
+    sha256_bytes(key.as_bytes())[..8].to_owned()
+}
+
+/// Whether `signature` (base64url) is `key`'s over `message`.
+pub fn verify_bytes(key: &VerifyingKey, message: &[u8], signature: &str) -> bool {
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(signature) else { return false };
+    Signature::from_slice(&bytes).is_ok_and(|sig| key.verify_strict(message, &sig).is_ok())
 }
 
 /// Whether the stored consent still matches its receipt: the text matches its hash and the

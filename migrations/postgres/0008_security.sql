@@ -17,3 +17,14 @@ CREATE TABLE sign_in_throttle (
     updated_at    TIMESTAMPTZ,
     PRIMARY KEY (user_id, source)
 );
+
+-- Signed checkpoints of the audit chain: every hour the head (seq, hash) is signed with the
+-- institution's Ed25519 key and mailed to the admins, so a chain rewritten as a whole (all hashes
+-- recomputed) no longer matches what was signed and sent out.
+CREATE TABLE audit_checkpoints (
+    seq        BIGINT PRIMARY KEY,
+    hash       TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    signature  TEXT NOT NULL
+);

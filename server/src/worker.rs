@@ -1,5 +1,5 @@
 //! Background work of the staff service: alert staff to new problem reports, queue loan
-//! reminders and deliver the mail outbox. Runs every few seconds; each step is its own transaction, so a crash loses
+//! reminders, sign an audit checkpoint each hour and deliver the mail outbox. Runs every few seconds; each step is its own transaction, so a crash loses
 //! nothing (reports stay unalerted, mails stay queued).
 
 use std::time::Duration;
@@ -18,6 +18,9 @@ pub async fn tick(state: &AppState, mailer: &Mailer) -> lending::Result<()> {
         lending::service::reminders::queue_due(&mut tx, state.cfg.reminder_cadence, &state.cfg.staff_base_url).await?;
     let digests =
         lending::service::reminders::queue_digest(&mut tx, state.cfg.thresholds, &state.cfg.staff_base_url).await?;
+    if let Some(c) = lending::service::checkpoints::sign_head(&mut tx, &state.receipts).await? {
+        tracing::info!(seq = c.seq, "audit checkpoint signed and mailed");
+    }
     tx.commit().await?;
     let reminders = reminders + digests;
     if reminders > 0 {

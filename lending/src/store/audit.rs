@@ -154,6 +154,47 @@ pub async fn count_since(
     })?)
 }
 
+/// A signed checkpoint of the chain head.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub at: String,
+    pub key_id: String,
+    pub signature: String,
+}
+
+pub async fn insert_checkpoint(tx: &mut Tx, c: &Checkpoint) -> Result<()> {
+    on!(tx, c2 => sqlx::query("INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)")
+        .bind(c.seq).bind(&c.hash).bind(&c.at).bind(&c.key_id).bind(&c.signature)
+        .execute(c2)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Every checkpoint, oldest first (one an hour at most: a few thousand a year).
+pub async fn checkpoints(tx: &mut Tx) -> Result<Vec<Checkpoint>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Checkpoint>(
+        "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints ORDER BY seq")
+        .fetch_all(c)
+        .await)?)
+}
+
+pub async fn last_checkpoint(tx: &mut Tx) -> Result<Option<Checkpoint>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Checkpoint>(
+        "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The stored hash of event `seq`, if it exists.
+pub async fn hash_at(tx: &mut Tx, seq: i64) -> Result<Option<String>> {
+    Ok(
+        on!(tx, c => sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = $1").bind(seq).fetch_optional(c).await)?,
+    )
+}
+
 /// Streams the events with `first <= seq <= last` in `seq` order, in one snapshot, to `f`
 /// until it returns `false`; millions of events need no memory.
 pub async fn for_each_in(

@@ -49,6 +49,18 @@ both_dbs!(
         let o = server(&db, &["audit", "verify"]);
         assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
         assert!(stdout(&o).contains("intact"));
+
+        // A checkpoint kept outside (from the checkpoint mail) must still match the chain.
+        let store = db.store(Clock::system()).await;
+        let mut tx = store.read().await.unwrap();
+        let first = lending::store::audit::hash_at(&mut tx, 1).await.unwrap().unwrap();
+        drop(tx);
+        store.close().await;
+        let o = server(&db, &["audit", "verify", "--anchor", &format!("1:{first}")]);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        let o = server(&db, &["audit", "verify", "--anchor", &format!("1:{}", "0".repeat(64))]);
+        assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+        assert!(stdout(&o).contains("checkpoint"), "{}", stdout(&o));
     }
 );
 

@@ -462,3 +462,88 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+/// Rewrites the whole chain from event `from` on, as someone holding the database (and not the
+/// key) would: the event's details changed, every later hash recomputed, the head moved along.
+async fn rewrite_chain(store: &Store, from: i64) {
+    let exec = |sql: String| async move {
+        match store.backend() {
+            lending::Backend::Sqlite => sqlx::query(&sql).execute(store.sqlite_pool().unwrap()).await.map(|_| ()),
+            lending::Backend::Postgres => sqlx::query(&sql).execute(store.pg_pool().unwrap()).await.map(|_| ()),
+        }
+        .unwrap();
+    };
+    match store.backend() {
+        lending::Backend::Sqlite => {
+            exec("DROP TRIGGER audit_events_no_update".into()).await;
+        }
+        lending::Backend::Postgres => exec("DROP TRIGGER audit_events_no_change ON audit_events".into()).await,
+    }
+    let mut tx = store.read().await.unwrap();
+    let mut rows = lending::store::audit::recent(&mut tx, 100_000).await.unwrap();
+    drop(tx);
+    rows.reverse();
+    let mut prev = rows[usize::try_from(from - 2).unwrap()].hash.clone();
+    for mut row in rows.into_iter().filter(|r| r.seq >= from) {
+        if row.seq == from {
+            row.details = r#"{"rewritten":true}"#.into();
+        }
+        row.prev_hash = prev;
+        row.hash = row.compute_hash();
+        exec(format!(
+            "UPDATE audit_events SET details = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {}",
+            row.details, row.prev_hash, row.hash, row.seq
+        ))
+        .await;
+        exec(format!("UPDATE audit_head SET seq = {}, hash = '{}' WHERE id = 1", row.seq, row.hash)).await;
+        prev = row.hash;
+    }
+}
+
+both_dbs!(
+    async fn w4_signed_checkpoints_detect_a_chain_rewritten_as_a_whole(backend) {
+        use lending::audit::Break;
+        use lending::service::checkpoints;
+        let clock = clock();
+        let db = lending::testing::TestDb::new(backend).await;
+        let store = db.store(clock.clone()).await;
+        seed_basic(&store, 1).await;
+        let key = lending::testing::receipt_key();
+
+        // The head is signed once an hour at most, and mailed to the admins.
+        let mut tx = store.begin().await.unwrap();
+        let c = checkpoints::sign_head(&mut tx, &key).await.unwrap().expect("a first checkpoint");
+        assert!(checkpoints::sign_head(&mut tx, &key).await.unwrap().is_none(), "not again at once");
+        tx.commit().await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        let mails = lending::store::outbox::all(&mut tx).await.unwrap();
+        drop(tx);
+        let anchor = mails.iter().find(|m| m.dedupe_key.starts_with("checkpoint:")).expect("anchor mail");
+        assert_eq!(anchor.recipient, "a1@example.jp");
+        assert!(anchor.body_text.contains(&format!("--anchor {}:{}", c.seq, c.hash)));
+        assert_eq!(checkpoints::verify(&store, &key.public_key(), &[]).await.unwrap(), Ok(1));
+
+        // A chain rewritten as a whole passes the bare hash-chain check, not the checkpoint.
+        rewrite_chain(&store, 2).await;
+        assert!(lending::store::audit::verify(&store).await.unwrap().is_ok(), "the bare chain cannot tell");
+        assert_eq!(checkpoints::verify(&store, &key.public_key(), &[]).await.unwrap(), Err(Break::CheckpointMismatch { seq: c.seq }));
+        // Re-pointing the stored checkpoint needs the key.
+        let forged = format!("UPDATE audit_checkpoints SET hash = (SELECT hash FROM audit_events WHERE seq = {0}) WHERE seq = {0}", c.seq);
+        match backend {
+            lending::Backend::Sqlite => sqlx::query(&forged).execute(store.sqlite_pool().unwrap()).await.map(|_| ()),
+            lending::Backend::Postgres => sqlx::query(&forged).execute(store.pg_pool().unwrap()).await.map(|_| ()),
+        }
+        .unwrap();
+        assert_eq!(checkpoints::verify(&store, &key.public_key(), &[]).await.unwrap(), Err(Break::BadCheckpointSignature { seq: c.seq }));
+        // And the anchor mailed out catches it even with the stored checkpoints gone.
+        let gone = "DELETE FROM audit_checkpoints";
+        match backend {
+            lending::Backend::Sqlite => sqlx::query(gone).execute(store.sqlite_pool().unwrap()).await.map(|_| ()),
+            lending::Backend::Postgres => sqlx::query(gone).execute(store.pg_pool().unwrap()).await.map(|_| ()),
+        }
+        .unwrap();
+        let anchors = [(c.seq, c.hash.clone())];
+        assert_eq!(checkpoints::verify(&store, &key.public_key(), &anchors).await.unwrap(), Err(Break::CheckpointMismatch { seq: c.seq }));
+        store.close().await;
+    }
+);
