@@ -31,7 +31,12 @@ both_dbs!(
         );
         server::worker::tick(&state, &state_mailer).await.unwrap();
         server::worker::tick(&state, &state_mailer).await.unwrap();
-        assert_eq!(std::fs::read_dir(app.db.data_dir.join("outbox")).unwrap().count(), 1, "one admin, one mail, once");
+        let mut tx = app.store.read().await.unwrap();
+        let queued = lending::store::outbox::all(&mut tx).await.unwrap();
+        drop(tx);
+        assert_eq!(queued.iter().filter(|m| m.dedupe_key.starts_with("report:")).count(), 1, "one admin, one mail, once");
+        // Written to data/outbox: the alert, and the first signed audit checkpoint (issue #16).
+        assert_eq!(std::fs::read_dir(app.db.data_dir.join("outbox")).unwrap().count(), 2);
 
         let nurse = app.sign_in("n1", &n1).await;
         let page = nurse.get(app.url("/reports")).send().await.unwrap().text().await.unwrap();
