@@ -20,6 +20,8 @@ pub async fn tick(state: &AppState, mailer: &Mailer) -> lending::Result<()> {
         lending::service::reminders::queue_digest(&mut tx, state.cfg.thresholds, &state.cfg.staff_base_url).await?;
     if let Some(c) = lending::service::checkpoints::sign_head(&mut tx, &state.receipts).await? {
         tracing::info!(seq = c.seq, "audit checkpoint signed and mailed");
+        // Hourly housekeeping rides on the checkpoint's rhythm.
+        lending::service::auth::forget_stale_failures(&mut tx).await?;
     }
     tx.commit().await?;
     let reminders = reminders + digests;

@@ -26,6 +26,8 @@ pub const LOCK_MINUTES: i64 = 15;
 /// Failures on one account from all sources within [`BURST_MINUTES`] that alert the admins.
 pub const BURST_FAILURES: i64 = 10;
 pub const BURST_MINUTES: i64 = 15;
+/// Failures from a source that has been quiet this long (and is not held back) are forgotten.
+pub const FORGET_AFTER_HOURS: i64 = 24;
 /// The audit actions of failed attempts.
 const FAILURES: [&str; 3] = ["auth.failed", "auth.totp_failed", "auth.totp_replay"];
 /// Passwords that may not be reused.
@@ -134,6 +136,13 @@ async fn begin_attempt(tx: &mut Tx, actor: &Actor, user_id: &str) -> Result<bool
         alert_burst(tx, user_id).await?;
     }
     Ok(!held)
+}
+
+/// Forgets the failures of sources quiet for [`FORGET_AFTER_HOURS`] (the table would otherwise
+/// grow with every address that ever guessed). The staff service's worker runs it.
+pub async fn forget_stale_failures(tx: &mut Tx) -> Result<u64> {
+    let before = tx.now() - Duration::hours(FORGET_AFTER_HOURS);
+    throttle::forget_stale(tx, before).await
 }
 
 /// A checked attempt was right: it no longer counts, and lifts the hold it set.

@@ -54,3 +54,15 @@ pub async fn clear(tx: &mut Tx, user_id: &str, source: Option<&str>) -> Result<(
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// Forgets rows untouched since `before` whose hold (if any) has ended; returns how many.
+pub async fn forget_stale(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64> {
+    let now = tx.now();
+    Ok(on!(tx, c => sqlx::query(
+        "DELETE FROM sign_in_throttle WHERE (updated_at IS NULL OR updated_at < $1) \
+         AND (locked_until IS NULL OR locked_until < $2)")
+        .bind(before).bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+}

@@ -239,6 +239,13 @@ both_dbs!(
         assert_eq!(alerts.len(), 1, "one alert per window to the one admin");
         assert_eq!(alerts[0].recipient, "a1@example.jp");
         assert!(alerts[0].subject.contains("n1") && !alerts[0].body_text.contains("山田"));
+
+        // Sources quiet for a day whose hold has ended are forgotten.
+        clock.advance(chrono::Duration::hours(auth::FORGET_AFTER_HOURS + 1));
+        let mut tx = app.store.begin().await.unwrap();
+        assert!(auth::forget_stale_failures(&mut tx).await.unwrap() >= 12);
+        tx.commit().await.unwrap();
+        assert_eq!(throttle_of(&app.store, "n1", attacker).await, (0, None));
         app.stop().await;
     }
 );
