@@ -48,6 +48,43 @@ impl fmt::Display for Role {
     }
 }
 
+/// The credential an action was taken with; the audit chain records it with every event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Credential {
+    /// None (sign-in steps, background work).
+    #[default]
+    None,
+    /// A session finished with password and second factor (a prefix of its stored id hash).
+    Session(String),
+    /// An API token, and whether its owner created it (a token the command line minted for
+    /// someone is not that person's own credential).
+    Token { id: String, own: bool },
+    /// The command line, run by this operating-system user.
+    Cli(String),
+}
+
+impl Credential {
+    /// What the audit chain records, if anything.
+    pub fn label(&self) -> Option<String> {
+        match self {
+            Self::None => None,
+            Self::Session(id) => Some(format!("session:{id}")),
+            Self::Token { id, .. } => Some(format!("token:{id}")),
+            Self::Cli(os_user) => Some(format!("cli:{os_user}")),
+        }
+    }
+
+    /// Whether the person proved themselves with it: their own signed-in session, or a token
+    /// they created themselves (what the four-eyes rules require).
+    pub fn is_own(&self) -> bool {
+        match self {
+            Self::Session(_) => true,
+            Self::Token { own, .. } => *own,
+            Self::None | Self::Cli(_) => false,
+        }
+    }
+}
+
 /// The person (or the command line) behind an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
@@ -57,6 +94,7 @@ pub struct Actor {
     pub role: String,
     /// Where the request came from: a client address, or `cli`.
     pub source: String,
+    pub credential: Credential,
 }
 
 impl Actor {
@@ -66,11 +104,37 @@ impl Actor {
             login: login.to_owned(),
             role: role.as_str().to_owned(),
             source: source.to_owned(),
+            credential: Credential::None,
         }
     }
 
-    /// The operator at the command line (`server user add`, `server demo`, …).
+    /// Nobody known yet (a failed sign-in or token, from `source`).
+    pub fn anonymous(source: &str) -> Self {
+        Self {
+            user_id: String::new(),
+            login: String::new(),
+            role: String::new(),
+            source: source.to_owned(),
+            credential: Credential::None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_credential(mut self, credential: Credential) -> Self {
+        self.credential = credential;
+        self
+    }
+
+    /// The operator at the command line (`server user add`, `server demo`, …), recorded with
+    /// the operating-system user who ran it (`$USER`).
     pub fn cli() -> Self {
-        Self { user_id: String::new(), login: "cli".to_owned(), role: "system".to_owned(), source: "cli".to_owned() }
+        let os_user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "?".to_owned());
+        Self {
+            user_id: String::new(),
+            login: "cli".to_owned(),
+            role: "system".to_owned(),
+            source: "cli".to_owned(),
+            credential: Credential::Cli(os_user),
+        }
     }
 }

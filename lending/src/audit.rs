@@ -102,13 +102,22 @@ pub enum Break {
     BadHash { seq: i64 },
     /// The chain goes past the recorded head, or ends on a hash the head does not know.
     HeadMismatch { head_seq: i64 },
+    /// Event `seq` is not what a signed checkpoint (or an anchor kept elsewhere) says it was:
+    /// the chain was rewritten or cut back.
+    CheckpointMismatch { seq: i64 },
+    /// The checkpoint at `seq` is not signed by the institution's key.
+    BadCheckpointSignature { seq: i64 },
 }
 
 impl Break {
     /// The first event found bad.
     pub fn seq(&self) -> i64 {
         match self {
-            Self::Missing { seq } | Self::BadLink { seq } | Self::BadHash { seq } => *seq,
+            Self::Missing { seq }
+            | Self::BadLink { seq }
+            | Self::BadHash { seq }
+            | Self::CheckpointMismatch { seq }
+            | Self::BadCheckpointSignature { seq } => *seq,
             Self::HeadMismatch { head_seq } => *head_seq,
         }
     }
@@ -125,8 +134,19 @@ impl Break {
             Self::HeadMismatch { head_seq } => {
                 format!("the chain does not end at the recorded head (event {head_seq}) / 監査記録の末尾が一致しません")
             }
+            Self::CheckpointMismatch { seq } => format!(
+                "event {seq} differs from its signed checkpoint: the chain was rewritten or cut back / 監査記録 {seq} が署名済みチェックポイントと一致しません（書き換え・切り詰め）"
+            ),
+            Self::BadCheckpointSignature { seq } => format!(
+                "the checkpoint at event {seq} is not signed by this institution's key / チェックポイント {seq} の署名が正しくありません"
+            ),
         }
     }
+}
+
+/// What a checkpoint signs: the chain's head at one moment.
+pub fn checkpoint_text(seq: i64, hash: &str) -> String {
+    format!("lending-audit-checkpoint-v1\n{seq}\n{hash}\n")
 }
 
 /// Walks events in `seq` order, one at a time, so a chain of millions needs no memory.

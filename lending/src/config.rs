@@ -97,9 +97,14 @@ pub const SETTINGS: &[Setting] = &[
         help: "staff sessions end after this many hours in all; default 12",
     },
     Setting {
+        env: "LENDING_TOKEN_DAYS",
+        key: "token_days",
+        help: "API tokens stop working this many days after they are created; default 90",
+    },
+    Setting {
         env: "LENDING_TRUSTED_PROXIES",
         key: "trusted_proxies",
-        help: "comma-separated addresses of reverse proxies whose X-Forwarded-For both services believe (rate limits, audit source); default none",
+        help: "comma-separated addresses or networks (10.0.0.0/8, fd00::/8) of reverse proxies whose X-Forwarded-For both services believe (rate limits, audit source); default none",
     },
     Setting {
         env: "LENDING_MOBILE_DB_ROLE",
@@ -169,7 +174,8 @@ pub struct Config {
     pub thresholds: crate::store::dashboard::Thresholds,
     pub session_idle_minutes: i64,
     pub session_max_hours: i64,
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub token_days: i64,
+    pub trusted_proxies: Vec<crate::web::IpNet>,
     pub mobile_db_role: String,
     pub mobile_db_password: Option<Secret>,
     pub log_format: LogFormat,
@@ -277,8 +283,11 @@ impl Config {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| {
-                s.parse().map_err(|_| {
-                    err("LENDING_TRUSTED_PROXIES", format!("「{s}」は IP アドレスではありません (not an IP address)"))
+                crate::web::IpNet::parse(s).ok_or_else(|| {
+                    err(
+                        "LENDING_TRUSTED_PROXIES",
+                        format!("「{s}」は IP アドレス・ネットワークではありません (not an IP address or network)"),
+                    )
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -333,6 +342,7 @@ impl Config {
             secrets_key,
             session_idle_minutes: number("LENDING_SESSION_IDLE_MINUTES", 15, 24 * 60)?,
             session_max_hours: number("LENDING_SESSION_MAX_HOURS", 12, 24 * 7)?,
+            token_days: number("LENDING_TOKEN_DAYS", 90, 366)?,
             data_dir,
             database_url: Secret::new(database_url),
             server_listen: addr("LENDING_SERVER_LISTEN", "127.0.0.1:8080")?,
@@ -363,6 +373,7 @@ impl Config {
             thresholds: crate::store::dashboard::Thresholds::default(),
             session_idle_minutes: 15,
             session_max_hours: 12,
+            token_days: 90,
             trusted_proxies: Vec::new(),
             mobile_db_role: "lending_mobile".into(),
             mobile_db_password: None,
@@ -489,7 +500,7 @@ mod tests {
             ("LENDING_SECRETS_KEY", key),
             ("LENDING_SESSION_IDLE_MINUTES", "5"),
             ("LENDING_SESSION_MAX_HOURS", "8"),
-            ("LENDING_TRUSTED_PROXIES", "10.0.0.1, ::1"),
+            ("LENDING_TRUSTED_PROXIES", "10.0.0.1, ::1, 172.16.0.0/12"),
             ("LENDING_MOBILE_DB_ROLE", "clinic_public"),
             ("LENDING_MOBILE_DB_PASSWORD", "pw"),
             ("LENDING_SMTP_URL", "smtp://mail.example:587"),
@@ -501,7 +512,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.secrets_key.as_ref().map(Secret::expose), Some(key));
         assert_eq!((c.session_idle_minutes, c.session_max_hours), (5, 8));
-        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(c.trusted_proxies[2].contains("::ffff:172.20.1.2".parse().unwrap()));
         assert_eq!((c.thresholds.custody_days, c.thresholds.wipe_days), (14, 3));
         assert_eq!(c.mobile_db_role, "clinic_public");
         assert_eq!(c.mobile_db_password.as_ref().map(Secret::expose), Some("pw"));

@@ -5,7 +5,7 @@
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
-use crate::actor::{Actor, Role};
+use crate::actor::{Actor, Credential, Role};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::service::loans::{CheckOutRequest, ConsentInput, ReturnRequest};
@@ -130,7 +130,8 @@ async fn seed_clinic(store: &Store, receipts: &crate::receipts::ReceiptKey) -> R
         )
         .await?;
         seeded.staff.push((u.login.clone(), u.role, temporary));
-        staff.push(Actor::user(&u.id, &u.login, u.role, "demo"));
+        // The demo's made-up staff act as if signed in (they verify each other's wipes).
+        staff.push(Actor::user(&u.id, &u.login, u.role, "demo").with_credential(Credential::Session("demo".into())));
     }
     let nurses: Vec<&Actor> = staff.iter().filter(|a| a.role == "nurse").collect();
     let admins: Vec<&Actor> = staff.iter().filter(|a| a.role == "admin").collect();

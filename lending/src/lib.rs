@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod files;
 pub mod ids;
 pub mod labels;
 pub mod lifecycle;
@@ -26,13 +27,14 @@ pub mod receipts;
 pub mod routes;
 pub mod secrets;
 pub mod service;
+pub mod signature;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timefmt;
 pub mod web;
 
-pub use actor::{Actor, Role};
+pub use actor::{Actor, Credential, Role};
 pub use clock::Clock;
 pub use config::Config;
 pub use error::{Error, Result};

@@ -110,10 +110,13 @@ impl Mailer {
             .map_err(|e| SendError::permanent(e.to_string()))?;
         match self {
             Self::Files(dir) => {
-                tokio::fs::create_dir_all(dir).await.map_err(|e| SendError::transient(e.to_string()))?;
-                AsyncFileTransport::<Tokio1Executor>::new(dir)
+                // Mail bodies name devices and staff: the folder 0700, each file 0600.
+                crate::files::private_dir(dir).map_err(|e| SendError::transient(e.to_string()))?;
+                let id = AsyncFileTransport::<Tokio1Executor>::new(dir)
                     .send(message)
                     .await
+                    .map_err(|e| SendError::transient(e.to_string()))?;
+                crate::files::private_file(&dir.join(format!("{id}.eml")))
                     .map_err(|e| SendError::transient(e.to_string()))?;
             }
             Self::Smtp(transport) => {

@@ -8,6 +8,7 @@ use std::path::Path;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest as _, Sha256};
 
 use crate::ids::{random_bytes, sha256_bytes, sha256_hex};
 use crate::store::loans::Consent;
@@ -33,7 +34,7 @@ impl ReceiptKey {
     pub fn from_file(path: &Path) -> std::io::Result<Self> {
         if !path.exists() {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                crate::files::private_dir(dir)?;
             }
             crate::secrets::write_private(path, &URL_SAFE_NO_PAD.encode(random_bytes::<32>()))?;
         }
@@ -47,6 +48,16 @@ impl ReceiptKey {
 
     pub fn public_base64(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.public_key().as_bytes())
+    }
+
+    /// A short name of the key (the first 8 hex digits of the SHA-256 of its public key).
+    pub fn key_id(&self) -> String {
+        key_id(&self.public_key())
+    }
+
+    /// An Ed25519 signature (base64url) over any message (audit checkpoints).
+    pub fn sign_bytes(&self, message: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(self.0.sign(message).to_bytes())
     }
 
     /// (signature, verification code) for a consent about to be stored.
@@ -82,13 +93,41 @@ fn message(c: &Consent, asset_tags: &[String], due_on: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// 16 characters in four groups, from the signature: what the patient's copy prints.
+const CODE_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// 16 characters in four groups: the first 80 bits of the SHA-256 of the raw Ed25519 signature,
+/// five bits a character. What the patient's copy prints.
 pub fn verification_code(signature: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let raw = URL_SAFE_NO_PAD.decode(signature).unwrap_or_else(|_| signature.as_bytes().to_vec());
+    let digest = Sha256::digest(&raw);
+    let bits = digest.iter().take(10).fold(0u128, |acc, &b| acc << 8 | u128::from(b));
+    let chars: Vec<char> = (0..16)
+        .rev()
+        .map(|i| char::from(CODE_ALPHABET[usize::try_from((bits >> (5 * i)) & 31).unwrap_or(0)]))
+        .collect();
+    group(&chars)
+}
+
+/// The code receipts printed before the raw-digest code (kept so they still verify).
+fn legacy_verification_code(signature: &str) -> String {
     let digest = sha256_bytes(signature.as_bytes());
-    let chars: String =
-        digest.bytes().take(16).map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()])).collect();
-    format!("{}-{}-{}-{}", &chars[0..4], &chars[4..8], &chars[8..12], &chars[12..16])
+    let chars: Vec<char> =
+        digest.bytes().take(16).map(|b| char::from(CODE_ALPHABET[usize::from(b) % CODE_ALPHABET.len()])).collect();
+    group(&chars)
+}
+
+fn group(chars: &[char]) -> String {
+    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+}
+
+pub fn key_id(key: &VerifyingKey) -> String {
+    sha256_bytes(key.as_bytes())[..8].to_owned()
+}
+
+/// Whether `signature` (base64url) is `key`'s over `message`.
+pub fn verify_bytes(key: &VerifyingKey, message: &[u8], signature: &str) -> bool {
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(signature) else { return false };
+    Signature::from_slice(&bytes).is_ok_and(|sig| key.verify_strict(message, &sig).is_ok())
 }
 
 /// Whether the stored consent still matches its receipt: the text matches its hash and the
@@ -100,5 +139,28 @@ pub fn verify(key: &VerifyingKey, c: &Consent, asset_tags: &[String], due_on: &s
     let Ok(bytes) = URL_SAFE_NO_PAD.decode(&c.receipt_signature) else { return false };
     let Ok(sig) = Signature::from_slice(&bytes) else { return false };
     key.verify_strict(&message(c, asset_tags, due_on), &sig).is_ok()
-        && verification_code(&c.receipt_signature) == c.verification_code
+        && [verification_code(&c.receipt_signature), legacy_verification_code(&c.receipt_signature)]
+            .contains(&c.verification_code)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{legacy_verification_code, verification_code};
+
+    #[test]
+    fn codes_carry_80_bits_of_the_raw_digest() {
+        let chars = |f: fn(&str) -> String| -> BTreeSet<char> {
+            (0..300)
+                .flat_map(|i| f(&format!("c2lnbmF0dXJl{i:04}")).chars().filter(|c| *c != '-').collect::<Vec<_>>())
+                .collect()
+        };
+        // Five bits a character use the whole 32-letter alphabet; the old code read hex text
+        // and reached only 16 letters (64 bits).
+        assert_eq!(chars(verification_code).len(), 32);
+        assert!(chars(legacy_verification_code).len() <= 16);
+        let code = verification_code("c2lnbmF0dXJl");
+        assert_eq!((code.len(), code.matches('-').count()), (19, 3));
+    }
 }

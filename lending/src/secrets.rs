@@ -36,7 +36,7 @@ impl SecretBox {
     pub fn from_file(path: &Path) -> std::io::Result<Self> {
         if !path.exists() {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                crate::files::private_dir(dir)?;
             }
             let key = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
             write_private(path, &key)?;

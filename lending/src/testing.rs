@@ -168,7 +168,11 @@ pub async fn seed_basic(store: &Store, devices: usize) -> Basic {
         )
         .await
         .expect("user");
-        made.push(crate::Actor::user(&u.id, &u.login, role, "test"));
+        // As if each had signed in with password and second factor.
+        made.push(
+            crate::Actor::user(&u.id, &u.login, role, "test")
+                .with_credential(crate::Credential::Session("test".into())),
+        );
     }
     let wipe_steps = vec!["初期化".to_owned(), "ペアリング解除".to_owned(), "清拭".to_owned()];
     let model = registry::create_model(
@@ -310,6 +314,18 @@ pub fn receipt_key() -> crate::receipts::ReceiptKey {
 
 /// A password that passes the strength check, for test users.
 pub const TEST_PASSWORD: &str = "violet-tractor-harbor-lamp";
+
+/// An API token `login` created for themselves (as on their own tokens page), valid 90 days.
+pub async fn own_token(store: &Store, login: &str) -> String {
+    use crate::service::users::{create_token, TokenFor};
+    let mut tx = store.begin().await.expect("begin");
+    let u = crate::store::users::by_login(&mut tx, login).await.expect("query").expect("user exists");
+    let me =
+        crate::Actor::user(&u.id, &u.login, u.role, "test").with_credential(crate::Credential::Session("test".into()));
+    let token = create_token(&mut tx, &me, TokenFor::Myself, "test", 90).await.expect("token");
+    tx.commit().await.expect("commit");
+    token
+}
 
 /// Gives `login` the password [`TEST_PASSWORD`] and an enrolled TOTP seed, as if they had
 /// finished first sign-in; returns the seed (the test's "authenticator app").

@@ -70,7 +70,7 @@ pub fn build_app(state: AppState) -> Router {
     let app = routes()
         .into_router()
         .layer(axum::middleware::from_fn(access_log))
-        .layer(axum::middleware::from_fn(same_origin_only))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), same_origin_only))
         .with_state(state);
     lending::web::harden(app, if tls { &[lending::web::HSTS] } else { &[] }, MAX_BODY_BYTES, &metrics)
 }
@@ -114,9 +114,11 @@ async fn access_log(req: Request, next: Next) -> Response {
     response
 }
 
-/// Posts only from our own pages (the report form) or from non-browser clients.
-async fn same_origin_only(req: Request, next: Next) -> Response {
-    if req.method() == axum::http::Method::POST && !lending::web::is_same_origin(req.headers()) {
+/// Posts only from our own pages (the report form, at `LENDING_PUBLIC_BASE_URL`) or from
+/// non-browser clients.
+async fn same_origin_only(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let origin = lending::web::origin_of(&state.cfg.public_base_url);
+    if req.method() == axum::http::Method::POST && !lending::web::is_same_origin(req.headers(), &origin) {
         return ApiError(lending::Error::Forbidden).into_response();
     }
     next.run(req).await

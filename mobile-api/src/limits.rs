@@ -1,36 +1,33 @@
-//! Rate limits per client address (SPEC §6): problem reports, and lookups of tokens that do
-//! not exist (someone guessing). The client address is the peer's, or, only when the peer is a
-//! configured trusted proxy, the last address that proxy added to `X-Forwarded-For`.
+//! Rate limits per client (SPEC §6): problem reports, and lookups of tokens that do not exist
+//! (someone guessing). The client address is the peer's, or, only when the peer is in a
+//! configured trusted proxy network, the last address those proxies added to `X-Forwarded-For`;
+//! IPv6 clients count by their /64.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::HeaderMap;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use lending::web::limit::PerClient;
+use lending::web::IpNet;
 
 pub struct Limits {
-    reports: DefaultKeyedRateLimiter<IpAddr>,
-    unknown_tokens: DefaultKeyedRateLimiter<IpAddr>,
-    trusted_proxies: Vec<IpAddr>,
+    reports: PerClient,
+    unknown_tokens: PerClient,
+    trusted_proxies: Vec<IpNet>,
     /// Refusals so far: reports, unknown-token lookups (for `/metrics`).
     refused: [AtomicU64; 2],
 }
 
-/// Reports a minute from one address; a family reporting a real problem never needs more.
+/// Reports a minute from one client; a family reporting a real problem never needs more.
 pub const REPORTS_PER_MINUTE: u32 = 5;
-/// Unknown-token lookups a minute from one address (a mistyped or worn label is a few).
+/// Unknown-token lookups a minute from one client (a mistyped or worn label is a few).
 pub const UNKNOWN_PER_MINUTE: u32 = 20;
 
-fn per_minute(n: u32) -> Quota {
-    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
-}
-
 impl Limits {
-    pub fn new(trusted_proxies: Vec<IpAddr>) -> Self {
+    pub fn new(trusted_proxies: Vec<IpNet>) -> Self {
         Self {
-            reports: RateLimiter::keyed(per_minute(REPORTS_PER_MINUTE)),
-            unknown_tokens: RateLimiter::keyed(per_minute(UNKNOWN_PER_MINUTE)),
+            reports: PerClient::per_minute(REPORTS_PER_MINUTE),
+            unknown_tokens: PerClient::per_minute(UNKNOWN_PER_MINUTE),
             trusted_proxies,
             refused: [AtomicU64::new(0), AtomicU64::new(0)],
         }
@@ -41,11 +38,11 @@ impl Limits {
     }
 
     pub fn allow_report(&self, client: IpAddr) -> bool {
-        self.count(0, self.reports.check_key(&client).is_ok())
+        self.count(0, self.reports.allow(client))
     }
 
     pub fn allow_unknown_lookup(&self, client: IpAddr) -> bool {
-        self.count(1, self.unknown_tokens.check_key(&client).is_ok())
+        self.count(1, self.unknown_tokens.allow(client))
     }
 
     fn count(&self, limit: usize, allowed: bool) -> bool {

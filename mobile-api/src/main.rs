@@ -35,6 +35,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         anyhow::anyhow!("LENDING_MOBILE_DATABASE_URL: the public views are missing or not readable; run `server migrate` first ({e})")
     })?;
     drop(tx);
+    // On PostgreSQL it must run as its own restricted role, never with staff credentials.
+    if let Some(readable) = lending::store::roles::readable_private_tables(&store).await? {
+        if !readable.is_empty() {
+            anyhow::bail!(
+                "LENDING_MOBILE_DATABASE_URL: this role can read {} — use the restricted role `server migrate` \
+                 creates (LENDING_MOBILE_DB_ROLE) / 公開サービスは専用の制限付きロールで接続してください",
+                readable.join(", ")
+            );
+        }
+    }
     let listener = tokio::net::TcpListener::bind(cfg.mobile_listen)
         .await
         .map_err(|e| anyhow::anyhow!("LENDING_MOBILE_LISTEN={}: cannot listen: {e}", cfg.mobile_listen))?;

@@ -34,9 +34,17 @@ impl FromRequestParts<AppState> for ApiUser {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(ApiError(Error::Unauthorized))?;
-        let mut tx = state.store.read().await?;
-        let user = users::user_for_token(&mut tx, token).await?.ok_or(ApiError(Error::Unauthorized))?;
-        Ok(Self(Actor::user(&user.id, &user.login, user.role, &client_addr(parts, state))))
+        let source = client_addr(parts, state);
+        match users::authenticate_token(&state.store, token, &source).await? {
+            Ok(actor) => Ok(Self(actor)),
+            Err(why) => {
+                // A trace in the audit, at most one a minute per client (IPv6: per /64).
+                if source.parse().is_ok_and(|ip| state.token_failures.allow(ip)) {
+                    users::record_token_refusal(&state.store, &source, why).await?;
+                }
+                Err(ApiError(Error::Unauthorized))
+            }
+        }
     }
 }
 

@@ -131,8 +131,13 @@ enum ImportCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the chain; exit 0 if intact, otherwise exit 1 naming the first bad event.
-    Verify,
+    /// Walk the chain and check its signed checkpoints; exit 0 if intact, otherwise exit 1
+    /// naming the first bad event.
+    Verify {
+        /// A checkpoint kept outside the database (from the checkpoint mail): `SEQ:HASH`.
+        #[arg(long = "anchor", value_name = "SEQ:HASH")]
+        anchors: Vec<String>,
+    },
 }
 
 fn settings_help() -> String {
@@ -245,21 +250,34 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Token { command: TokenCommand::Create { login, name } } => {
             let store = open(&cfg).await?;
             let mut tx = store.begin().await?;
-            let token = users::create_token(&mut tx, &cli, &login, &name).await.map_err(user_error)?;
+            let owner = users::TokenFor::Login(&login);
+            let token = users::create_token(&mut tx, &cli, owner, &name, cfg.token_days).await.map_err(user_error)?;
             tx.commit().await?;
             println!("API トークン（一度だけ表示されます / shown once):");
             println!("{token}");
             store.close().await;
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit { command: AuditCommand::Verify { anchors } } => {
+            let anchors = anchors
+                .iter()
+                .map(|a| {
+                    a.split_once(':')
+                        .and_then(|(seq, hash)| Some((seq.trim().parse::<i64>().ok()?, hash.trim().to_owned())))
+                        .ok_or_else(|| anyhow::anyhow!("--anchor {a}: expected SEQ:HASH"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let key = cfg.receipt_key()?.public_key();
             let store = open(&cfg).await?;
             let started = std::time::Instant::now();
-            let outcome = lending::store::audit::verify(&store).await?;
+            let outcome = match lending::store::audit::verify(&store).await? {
+                Ok(n) => lending::service::checkpoints::verify(&store, &key, &anchors).await?.map(|c| (n, c)),
+                Err(b) => Err(b),
+            };
             store.close().await;
             return Ok(match outcome {
-                Ok(n) => {
+                Ok((n, checkpoints)) => {
                     println!(
-                        "監査記録の連鎖は正常です / audit chain intact: {n} events ({:.2} s)",
+                        "監査記録の連鎖は正常です / audit chain intact: {n} events, {checkpoints} signed checkpoints and anchors match ({:.2} s)",
                         started.elapsed().as_secs_f64()
                     );
                     ExitCode::SUCCESS

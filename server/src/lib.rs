@@ -27,7 +27,9 @@ pub struct AppState {
     /// Signs consent receipts.
     pub receipts: lending::receipts::ReceiptKey,
     /// Sign-in attempts per client address (on top of the per-account lockout).
-    pub sign_in_throttle: Arc<web::throttle::SignInThrottle>,
+    pub sign_in_throttle: Arc<web::throttle::PerClient>,
+    /// Refused API tokens audited per client (the rest are only answered 401).
+    pub token_failures: Arc<web::throttle::PerClient>,
     /// The dashboard's counts, shared for a few seconds.
     pub dashboard_counts: Arc<lending::service::oversight::SummaryCache>,
     /// Requests by route and status, for `/metrics`.
@@ -41,7 +43,10 @@ impl AppState {
             cfg: Arc::new(cfg),
             keys,
             receipts,
-            sign_in_throttle: Arc::new(web::throttle::SignInThrottle::new()),
+            sign_in_throttle: Arc::new(web::throttle::sign_in_throttle()),
+            token_failures: Arc::new(web::throttle::PerClient::per_minute(
+                web::throttle::TOKEN_FAILURES_AUDITED_PER_MINUTE,
+            )),
             dashboard_counts: Arc::default(),
             metrics: Arc::default(),
         }
@@ -62,7 +67,7 @@ pub fn build_app(state: AppState) -> Router {
     // (`DefaultBodyLimit` on those handlers); the outer limit is the largest of them.
     let app = routes::router()
         .layer(axum::extract::DefaultBodyLimit::max(lending::web::MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(web::csrf::same_origin_only))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::csrf::same_origin_only))
         .with_state(state);
     lending::web::harden(
         app,

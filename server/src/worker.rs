@@ -1,5 +1,6 @@
 //! Background work of the staff service: alert staff to new problem reports, queue loan
-//! reminders, forget old idempotency keys and deliver the mail outbox. Runs every few seconds; each step is its own transaction, so a crash loses
+//! reminders, sign an audit checkpoint each hour, forget old idempotency keys and deliver the
+//! mail outbox. Runs every few seconds; each step is its own transaction, so a crash loses
 //! nothing (reports stay unalerted, mails stay queued).
 
 use std::time::Duration;
@@ -19,6 +20,11 @@ pub async fn tick(state: &AppState, mailer: &Mailer) -> lending::Result<()> {
     let digests =
         lending::service::reminders::queue_digest(&mut tx, state.cfg.thresholds, &state.cfg.staff_base_url).await?;
     lending::service::idempotency::prune(&mut tx).await?;
+    if let Some(c) = lending::service::checkpoints::sign_head(&mut tx, &state.receipts).await? {
+        tracing::info!(seq = c.seq, "audit checkpoint signed and mailed");
+        // Hourly housekeeping rides on the checkpoint's rhythm.
+        lending::service::auth::forget_stale_failures(&mut tx).await?;
+    }
     tx.commit().await?;
     let reminders = reminders + digests;
     if reminders > 0 {

@@ -74,9 +74,7 @@ pub async fn check_out(
         ));
     }
     let relationship_note = bounded("relationship_note", &consent_in.relationship_note, 100, "関係の説明")?;
-    if !consent_in.signature_svg.trim_start().starts_with("<svg") || consent_in.signature_svg.len() > 200_000 {
-        return Err(Error::conflict("署名がありません。", "The signature is missing."));
-    }
+    signature(&consent_in.signature_svg)?;
     let purpose = bounded("purpose", &req.purpose, 500, "目的")?;
     let unique: BTreeSet<&String> = req.device_ids.iter().collect();
     if req.device_ids.is_empty() || unique.len() != req.device_ids.len() || req.device_ids.len() > 20 {
@@ -295,7 +293,10 @@ pub async fn return_device(tx: &mut Tx, actor: &Actor, req: ReturnRequest) -> Re
         cleaned: req.cleaned,
         condition_notes: bounded("condition_notes", &req.condition_notes, 2000, "状態の記録")?,
         returned_by_name: bounded("returned_by_name", &req.returned_by_name, 100, "返却者の氏名")?,
-        signature_svg: req.signature_svg.filter(|s| s.trim_start().starts_with("<svg") && s.len() <= 200_000),
+        signature_svg: match req.signature_svg {
+            Some(svg) if !svg.trim().is_empty() => Some(signature(&svg).map(|()| svg)?),
+            _ => None,
+        },
     };
     loans::insert_return(tx, &ret).await?;
     loans::end_device(tx, &loan.id, &device.id, "returned").await?;
@@ -416,4 +417,16 @@ pub async fn consent_by_code(tx: &mut Tx, code: &str) -> Result<Option<String>> 
         .bind(&code)
         .fetch_optional(c)
         .await)?)
+}
+
+/// A drawn signature: at least one stroke, nothing but a drawing (see [`crate::signature`]).
+fn signature(svg: &str) -> Result<()> {
+    crate::signature::check(svg).map_err(|refusal| match refusal {
+        crate::signature::Refusal::Empty => Error::conflict("署名がありません。", "The signature is missing."),
+        crate::signature::Refusal::NotADrawing => Error::invalid(
+            "signature_svg",
+            "署名は線の描画だけにしてください（スクリプトや文字は使えません）。",
+            "The signature must be a drawing of strokes only (no script or text).",
+        ),
+    })
 }

@@ -2,6 +2,7 @@
 //! `Store` in one transaction and records its audit event. Handlers and the CLI call these.
 
 pub mod auth;
+pub mod checkpoints;
 pub mod custody;
 pub mod documents;
 pub mod idempotency;

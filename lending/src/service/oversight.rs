@@ -129,9 +129,10 @@ pub async fn outstanding_csv(store: &Store, actor: &Actor, f: &Filter, t: Thresh
     out.into_inner().map_err(|e| crate::Error::Other(anyhow::anyhow!("csv: {e}")))
 }
 
-/// A cell Excel would run as a formula (=, +, -, @, tab, CR) gets a leading apostrophe.
-fn spreadsheet_safe(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+/// A cell Excel would run as a formula (=, +, -, @, tab, CR, and their full-width forms, which
+/// Japanese Excel also takes as formulas) gets a leading apostrophe.
+pub fn spreadsheet_safe(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠']) {
         format!("'{cell}")
     } else {
         cell.to_owned()

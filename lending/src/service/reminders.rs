@@ -92,11 +92,7 @@ pub async fn queue_due(tx: &mut Tx, cadence: Cadence, staff_base_url: &str) -> R
             steps.push(("overdue_site", site));
         }
         if overdue >= cadence.overdue_admins {
-            let admins: Vec<String> = on!(tx, c => sqlx::query_scalar(
-                "SELECT email FROM users WHERE role = 'admin' AND disabled = $1 AND email <> '' ORDER BY login")
-                .bind(false)
-                .fetch_all(c)
-                .await)?;
+            let admins = crate::store::users::admin_emails(tx).await?;
             steps.push(("overdue_admins", admins));
         }
         let tags: Vec<String> = on!(tx, c => sqlx::query_scalar(
@@ -182,7 +178,7 @@ pub async fn queue_digest(tx: &mut Tx, thresholds: Thresholds, staff_base_url: &
 }
 
 /// A plain-text mail to one staff member, queued once per `dedupe_key`.
-fn staff_mail(dedupe_key: String, to: &str, subject: &str, body: &str) -> Mail {
+pub(crate) fn staff_mail(dedupe_key: String, to: &str, subject: &str, body: &str) -> Mail {
     Mail {
         id: new_id(),
         dedupe_key,
@@ -196,7 +192,13 @@ fn staff_mail(dedupe_key: String, to: &str, subject: &str, body: &str) -> Mail {
 
 /// The actor of mails the worker queues by itself.
 fn system() -> Actor {
-    Actor { user_id: String::new(), login: "reminders".into(), role: "system".into(), source: "worker".into() }
+    Actor {
+        user_id: String::new(),
+        login: "reminders".into(),
+        role: "system".into(),
+        source: "worker".into(),
+        credential: crate::Credential::None,
+    }
 }
 
 fn text(step: &str, tags: &[String], due_on: NaiveDate, overdue: i64, link: &str) -> (String, String) {

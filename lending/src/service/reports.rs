@@ -133,14 +133,15 @@ pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
     if new.is_empty() {
         return Ok(0);
     }
-    let recipients: Vec<String> = on!(tx, c => sqlx::query_scalar(
-        "SELECT email FROM users WHERE role = 'admin' AND disabled = $1 AND email <> '' ORDER BY login")
-        .bind(false)
-        .fetch_all(c)
-        .await)?;
+    let recipients = crate::store::users::admin_emails(tx).await?;
     let now = tx.now();
-    let system =
-        Actor { user_id: String::new(), login: "mobile-api".into(), role: "public".into(), source: "qr".into() };
+    let system = Actor {
+        user_id: String::new(),
+        login: "mobile-api".into(),
+        role: "public".into(),
+        source: "qr".into(),
+        credential: crate::Credential::None,
+    };
     for (id, asset_tag, category) in &new {
         // Claim the report first: with several staff replicas, only one alerts for it.
         let claimed = on!(tx, c => sqlx::query("UPDATE problem_reports SET alerted_at = $1 WHERE id = $2 AND alerted_at IS NULL")

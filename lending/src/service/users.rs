@@ -1,15 +1,17 @@
 //! Staff users and API tokens.
 
+use chrono::Duration;
 use serde_json::json;
 
 use super::required;
-use crate::actor::{Actor, Role};
+
+use crate::actor::{Actor, Credential, Role};
 use crate::audit::NewEvent;
 use crate::auth::passwords;
 use crate::error::{Error, Result};
 use crate::ids::{new_id, random_token, sha256_hex};
 use crate::store::users::{self, User};
-use crate::store::Tx;
+use crate::store::{Store, Tx};
 
 pub struct NewUser {
     pub login: String,
@@ -37,7 +39,7 @@ pub async fn add_user(tx: &mut Tx, actor: &Actor, u: NewUser) -> Result<(User, S
         name: required("name", &u.name, 100, "氏名")?,
         role: u.role,
         site: super::bounded("site", &u.site, 100, "所属")?,
-        email: super::bounded("email", &u.email, 200, "メールアドレス")?,
+        email: email_address(&u.email)?,
         disabled: false,
     };
     users::insert(tx, &user).await?;
@@ -50,6 +52,19 @@ pub async fn add_user(tx: &mut Tx, actor: &Actor, u: NewUser) -> Result<(User, S
     Ok((user, temporary))
 }
 
+/// An optional e-mail address, checked when it is entered (alerts and reminders go to it).
+fn email_address(value: &str) -> Result<String> {
+    let email = super::bounded("email", value, 200, "メールアドレス")?;
+    if !email.is_empty() && email.parse::<lettre::Address>().is_err() {
+        return Err(Error::invalid(
+            "email",
+            "メールアドレスの形式が正しくありません。",
+            "The e-mail address is not valid.",
+        ));
+    }
+    Ok(email)
+}
+
 /// Only admins (or the operator at the command line) manage users and tokens.
 pub(crate) fn require_admin(actor: &Actor) -> Result<()> {
     if actor.role == "admin" || actor.role == "system" {
@@ -59,40 +74,111 @@ pub(crate) fn require_admin(actor: &Actor) -> Result<()> {
     }
 }
 
-/// Creates an API token acting as `login`'s user. The token is returned once; only its
-/// SHA-256 is stored (it is 256 random bits, so a fast hash is enough).
-pub async fn create_token(tx: &mut Tx, actor: &Actor, login: &str, name: &str) -> Result<String> {
-    require_admin(actor)?;
-    let user = users::by_login(tx, login)
-        .await?
-        .ok_or_else(|| Error::invalid("login", "そのログインIDの職員はいません。", "No such user."))?;
+/// Whom a new API token acts for.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenFor<'a> {
+    /// The signed-in person, for themselves (the only way on the staff pages).
+    Myself,
+    /// Any enabled user: the command line only, for setting up (recorded with the OS user).
+    Login(&'a str),
+}
+
+/// Creates an API token. The token is returned once; only its SHA-256 is stored (it is 256
+/// random bits, so a fast hash is enough). Nobody mints a token acting as someone else, except
+/// the operator at the command line, and such a token never counts as its owner's own
+/// credential (see [`Credential::is_own`]).
+pub async fn create_token(tx: &mut Tx, actor: &Actor, owner: TokenFor<'_>, name: &str, days: i64) -> Result<String> {
+    let user = match (owner, &actor.credential) {
+        (TokenFor::Myself, Credential::Session(_)) => users::get(tx, &actor.user_id).await?.ok_or(Error::NotFound)?,
+        (TokenFor::Login(login), Credential::Cli(_)) => users::by_login(tx, login)
+            .await?
+            .ok_or_else(|| Error::invalid("login", "そのログインIDの職員はいません。", "No such user."))?,
+        _ => return Err(Error::Forbidden),
+    };
     if user.disabled {
         return Err(Error::conflict("無効化された職員にはトークンを発行できません。", "The user is disabled."));
     }
     let name = super::required("name", name, 100, "トークンの用途")?;
     let token = format!("lnd_{}", random_token::<32>());
     let id = new_id();
-    users::insert_token(tx, &id, &user.id, &name, &sha256_hex(&token)).await?;
+    let expires_at = tx.now() + Duration::days(days);
+    let created_by = if matches!(owner, TokenFor::Myself) { user.id.as_str() } else { "" };
+    let new = users::NewToken {
+        id: &id,
+        user_id: &user.id,
+        name: &name,
+        token_hash: &sha256_hex(&token),
+        created_by,
+        expires_at,
+    };
+    users::insert_token(tx, &new).await?;
     tx.audit(
         actor,
-        NewEvent::new("token.create", "api_token", &id).details(&json!({ "user": user.login, "name": name })),
+        NewEvent::new("token.create", "api_token", &id).details(&json!({
+            "user": user.login, "name": name, "expires_at": expires_at.to_rfc3339(),
+        })),
     );
     Ok(token)
 }
 
-/// The user an API token acts for, if the token is live and the user enabled.
-pub async fn user_for_token(tx: &mut Tx, token: &str) -> Result<Option<User>> {
+/// Why an API token was refused (recorded in the audit, never the token itself).
+pub type TokenRefusal = &'static str;
+
+/// The actor behind an API token, if the token is live (not revoked, not expired) and its user
+/// enabled; otherwise why not. Records when it was last used, at most once a minute per token.
+pub async fn authenticate_token(store: &Store, token: &str, source: &str) -> Result<Result<Actor, TokenRefusal>> {
     if !token.starts_with("lnd_") || token.len() > 100 {
-        return Ok(None);
+        return Ok(Err("malformed"));
     }
-    users::user_by_token_hash(tx, &sha256_hex(token)).await
+    let mut tx = store.read().await?;
+    let Some(t) = users::token_by_hash(&mut tx, &sha256_hex(token)).await? else {
+        return Ok(Err("unknown_or_revoked"));
+    };
+    let Some(user) = users::get(&mut tx, &t.user_id).await?.filter(|u| !u.disabled) else {
+        return Ok(Err("user_disabled"));
+    };
+    drop(tx);
+    let now = store.clock().now();
+    if t.expires_at.is_some_and(|e| e <= now) {
+        return Ok(Err("expired"));
+    }
+    if t.last_used_at.is_none_or(|at| now - at >= Duration::minutes(1)) {
+        let mut tx = store.begin().await?;
+        users::touch_token(&mut tx, &t.id, now).await?;
+        tx.commit().await?;
+    }
+    let own = t.created_by == t.user_id;
+    Ok(Ok(Actor::user(&user.id, &user.login, user.role, source).with_credential(Credential::Token { id: t.id, own })))
 }
 
+/// Leaves a trace of a refused API token in the audit (the caller throttles it per source, so
+/// a guesser cannot flood the chain).
+pub async fn record_token_refusal(store: &Store, source: &str, why: TokenRefusal) -> Result<()> {
+    let mut tx = store.begin().await?;
+    tx.audit(
+        &Actor::anonymous(source),
+        NewEvent::new("auth.token_failed", "api_token", "").details(&json!({ "reason": why })),
+    );
+    tx.commit().await
+}
+
+/// API tokens: everyone's for admins and auditors, otherwise the actor's own.
+pub async fn tokens(tx: &mut Tx, actor: &Actor, everyone: bool) -> Result<Vec<users::TokenInfo>> {
+    if everyone && !matches!(actor.role.as_str(), "admin" | "auditor") {
+        return Err(Error::Forbidden);
+    }
+    users::tokens(tx, (!everyone).then_some(actor.user_id.as_str())).await
+}
+
+/// Revokes a token: its owner may, and so may an admin (nobody else learns it exists).
 pub async fn revoke_token(tx: &mut Tx, actor: &Actor, token_id: &str) -> Result<()> {
-    require_admin(actor)?;
+    let token = users::token(tx, token_id).await?.ok_or(Error::NotFound)?;
+    if token.user_id != actor.user_id {
+        require_admin(actor)?;
+    }
     if !users::revoke_token(tx, token_id).await? {
         return Err(Error::NotFound);
     }
-    tx.audit(actor, NewEvent::new("token.revoke", "api_token", token_id));
+    tx.audit(actor, NewEvent::new("token.revoke", "api_token", token_id).details(&json!({ "user": token.login })));
     Ok(())
 }

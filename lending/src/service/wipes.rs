@@ -1,5 +1,6 @@
-//! Data wiping (データ消去, NIST SP 800-88): one person records, a different person verifies,
-//! and only then does the device become available again (or retired, for destruction).
+//! Data wiping (データ消去, NIST SP 800-88): one person records, a different person verifies
+//! with their own credential, and only then does the device become available again (or
+//! retired, for destruction).
 
 use serde_json::json;
 
@@ -119,6 +120,14 @@ pub async fn verify(tx: &mut Tx, actor: &Actor, wipe_id: &str) -> Result<Wipe> {
         return Err(Error::conflict(
             "消去を行った本人は確認できません。別の職員が確認してください。",
             "The person who wiped the device cannot verify it; another staff member must.",
+        ));
+    }
+    // Four eyes means two people proving themselves: the verifier's own sign-in or a token they
+    // created, never one someone else minted in their name.
+    if !actor.credential.is_own() {
+        return Err(Error::conflict(
+            "確認は本人のサインイン、または本人が発行したAPIトークンで行ってください。",
+            "Verify with your own sign-in or an API token you created yourself.",
         ));
     }
     let device = devices::get(tx, &wipe.device_id).await?.ok_or(Error::NotFound)?;

@@ -32,6 +32,7 @@ pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Resul
     let at = audit_time(tx.now());
     for (actor, ev) in events {
         seq += 1;
+        let details = with_credential(ev.details, &actor.credential);
         let mut row = EventRow {
             seq,
             at: at.clone(),
@@ -42,7 +43,7 @@ pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Resul
             target_type: ev.target_type,
             target_id: ev.target_id,
             patient_id: ev.patient_id,
-            details: ev.details,
+            details,
             source: actor.source,
             prev_hash: prev,
             hash: String::new(),
@@ -58,6 +59,19 @@ pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Resul
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Adds the credential the actor used (`"credential": "session:…" | "token:…" | "cli:…"`) to
+/// an event's details, so every event says which sign-in or token did it.
+fn with_credential(details: String, credential: &crate::actor::Credential) -> String {
+    let Some(label) = credential.label() else { return details };
+    match serde_json::from_str::<serde_json::Value>(&details) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert("credential".to_owned(), label.into());
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => details,
+    }
 }
 
 /// Writes one finished row as is (the chain append above, and the benchmark's bulk seeding).
@@ -123,6 +137,70 @@ pub async fn last_at(tx: &mut Tx, action: &str) -> Result<Option<String>> {
         .bind(action)
         .fetch_optional(c)
         .await)?)
+}
+
+/// How many events about `target_id` carry one of `actions` since `since` (e.g. sign-in
+/// failures on one account in the last minutes, from every source).
+pub async fn count_since(
+    tx: &mut Tx,
+    target_id: &str,
+    actions: &[&str],
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<i64> {
+    let placeholders: Vec<String> = (0..actions.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!(
+        "SELECT COUNT(*) FROM audit_events WHERE target_id = $1 AND at >= $2 AND action IN ({})",
+        placeholders.join(", ")
+    );
+    let at = audit_time(since);
+    Ok(on!(tx, c => {
+        let mut q = sqlx::query_scalar(&sql).bind(target_id).bind(&at);
+        for a in actions {
+            q = q.bind(*a);
+        }
+        q.fetch_one(c).await
+    })?)
+}
+
+/// A signed checkpoint of the chain head.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub at: String,
+    pub key_id: String,
+    pub signature: String,
+}
+
+pub async fn insert_checkpoint(tx: &mut Tx, c: &Checkpoint) -> Result<()> {
+    on!(tx, c2 => sqlx::query("INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)")
+        .bind(c.seq).bind(&c.hash).bind(&c.at).bind(&c.key_id).bind(&c.signature)
+        .execute(c2)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Every checkpoint, oldest first (one an hour at most: a few thousand a year).
+pub async fn checkpoints(tx: &mut Tx) -> Result<Vec<Checkpoint>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Checkpoint>(
+        "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints ORDER BY seq")
+        .fetch_all(c)
+        .await)?)
+}
+
+pub async fn last_checkpoint(tx: &mut Tx) -> Result<Option<Checkpoint>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Checkpoint>(
+        "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The stored hash of event `seq`, if it exists.
+pub async fn hash_at(tx: &mut Tx, seq: i64) -> Result<Option<String>> {
+    Ok(
+        on!(tx, c => sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = $1").bind(seq).fetch_optional(c).await)?,
+    )
 }
 
 /// Streams the events with `first <= seq <= last` in `seq` order, in one snapshot, to `f`

@@ -17,6 +17,7 @@ pub mod public;
 pub mod registry;
 pub mod roles;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 pub mod wipes;
 
@@ -108,9 +109,18 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30));
-            if let Some(dir) = opts.get_filename().parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|e| Error::Other(e.into()))?;
+            // The database holds patient data: its folder 0700, the file (and so the -wal/-shm
+            // files SQLite creates with the file's mode) 0600, whatever the umask.
+            let file = opts.get_filename().to_owned();
+            let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
+            if !in_memory {
+                let private = |r: std::io::Result<()>| r.map_err(|e| Error::Other(e.into()));
+                private(file.parent().map_or(Ok(()), crate::files::private_dir))?;
+                private(crate::files::create_private(&file))?;
+                for suffix in ["-wal", "-shm"] {
+                    let mut sidecar = file.clone().into_os_string();
+                    sidecar.push(suffix);
+                    private(crate::files::private_file(std::path::Path::new(&sidecar)))?;
                 }
             }
             let pool = SqlitePoolOptions::new()

@@ -33,3 +33,22 @@ pub async fn ensure_mobile_role(store: &Store, role: &str, password: &str) -> Re
     tx.commit().await?;
     Ok(())
 }
+
+/// Private tables the public service must never read. On PostgreSQL, whether the connected role
+/// can read any of them (mobile-api refuses to start if so: it would be running with the staff
+/// credentials, or a role someone widened). SQLite has no roles: always `None`.
+pub async fn readable_private_tables(store: &Store) -> Result<Option<Vec<&'static str>>> {
+    const PRIVATE: [&str; 6] = ["patients", "loans", "consents", "users", "api_tokens", "audit_events"];
+    let Some(pool) = store.pg_pool() else { return Ok(None) };
+    let mut readable = Vec::new();
+    for table in PRIVATE {
+        let can: bool = sqlx::query_scalar("SELECT has_table_privilege(current_user, $1, 'SELECT')")
+            .bind(table)
+            .fetch_one(pool)
+            .await?;
+        if can {
+            readable.push(table);
+        }
+    }
+    Ok(Some(readable))
+}

@@ -56,3 +56,12 @@ pub async fn delete_for_user(tx: &mut Tx, user_id: &str) -> Result<u64> {
         on!(tx, c => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(c).await.map(|r| r.rows_affected()))?,
     )
 }
+
+/// Ends every session of a user but one (a password change keeps the session that made it).
+pub async fn delete_others(tx: &mut Tx, user_id: &str, keep_hash: &str) -> Result<u64> {
+    Ok(on!(tx, c => sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+        .bind(user_id).bind(keep_hash)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+}

@@ -55,30 +55,55 @@ pub async fn list(tx: &mut Tx) -> Result<Vec<User>> {
     Ok(on!(tx, c => sqlx::query_as::<_, User>(&sql).fetch_all(c).await)?)
 }
 
-pub async fn insert_token(tx: &mut Tx, id: &str, user_id: &str, name: &str, token_hash: &str) -> Result<()> {
+/// A new API token (only its hash is stored).
+#[derive(Debug)]
+pub struct NewToken<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    /// The user who created it; empty for the command line.
+    pub created_by: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn insert_token(tx: &mut Tx, t: &NewToken<'_>) -> Result<()> {
     let now = tx.now();
-    on!(tx, c => sqlx::query("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(id).bind(user_id).bind(name).bind(token_hash).bind(now)
+    on!(tx, c => sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at, created_by, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(t.id).bind(t.user_id).bind(t.name).bind(t.token_hash).bind(now).bind(t.created_by).bind(t.expires_at)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
-/// The enabled user behind a live (not revoked) token hash.
-pub async fn user_by_token_hash(tx: &mut Tx, token_hash: &str) -> Result<Option<User>> {
-    let sql = format!(
-        "SELECT {} FROM users u JOIN api_tokens t ON t.user_id = u.id \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = $2",
-        COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
-    );
-    Ok(on!(tx, c => sqlx::query_as::<_, User>(&sql).bind(token_hash).bind(false).fetch_optional(c).await)?)
+/// What authenticating with a token needs to know about it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TokenAuth {
+    pub id: String,
+    pub user_id: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
-pub async fn touch_token(tx: &mut Tx, token_hash: &str, at: DateTime<Utc>) -> Result<()> {
-    on!(tx, c => sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
-        .bind(at)
+/// A token that is not revoked, by its hash (expiry and the user are the caller's to check).
+pub async fn token_by_hash(tx: &mut Tx, token_hash: &str) -> Result<Option<TokenAuth>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, TokenAuth>(
+        "SELECT id, user_id, created_by, created_at, expires_at, last_used_at FROM api_tokens \
+         WHERE token_hash = $1 AND revoked_at IS NULL")
         .bind(token_hash)
+        .fetch_optional(c)
+        .await)?)
+}
+
+pub async fn touch_token(tx: &mut Tx, id: &str, at: DateTime<Utc>) -> Result<()> {
+    on!(tx, c => sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(id)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -93,20 +118,18 @@ pub struct Credentials {
     pub totp_secret_enc: Option<String>,
     pub totp_last_step: Option<i64>,
     pub totp_enrolled_at: Option<DateTime<Utc>>,
-    pub failed_logins: i32,
-    pub locked_until: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("failed_logins", &self.failed_logins).finish_non_exhaustive()
+        f.debug_struct("Credentials").field("must_change_password", &self.must_change_password).finish_non_exhaustive()
     }
 }
 
 pub async fn credentials(tx: &mut Tx, user_id: &str) -> Result<Option<Credentials>> {
     Ok(on!(tx, c => sqlx::query_as::<_, Credentials>(
-        "SELECT password_hash, must_change_password, totp_secret_enc, totp_last_step, totp_enrolled_at, failed_logins, \
-         locked_until FROM users WHERE id = $1")
+        "SELECT password_hash, must_change_password, totp_secret_enc, totp_last_step, totp_enrolled_at \
+         FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(c)
         .await)?)
@@ -135,25 +158,6 @@ pub async fn recent_password_hashes(tx: &mut Tx, user_id: &str, n: i64) -> Resul
         .bind(user_id).bind(n)
         .fetch_all(c)
         .await)?)
-}
-
-/// Adds one failure atomically and returns the new count.
-pub async fn count_failure(tx: &mut Tx, user_id: &str) -> Result<i32> {
-    Ok(
-        on!(tx, c => sqlx::query_scalar("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
-        .bind(user_id)
-        .fetch_one(c)
-        .await)?,
-    )
-}
-
-pub async fn set_failures(tx: &mut Tx, user_id: &str, failed: i32, locked_until: Option<DateTime<Utc>>) -> Result<()> {
-    on!(tx, c => sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
-        .bind(failed).bind(locked_until).bind(user_id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
 }
 
 /// Sets (or clears, with `None`) the sealed TOTP seed; `enrolled_at` is set once confirmed.
@@ -225,17 +229,25 @@ pub struct TokenInfo {
     pub user_id: String,
     pub login: String,
     pub name: String,
+    pub created_by: String,
     pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-pub async fn tokens(tx: &mut Tx) -> Result<Vec<TokenInfo>> {
-    Ok(on!(tx, c => sqlx::query_as::<_, TokenInfo>(
-        "SELECT t.id, t.user_id, u.login, t.name, t.created_at, t.last_used_at, t.revoked_at \
-         FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.created_at DESC")
-        .fetch_all(c)
-        .await)?)
+const TOKEN_INFO: &str = "SELECT t.id, t.user_id, u.login, t.name, t.created_by, t.created_at, t.expires_at, \
+    t.last_used_at, t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id";
+
+/// Every token, or only `user_id`'s.
+pub async fn tokens(tx: &mut Tx, user_id: Option<&str>) -> Result<Vec<TokenInfo>> {
+    let sql = format!("{TOKEN_INFO} WHERE ($1 IS NULL OR t.user_id = $1) ORDER BY t.created_at DESC, t.id");
+    Ok(on!(tx, c => sqlx::query_as::<_, TokenInfo>(&sql).bind(user_id).fetch_all(c).await)?)
+}
+
+pub async fn token(tx: &mut Tx, id: &str) -> Result<Option<TokenInfo>> {
+    let sql = format!("{TOKEN_INFO} WHERE t.id = $1");
+    Ok(on!(tx, c => sqlx::query_as::<_, TokenInfo>(&sql).bind(id).fetch_optional(c).await)?)
 }
 
 pub async fn revoke_token(tx: &mut Tx, id: &str) -> Result<bool> {
@@ -246,4 +258,23 @@ pub async fn revoke_token(tx: &mut Tx, id: &str) -> Result<bool> {
         .await
         .map(|r| r.rows_affected()))?;
     Ok(n == 1)
+}
+
+/// Revokes every live token of a user; returns how many there were.
+pub async fn revoke_tokens_of(tx: &mut Tx, user_id: &str) -> Result<u64> {
+    let now = tx.now();
+    Ok(on!(tx, c => sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now).bind(user_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+}
+
+/// The e-mail addresses of enabled admins (alerts and escalations).
+pub async fn admin_emails(tx: &mut Tx) -> Result<Vec<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar(
+        "SELECT email FROM users WHERE role = 'admin' AND disabled = $1 AND email <> '' ORDER BY login")
+        .bind(false)
+        .fetch_all(c)
+        .await)?)
 }

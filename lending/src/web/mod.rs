@@ -2,6 +2,11 @@
 
 #[cfg(feature = "http")]
 pub mod json;
+#[cfg(feature = "http")]
+pub mod limit;
+pub mod net;
+
+pub use net::{rate_key, IpNet};
 
 /// Headers on every response of both services (SPEC §6). The CSP allows no inline script;
 /// pages work without JavaScript, and scripts, when used, come from the service itself.
@@ -81,32 +86,54 @@ pub fn harden(
 }
 
 /// Whether a browser marks a request as coming from our own pages: `Sec-Fetch-Site` is
-/// same-origin (or absent), and `Origin`, when sent, names the host the request went to.
+/// same-origin (or absent), and `Origin`, when sent, is the service's configured origin (from
+/// its base URL; never the request's own `Host`, which the sender controls).
 /// Clients that are not browsers send neither and pass; browsers on other sites cannot.
 #[cfg(feature = "http")]
-pub fn is_same_origin(h: &axum::http::HeaderMap) -> bool {
-    use axum::http::header;
+pub fn is_same_origin(h: &axum::http::HeaderMap, origin: &str) -> bool {
     if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if !matches!(site, "same-origin" | "none") {
             return false;
         }
     }
-    match (h.get(header::ORIGIN).and_then(|v| v.to_str().ok()), h.get(header::HOST).and_then(|v| v.to_str().ok())) {
-        (None, _) => true,
-        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, authority)| authority == host),
-        (Some(_), None) => false,
-    }
+    h.get(axum::http::header::ORIGIN).is_none_or(|o| o.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(origin)))
 }
 
-/// The client's address: the peer's, or, only when the peer is a configured trusted proxy, the
-/// last address before the trusted proxies in `X-Forwarded-For` (what the proxy saw). A client
-/// cannot make itself look like anyone else by sending the header directly.
-pub fn client_ip(
-    peer: std::net::IpAddr,
-    headers: &axum::http::HeaderMap,
-    trusted: &[std::net::IpAddr],
-) -> std::net::IpAddr {
-    if !trusted.contains(&peer) {
+/// A base URL's origin: `scheme://host[:port]`, without path or trailing slash.
+pub fn origin_of(base_url: &str) -> String {
+    let (scheme, rest) = base_url.split_once("://").unwrap_or(("http", base_url));
+    format!("{scheme}://{}", rest.split('/').next().unwrap_or_default())
+}
+
+/// Whether a request's `Host` is one the service answers to: its base URL's host and port (the
+/// scheme's default port may be written or not). When the base URL is itself a loopback
+/// address (development), any loopback host is accepted, so a rebinding name is still refused.
+pub fn is_allowed_host(host: &str, base_url: &str) -> bool {
+    let origin = origin_of(base_url);
+    let (scheme, authority) = origin.split_once("://").unwrap_or(("http", &origin));
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let strip = |a: &str| a.strip_suffix(default_port).unwrap_or(a).to_ascii_lowercase();
+    strip(host) == strip(authority) || is_loopback_authority(authority) && is_loopback_authority(host)
+}
+
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The client's address: the peer's, or, only when the peer is in a configured trusted proxy
+/// network, the last address before the trusted proxies in `X-Forwarded-For` (what the proxy
+/// saw). A client cannot make itself look like anyone else by sending the header directly.
+/// IPv4-mapped IPv6 addresses come back as IPv4.
+#[cfg(feature = "http")]
+pub fn client_ip(peer: std::net::IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpNet]) -> std::net::IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(*ip));
+    if !is_trusted(&peer) {
         return peer;
     }
     headers
@@ -115,25 +142,42 @@ pub fn client_ip(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
         .rev()
-        .find(|ip| !trusted.contains(ip))
+        .find(|ip| !is_trusted(ip))
         .unwrap_or(peer)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::client_ip;
+    use super::{client_ip, is_allowed_host, origin_of, IpNet};
+
+    #[test]
+    fn hosts_and_origins_come_from_the_configured_base_url() {
+        assert_eq!(origin_of("https://lending.clinic.example/staff"), "https://lending.clinic.example");
+        assert!(is_allowed_host("lending.clinic.example", "https://lending.clinic.example"));
+        assert!(is_allowed_host("Lending.Clinic.Example:443", "https://lending.clinic.example"));
+        assert!(!is_allowed_host("evil.example", "https://lending.clinic.example"));
+        assert!(!is_allowed_host("127.0.0.1:8080", "https://lending.clinic.example"));
+        // Development on loopback: any loopback host and port, never another name.
+        assert!(is_allowed_host("127.0.0.1:39123", "http://127.0.0.1:8080"));
+        assert!(is_allowed_host("[::1]:8080", "http://127.0.0.1:8080"));
+        assert!(!is_allowed_host("rebind.evil.example:8080", "http://127.0.0.1:8080"));
+    }
 
     #[test]
     fn forwarded_addresses_count_only_from_trusted_proxies() {
         let proxy: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let trusted = [IpNet::parse("10.0.0.0/24").unwrap()];
         let mut h = axum::http::HeaderMap::new();
-        h.insert("x-forwarded-for", "198.51.100.9, 203.0.113.7".parse().unwrap());
-        // Behind the proxy: the last address the proxy added (the first may be forged).
-        assert_eq!(client_ip(proxy, &h, &[proxy]).to_string(), "203.0.113.7");
+        h.insert("x-forwarded-for", "198.51.100.9, 203.0.113.7, 10.0.0.5".parse().unwrap());
+        // Behind the proxies: the last address they added (the first may be forged).
+        assert_eq!(client_ip(proxy, &h, &trusted).to_string(), "203.0.113.7");
+        // A proxy seen through an IPv4-mapped IPv6 socket is the same proxy.
+        assert_eq!(client_ip("::ffff:10.0.0.2".parse().unwrap(), &h, &trusted).to_string(), "203.0.113.7");
         // Straight from a client, the header is ignored.
         let direct: std::net::IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(client_ip(direct, &h, &[proxy]), direct);
-        assert_eq!(client_ip(proxy, &axum::http::HeaderMap::new(), &[proxy]), proxy);
+        assert_eq!(client_ip(direct, &h, &trusted), direct);
+        assert_eq!(client_ip(proxy, &axum::http::HeaderMap::new(), &trusted), proxy);
     }
 }

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use lending::service::auth::{self, SessionPolicy};
 use lending::store::sessions::Session;
 use lending::store::users::{self, User};
-use lending::{Actor, Config, Error, Role};
+use lending::{Actor, Config, Credential, Error, Role};
 use serde::de::DeserializeOwned;
 
 use super::{lang_of, role_label, Chrome, PageError, UserChip};
@@ -89,6 +89,15 @@ impl Pending {
     pub fn error(&self, e: Error) -> PageError {
         PageError::Domain(e, self.lang)
     }
+
+    /// An error's message in the person's language (for a form shown again).
+    pub fn error_text(&self, e: &Error) -> String {
+        if self.lang == Lang::En {
+            e.message_en()
+        } else {
+            e.message_ja()
+        }
+    }
 }
 
 impl Staff {
@@ -120,7 +129,15 @@ impl FromRequestParts<AppState> for Pending {
         let found = auth::session_user(&mut tx, &token, SessionPolicy::from_config(&state.cfg)).await?;
         tx.commit().await?;
         let (session, user) = found.ok_or(PageError::SignIn)?;
-        let actor = Actor::user(&user.id, &user.login, user.role, &client_addr(parts, state));
+        // Audit events name the session by a prefix of its stored hash (never the cookie value);
+        // only a full session is a credential of its own.
+        let credential = if session.stage == "full" {
+            Credential::Session(session.id_hash.chars().take(16).collect())
+        } else {
+            Credential::None
+        };
+        let actor =
+            Actor::user(&user.id, &user.login, user.role, &client_addr(parts, state)).with_credential(credential);
         Ok(Self { user, session, actor, lang: lang_of(&parts.headers) })
     }
 }

@@ -1,28 +1,15 @@
-//! Sign-in attempts per client address: a password-spraying client is slowed down before it
-//! can lock many staff accounts (each account also locks itself after repeated failures).
+//! Sign-in attempts per client (IPv6 by /64): a password-spraying client is slowed down before
+//! it can hold back many staff accounts (each account also holds back a source after repeated
+//! failures, in the database).
 
-use std::net::IpAddr;
-use std::num::NonZeroU32;
-
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+pub use lending::web::limit::PerClient;
 
 /// Sign-in attempts a minute from one address: a busy shared clinic PC stays well below it.
 pub const SIGN_INS_PER_MINUTE: u32 = 20;
 
-pub struct SignInThrottle(DefaultKeyedRateLimiter<IpAddr>);
+/// Refused API tokens from one client written to the audit a minute (a trace, not a flood).
+pub const TOKEN_FAILURES_AUDITED_PER_MINUTE: u32 = 1;
 
-impl Default for SignInThrottle {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl SignInThrottle {
-    pub fn new() -> Self {
-        Self(RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(SIGN_INS_PER_MINUTE).unwrap_or(NonZeroU32::MIN))))
-    }
-
-    pub fn allow(&self, client: IpAddr) -> bool {
-        self.0.check_key(&client).is_ok()
-    }
+pub fn sign_in_throttle() -> PerClient {
+    PerClient::per_minute(SIGN_INS_PER_MINUTE)
 }

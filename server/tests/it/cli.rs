@@ -42,15 +42,25 @@ both_dbs!(
         let out = stdout(&o);
         let token = out.lines().last().unwrap().trim();
         let store = db.store(lending::testing::test_clock()).await;
-        let mut tx = store.read().await.unwrap();
-        let user = lending::service::users::user_for_token(&mut tx, token).await.unwrap().expect("the printed token works");
+        let user = lending::service::users::authenticate_token(&store, token, "test").await.unwrap().expect("the printed token works");
         assert_eq!(user.login, "tanaka");
-        drop(tx);
         store.close().await;
 
         let o = server(&db, &["audit", "verify"]);
         assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
         assert!(stdout(&o).contains("intact"));
+
+        // A checkpoint kept outside (from the checkpoint mail) must still match the chain.
+        let store = db.store(lending::testing::test_clock()).await;
+        let mut tx = store.read().await.unwrap();
+        let first = lending::store::audit::hash_at(&mut tx, 1).await.unwrap().unwrap();
+        drop(tx);
+        store.close().await;
+        let o = server(&db, &["audit", "verify", "--anchor", &format!("1:{first}")]);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        let o = server(&db, &["audit", "verify", "--anchor", &format!("1:{}", "0".repeat(64))]);
+        assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+        assert!(stdout(&o).contains("checkpoint"), "{}", stdout(&o));
     }
 );
 

@@ -24,6 +24,7 @@ mod registry_pages;
 mod reports;
 mod scan_pages;
 mod secrets;
+mod security;
 
 use lending::testing::TestDb;
 use lending::{Backend, Clock, Config, Store};
@@ -53,10 +54,17 @@ pub async fn spawn_app_with_clock(backend: Backend, clock: Clock) -> TestApp {
 
 /// A service on an existing database (a restart keeps the database).
 pub async fn spawn_on(db: TestDb, clock: Clock) -> TestApp {
+    spawn_configured(db, clock, |_| {}).await
+}
+
+/// A service with some settings changed from the test defaults.
+pub async fn spawn_configured(db: TestDb, clock: Clock, configure: impl FnOnce(&mut Config)) -> TestApp {
     let store = db.store(clock).await;
-    let cfg = Config::for_tests(&db.data_dir, &db.url);
+    let mut cfg = Config::for_tests(&db.data_dir, &db.url);
+    configure(&mut cfg);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    cfg.staff_base_url.clone_from(&base);
     let (stop, stopped) = oneshot::channel::<()>();
     let keys = cfg.secret_box().unwrap();
     let receipts = cfg.receipt_key().unwrap();
@@ -69,13 +77,9 @@ pub async fn spawn_on(db: TestDb, clock: Clock) -> TestApp {
 }
 
 impl TestApp {
-    /// An API token for `actor`'s login.
+    /// An API token `login` created for themselves.
     pub async fn token(&self, login: &str) -> String {
-        let mut tx = self.store.begin().await.unwrap();
-        let token =
-            lending::service::users::create_token(&mut tx, &lending::Actor::cli(), login, "test").await.unwrap();
-        tx.commit().await.unwrap();
-        token
+        lending::testing::own_token(&self.store, login).await
     }
 
     pub fn url(&self, path: &str) -> String {

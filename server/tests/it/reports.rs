@@ -34,12 +34,21 @@ both_dbs!(
         );
         server::worker::tick(&state, &state_mailer).await.unwrap();
         server::worker::tick(&state, &state_mailer).await.unwrap();
-        assert_eq!(std::fs::read_dir(app.db.data_dir.join("outbox")).unwrap().count(), 1, "one admin, one mail, once");
+        let mut tx = app.store.read().await.unwrap();
+        let queued = lending::store::outbox::all(&mut tx).await.unwrap();
+        drop(tx);
+        assert_eq!(queued.iter().filter(|m| m.dedupe_key.starts_with("report:")).count(), 1, "one admin, one mail, once");
+        // Written to data/outbox once each: the alert and the first signed audit checkpoint (#16).
+        assert_eq!(std::fs::read_dir(app.db.data_dir.join("outbox")).unwrap().count(), queued.len());
         // At 08:00 the digest is due and counts the unanswered report: one more mail, once.
         clock.set(tokyo(2026, 11, 20, 8, 0));
         server::worker::tick(&state, &state_mailer).await.unwrap();
         server::worker::tick(&state, &state_mailer).await.unwrap();
-        assert_eq!(std::fs::read_dir(app.db.data_dir.join("outbox")).unwrap().count(), 2, "the digest, once");
+        let mut tx = app.store.read().await.unwrap();
+        let queued = lending::store::outbox::all(&mut tx).await.unwrap();
+        drop(tx);
+        assert_eq!(queued.iter().filter(|m| m.dedupe_key.starts_with("digest:")).count(), 1, "the digest, once");
+        assert_eq!(std::fs::read_dir(app.db.data_dir.join("outbox")).unwrap().count(), queued.len());
 
         let nurse = app.sign_in("n1", &n1).await;
         let page = nurse.get(app.url("/reports")).send().await.unwrap().text().await.unwrap();

@@ -99,8 +99,8 @@ both_dbs!(
         let full_session = cookie_value(&r);
         let recovery_page = r.text().await.unwrap();
         let recovery_code = recovery_page.split("<code>").nth(1).unwrap().split('<').next().unwrap().to_owned();
-        let csrf = csrf_of(&b.get(url("/admin/tokens")).send().await.unwrap().text().await.unwrap());
-        let page = b.post(url("/admin/tokens")).form(&[("csrf", csrf.as_str()), ("login", "secretive"), ("name", "grep test")]).send().await.unwrap().text().await.unwrap();
+        let csrf = csrf_of(&b.get(url("/account/tokens")).send().await.unwrap().text().await.unwrap());
+        let page = b.post(url("/account/tokens")).form(&[("csrf", csrf.as_str()), ("name", "grep test")]).send().await.unwrap().text().await.unwrap();
         let api_token = page.split("id=\"shown-once\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
         assert!(api_token.starts_with("lnd_"));
         assert_eq!(b.get(url("/api/v1/patients")).bearer_auth(&api_token).send().await.unwrap().status(), reqwest::StatusCode::OK);

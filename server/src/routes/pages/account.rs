@@ -1,17 +1,20 @@
 //! The signed-in person's own account: forced first-sign-in steps (password change, TOTP
-//! enrolment with recovery codes), voluntary password change, sign out everywhere.
+//! enrolment with recovery codes), voluntary password change, sign out everywhere, and one's own
+//! API tokens (created only here, by their owner, with a full session).
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use lending::service::auth;
+use lending::service::users::{self as user_service, TokenFor};
 use lending::store::users;
 use lending::Error;
 
+use super::admin::tokens_view;
 use super::{CodeForm, Empty};
 use crate::routes::Routes;
-use crate::web::session::{clear_session, next_page, set_session, Pending, PendingForm, StaffForm};
+use crate::web::session::{clear_session, next_page, set_session, Pending, PendingForm, Staff, StaffForm};
 use crate::web::{render, Chrome, PageError};
 use crate::AppState;
 
@@ -22,6 +25,9 @@ pub fn routes() -> Routes {
         .get("/account/totp", totp_page)
         .post("/account/totp", confirm_totp)
         .post("/account/sign-out-everywhere", sign_out_everywhere)
+        .get("/account/tokens", tokens_page)
+        .post("/account/tokens", create_token)
+        .post("/account/tokens/{id}/revoke", revoke_token)
 }
 
 #[derive(Template)]
@@ -88,16 +94,24 @@ async fn change_password(
         (StatusCode::UNPROCESSABLE_ENTITY, render(&PasswordPage { c: p.chrome(), forced, error: Some(error) }))
             .into_response()
     };
+    if p.actor.source.parse().is_ok_and(|ip| !state.sign_in_throttle.allow(ip)) {
+        let page = PasswordPage { c: p.chrome(), forced, error: Some(t.too_many_sign_ins.to_owned()) };
+        return Ok((StatusCode::TOO_MANY_REQUESTS, render(&page)).into_response());
+    }
     if f.password != f.password_again {
         return Ok(again(t.passwords_differ.to_owned()));
     }
     let mut tx = state.store.begin().await?;
     let current = (!forced).then_some(f.current.as_str());
-    match auth::change_password(&mut tx, &p.actor, &p.user, current, &f.password).await {
-        Ok(()) => tx.commit().await?,
-        Err(e @ Error::Validation(_)) => {
-            return Ok(again(if p.lang == crate::i18n::Lang::En { e.message_en() } else { e.message_ja() }));
+    match auth::change_password(&mut tx, &p.actor, &p.user, &p.session, current, &f.password).await {
+        Ok(outcome) => {
+            // A wrong current password is counted and audited like a failed sign-in: commit it.
+            tx.commit().await?;
+            if let Some(e) = outcome.refusal() {
+                return Ok(again(p.error_text(&e)));
+            }
         }
+        Err(e @ Error::Validation(_)) => return Ok(again(p.error_text(&e))),
         Err(e) => return Err(p.error(e)),
     }
     let to = if p.session.stage == "full" { "/" } else { next_page(&state, &p.user).await? };
@@ -162,4 +176,35 @@ async fn sign_out_everywhere(State(state): State<AppState>, form: StaffForm<Empt
     auth::sign_out_everywhere(&mut tx, &s.actor, &s.user.id).await?;
     tx.commit().await?;
     Ok((clear_session(&state.cfg), Redirect::to("/login?signed_out=all")).into_response())
+}
+
+async fn tokens_page(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
+    tokens_view(&state, &s, true, None).await
+}
+
+#[derive(serde::Deserialize)]
+struct NewTokenForm {
+    name: String,
+}
+
+async fn create_token(State(state): State<AppState>, form: StaffForm<NewTokenForm>) -> Result<Response, PageError> {
+    let (s, f) = (form.who, form.form);
+    let mut tx = state.store.begin().await?;
+    let token = user_service::create_token(&mut tx, &s.actor, TokenFor::Myself, &f.name, state.cfg.token_days)
+        .await
+        .map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    tokens_view(&state, &s, true, Some(token)).await
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Empty>,
+) -> Result<Response, PageError> {
+    let s = form.who;
+    let mut tx = state.store.begin().await?;
+    user_service::revoke_token(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    Ok(Redirect::to("/account/tokens").into_response())
 }

@@ -1,5 +1,5 @@
-//! Admin pages: staff users (add, disable, reset second factor or password) and API tokens.
-//! Auditors may look, not change.
+//! Admin pages: staff users (add, disable, reset second factor or password) and everyone's API
+//! tokens (list and revoke; nobody creates a token for someone else). Auditors may look, not change.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -25,7 +25,6 @@ pub fn routes() -> Routes {
         .post("/admin/users/{id}/reset-second-factor", reset_second_factor)
         .post("/admin/users/{id}/reset-password", reset_password)
         .get("/admin/tokens", tokens_page)
-        .post("/admin/tokens", create_token)
         .post("/admin/tokens/{id}/revoke", revoke_token)
 }
 
@@ -155,58 +154,58 @@ struct TokenRow {
     login: String,
     name: String,
     created: String,
+    expires: String,
     last_used: String,
+    /// Not created by its owner (the command line, or an admin before issue #16).
+    not_own: bool,
     revoked: bool,
+    expired: bool,
 }
 
 #[derive(Template)]
 #[template(path = "staff/tokens.html")]
-struct TokensPage {
+pub(super) struct TokensPage {
     c: Chrome,
     tokens: Vec<TokenRow>,
-    logins: Vec<String>,
-    can_write: bool,
+    /// The person's own tokens (with the form to create one), or everyone's (admin view).
+    own: bool,
+    can_revoke: bool,
     shown_once: Option<String>,
 }
 
-async fn tokens_view(state: &AppState, s: &Staff, shown_once: Option<String>) -> Result<Response, PageError> {
+/// The token list: the person's own (`own`), or everyone's for admins and auditors.
+pub(super) async fn tokens_view(
+    state: &AppState,
+    s: &Staff,
+    own: bool,
+    shown_once: Option<String>,
+) -> Result<Response, PageError> {
     let mut tx = state.store.read().await?;
-    let tokens = users::tokens(&mut tx)
-        .await?
+    let now = state.store.clock().now();
+    let tokens = user_service::tokens(&mut tx, &s.actor, !own)
+        .await
+        .map_err(|e| s.error(e))?
         .into_iter()
         .map(|t| TokenRow {
+            not_own: t.created_by != t.user_id,
+            expired: t.expires_at.is_some_and(|e| e <= now),
             id: t.id,
             login: t.login,
             name: t.name,
             created: datetime_ja(t.created_at),
+            expires: t.expires_at.map(datetime_ja).unwrap_or_default(),
             last_used: t.last_used_at.map(datetime_ja).unwrap_or_default(),
             revoked: t.revoked_at.is_some(),
         })
         .collect();
-    let logins = users::list(&mut tx).await?.into_iter().filter(|u| !u.disabled).map(|u| u.login).collect();
     let status = if shown_once.is_some() { StatusCode::CREATED } else { StatusCode::OK };
-    let page = TokensPage { c: s.chrome(), tokens, logins, can_write: s.user.role == Role::Admin, shown_once };
+    let can_revoke = own || s.user.role == Role::Admin;
+    let page = TokensPage { c: s.chrome(), tokens, own, can_revoke, shown_once };
     Ok((status, render(&page)).into_response())
 }
 
 async fn tokens_page(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
-    s.require_admin_or_auditor()?;
-    tokens_view(&state, &s, None).await
-}
-
-#[derive(serde::Deserialize)]
-struct NewTokenForm {
-    login: String,
-    name: String,
-}
-
-async fn create_token(State(state): State<AppState>, form: StaffForm<NewTokenForm>) -> Result<Response, PageError> {
-    let (s, f) = (form.who, form.form);
-    s.require_admin()?;
-    let mut tx = state.store.begin().await?;
-    let token = user_service::create_token(&mut tx, &s.actor, &f.login, &f.name).await.map_err(|e| s.error(e))?;
-    tx.commit().await?;
-    tokens_view(&state, &s, Some(token)).await
+    tokens_view(&state, &s, false, None).await
 }
 
 async fn revoke_token(
@@ -215,7 +214,6 @@ async fn revoke_token(
     form: StaffForm<Empty>,
 ) -> Result<Response, PageError> {
     let s = form.who;
-    s.require_admin()?;
     let mut tx = state.store.begin().await?;
     user_service::revoke_token(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
     tx.commit().await?;
