@@ -32,7 +32,9 @@ pub async fn sign_head(tx: &mut Tx, key: &ReceiptKey) -> Result<Option<Checkpoin
     let text = checkpoint_text(seq, &hash);
     let c =
         Checkpoint { seq, hash, at: audit_time(now), key_id: key.key_id(), signature: key.sign_bytes(text.as_bytes()) };
-    audit::insert_checkpoint(tx, &c).await?;
+    if !audit::insert_checkpoint(tx, &c).await? {
+        return Ok(None);
+    }
     let subject = format!("【貸出機器】監査記録チェックポイント {seq}");
     let body = format!(
         "監査記録の署名付きチェックポイントです。このメールを削除せずに保管してください。\n\

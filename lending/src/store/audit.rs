@@ -172,13 +172,16 @@ pub struct Checkpoint {
     pub signature: String,
 }
 
-pub async fn insert_checkpoint(tx: &mut Tx, c: &Checkpoint) -> Result<()> {
-    on!(tx, c2 => sqlx::query("INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)")
+/// Stores a checkpoint; `false` if one for that seq exists (another replica signed it first).
+pub async fn insert_checkpoint(tx: &mut Tx, c: &Checkpoint) -> Result<bool> {
+    let n = on!(tx, c2 => sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (seq) DO NOTHING")
         .bind(c.seq).bind(&c.hash).bind(&c.at).bind(&c.key_id).bind(&c.signature)
         .execute(c2)
         .await
         .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// Every checkpoint, oldest first (one an hour at most: a few thousand a year).

@@ -108,10 +108,10 @@ both_dbs!(
         let queued = lending::store::outbox::all(&mut tx).await.unwrap();
         let keys: std::collections::BTreeSet<&str> = queued.iter().map(|m| m.dedupe_key.as_str()).collect();
         assert_eq!(keys.len(), queued.len());
-        // The report to the one admin; 7 days overdue: the lending nurse's reminder, the site's
+        // The report, the digest and the signed audit checkpoint to the one admin; 7 days overdue: the lending nurse's reminder, the site's
         // (both nurses) and the admins'; the digest to the admin.
         let kinds = |p: &str| queued.iter().filter(|m| m.dedupe_key.starts_with(p)).count();
-        assert_eq!((kinds("report:"), kinds("digest:")), (1, 1), "{keys:?}");
+        assert_eq!((kinds("report:"), kinds("digest:"), kinds("checkpoint:")), (1, 1, 1), "{keys:?}");
         assert_eq!(kinds("reminder:"), 4, "{keys:?}");
         assert_eq!(lending::store::audit::count_action(&mut tx, "problem_report.received").await.unwrap(), 1);
         assert_eq!(lending::store::audit::count_action(&mut tx, "reminder.queue").await.unwrap(), 4);
