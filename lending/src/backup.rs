@@ -15,6 +15,9 @@ use tokio::io::AsyncWriteExt as _;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use ed25519_dalek::VerifyingKey;
+
+use crate::receipts::ReceiptKey;
 use crate::secrets::SecretBox;
 use crate::store::{audit, loans, PoolSize, Store};
 
@@ -29,6 +32,29 @@ pub struct Manifest {
     /// Sealed with a backup key; restore needs that key.
     #[serde(default)]
     pub encrypted: bool,
+    /// Which institution key signed the manifest, and its Ed25519 signature over
+    /// [`Manifest::signed_text`]: whoever can write the backup folder but does not hold the key
+    /// cannot make an altered backup that restores.
+    #[serde(default)]
+    pub key_id: String,
+    #[serde(default)]
+    pub signature: String,
+}
+
+impl Manifest {
+    /// What the signature covers: every other field.
+    pub fn signed_text(&self) -> String {
+        format!(
+            "lending-backup-manifest-v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
+            self.format,
+            self.created_at,
+            self.bytes,
+            self.sha256,
+            self.audit_head_seq,
+            self.audit_head_hash,
+            self.encrypted
+        )
+    }
 }
 
 const SQLITE_FORMAT: &str = "lending-sqlite-backup-v1";
@@ -63,11 +89,22 @@ async fn head(store: &Store) -> Result<(i64, String)> {
 }
 
 /// Writes a consistent copy of the live database to `to` (which must not exist) and its
-/// manifest, sealed with `key` if given. `database_url` is the store's (pg_dump connects itself).
-pub async fn backup(store: &Store, database_url: &str, to: &Path, key: Option<&SecretBox>) -> Result<Manifest> {
+/// manifest signed with the institution's key, sealed with `key` if given. The chain head is
+/// signed first (a checkpoint), so the copy ends on one. `database_url` is the store's (pg_dump
+/// connects itself).
+pub async fn backup(
+    store: &Store,
+    database_url: &str,
+    to: &Path,
+    key: Option<&SecretBox>,
+    signer: &ReceiptKey,
+) -> Result<Manifest> {
     if to.exists() {
         return Err(other(format!("{} already exists; backups never overwrite", to.display())));
     }
+    let mut tx = store.begin().await?;
+    crate::service::checkpoints::sign_now(&mut tx, signer).await?;
+    tx.commit().await?;
     let (format, Copy(payload, (seq, hash))) = match store.pg_pool() {
         Some(pool) => (POSTGRES_FORMAT, pg_dump(pool, database_url).await?),
         None => (SQLITE_FORMAT, sqlite_copy(store, to).await?),
@@ -85,7 +122,10 @@ pub async fn backup(store: &Store, database_url: &str, to: &Path, key: Option<&S
         audit_head_seq: seq,
         audit_head_hash: hash,
         encrypted: key.is_some(),
+        key_id: signer.key_id(),
+        signature: String::new(),
     };
+    let manifest = Manifest { signature: signer.sign_bytes(manifest.signed_text().as_bytes()), ..manifest };
     let json = serde_json::to_string_pretty(&manifest).map_err(other)?;
     tokio::fs::write(manifest_path(to), json).await.map_err(other)?;
     let mut tx = store.begin().await?;
@@ -225,10 +265,16 @@ pub enum Target<'a> {
     Postgres { store: &'a Store, url: &'a str },
 }
 
-/// Checks `from` against its manifest, opens it with `key` if it is sealed, restores it into
-/// `target` and checks the result: the audit chain verifies and ends exactly at the manifest's
-/// head, and the lifecycle invariants hold. A refused restore leaves the target as it was.
-pub async fn restore(from: &Path, target: Target<'_>, key: Option<&SecretBox>) -> Result<Manifest> {
+/// Checks `from` against its manifest and the manifest's signature (the institution's key),
+/// opens it with `key` if it is sealed, restores it into `target` and checks the result: the
+/// audit chain verifies, ends exactly at the manifest's head and matches every signed
+/// checkpoint, and the lifecycle invariants hold. A refused restore leaves the target as it was.
+pub async fn restore(
+    from: &Path,
+    target: Target<'_>,
+    key: Option<&SecretBox>,
+    verifier: &VerifyingKey,
+) -> Result<Manifest> {
     let text = tokio::fs::read_to_string(manifest_path(from)).await.map_err(|e| {
         other(format!("{}: {e} (a backup without its manifest cannot be checked)", manifest_path(from).display()))
     })?;
@@ -239,6 +285,12 @@ pub async fn restore(from: &Path, target: Target<'_>, key: Option<&SecretBox>) -
     };
     if manifest.format != expected {
         return Err(other(format!("this is a {} file; the configured database needs {expected}", manifest.format)));
+    }
+    if !crate::receipts::verify_bytes(verifier, manifest.signed_text().as_bytes(), &manifest.signature) {
+        return Err(other(
+            "バックアップの記録（マニフェスト）の署名が確認できません（改変、または別の医療機関の鍵） / \
+             the manifest's signature does not verify with this institution's key (altered, or another key)",
+        ));
     }
     let bytes = read(from).await?;
     if u64::try_from(bytes.len()).ok() != Some(manifest.bytes) || crate::ids::sha256_bytes(&bytes) != manifest.sha256 {
@@ -256,14 +308,14 @@ pub async fn restore(from: &Path, target: Target<'_>, key: Option<&SecretBox>) -
         })?,
     };
     match target {
-        Target::SqliteFile(db_file) => restore_sqlite(&payload, db_file, &manifest).await?,
-        Target::Postgres { store, url } => restore_postgres(&payload, store, url, &manifest).await?,
+        Target::SqliteFile(db_file) => restore_sqlite(&payload, db_file, &manifest, verifier).await?,
+        Target::Postgres { store, url } => restore_postgres(&payload, store, url, &manifest, verifier).await?,
     }
     Ok(manifest)
 }
 
 /// The checks a restored database must pass before it is used.
-async fn check(store: &Store, manifest: &Manifest) -> Result<()> {
+async fn check(store: &Store, manifest: &Manifest, verifier: &VerifyingKey) -> Result<()> {
     let (seq, hash) = head(store).await?;
     match audit::verify(store).await? {
         Err(b) => {
@@ -277,6 +329,12 @@ async fn check(store: &Store, manifest: &Manifest) -> Result<()> {
         }
         Ok(_) => {}
     }
+    if let Err(b) = crate::service::checkpoints::verify(store, verifier, &[]).await? {
+        return Err(other(format!(
+            "監査記録が署名付きチェックポイントと一致しません / the audit chain differs from a signed checkpoint: {}",
+            b.describe()
+        )));
+    }
     let mut tx = store.read().await?;
     let v = loans::invariant_violations(&mut tx).await?;
     if !v.is_clean() {
@@ -287,7 +345,7 @@ async fn check(store: &Store, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-async fn restore_sqlite(payload: &[u8], db_file: &Path, manifest: &Manifest) -> Result<()> {
+async fn restore_sqlite(payload: &[u8], db_file: &Path, manifest: &Manifest, verifier: &VerifyingKey) -> Result<()> {
     if let Some(dir) = db_file.parent().filter(|p| !p.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir).await.map_err(other)?;
     }
@@ -295,7 +353,7 @@ async fn restore_sqlite(payload: &[u8], db_file: &Path, manifest: &Manifest) -> 
     tokio::fs::write(&staged, payload).await.map_err(other)?;
     let checked = async {
         let store = open_file(&staged).await?;
-        let r = check(&store, manifest).await;
+        let r = check(&store, manifest, verifier).await;
         store.close().await;
         r
     };
@@ -331,7 +389,13 @@ async fn restore_sqlite(payload: &[u8], db_file: &Path, manifest: &Manifest) -> 
 
 /// `pg_restore` in one transaction into an empty database, then the checks; a restore that
 /// fails them is removed again, leaving the database empty as it was.
-async fn restore_postgres(payload: &[u8], store: &Store, url: &str, manifest: &Manifest) -> Result<()> {
+async fn restore_postgres(
+    payload: &[u8],
+    store: &Store,
+    url: &str,
+    manifest: &Manifest,
+    verifier: &VerifyingKey,
+) -> Result<()> {
     let pool = store.pg_pool().ok_or_else(|| other("not a PostgreSQL store"))?;
     let objects: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'",
@@ -353,7 +417,7 @@ async fn restore_postgres(payload: &[u8], store: &Store, url: &str, manifest: &M
     drop(stdin);
     finish("pg_restore", child).await?;
     written.map_err(|e| other(format!("pg_restore: {e}")))?;
-    if let Err(e) = check(store, manifest).await {
+    if let Err(e) = check(store, manifest, verifier).await {
         // The database was empty before: empty it again (with PostgreSQL's default usage grant on
         // `public`; the public service's role is granted by name, `store::roles`).
         let emptied =

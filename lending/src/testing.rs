@@ -307,9 +307,12 @@ pub fn tokyo(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> chrono:
         + chrono::Duration::minutes(minute.into())
 }
 
+/// The fixed receipt key of tests, as `LENDING_RECEIPT_KEY` takes it (for the real binaries).
+pub const RECEIPT_KEY_B64: &str = "dGVzdC1yZWNlaXB0LWtleS0wMDAwMDAwMDAwMDAwMDA";
+
 /// A fixed receipt key for tests.
 pub fn receipt_key() -> crate::receipts::ReceiptKey {
-    crate::receipts::ReceiptKey::from_base64("dGVzdC1yZWNlaXB0LWtleS0wMDAwMDAwMDAwMDAwMDA").expect("32-byte seed")
+    crate::receipts::ReceiptKey::from_base64(RECEIPT_KEY_B64).expect("32-byte seed")
 }
 
 /// A password that passes the strength check, for test users.

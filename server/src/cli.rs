@@ -38,7 +38,15 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// The audit chain.
+    /// Check every record's integrity: the audit chain and its signed checkpoints, every consent
+    /// receipt, every wipe against its audit events, the lifecycle invariants. Exit 0 if all
+    /// hold, otherwise exit 1 naming the first bad record of each kind.
+    Verify {
+        /// A checkpoint kept outside the database (from the checkpoint mail): `SEQ:HASH`.
+        #[arg(long = "anchor", value_name = "SEQ:HASH")]
+        anchors: Vec<String>,
+    },
+    /// The audit chain (`audit verify` is `verify`).
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -131,8 +139,7 @@ enum ImportCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the chain and check its signed checkpoints; exit 0 if intact, otherwise exit 1
-    /// naming the first bad event.
+    /// The same as `server verify`.
     Verify {
         /// A checkpoint kept outside the database (from the checkpoint mail): `SEQ:HASH`.
         #[arg(long = "anchor", value_name = "SEQ:HASH")]
@@ -257,7 +264,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             println!("{token}");
             store.close().await;
         }
-        Command::Audit { command: AuditCommand::Verify { anchors } } => {
+        Command::Verify { anchors } | Command::Audit { command: AuditCommand::Verify { anchors } } => {
             let anchors = anchors
                 .iter()
                 .map(|a| {
@@ -266,31 +273,13 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                         .ok_or_else(|| anyhow::anyhow!("--anchor {a}: expected SEQ:HASH"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let key = cfg.receipt_key()?.public_key();
+            let key = cfg.receipt_key()?;
             let store = open(&cfg).await?;
             let started = std::time::Instant::now();
-            let outcome = match lending::store::audit::verify(&store).await? {
-                Ok(n) => lending::service::checkpoints::verify(&store, &key, &anchors).await?.map(|c| (n, c)),
-                Err(b) => Err(b),
-            };
+            let f = lending::service::integrity::verify(&store, &key, &anchors).await?;
             store.close().await;
-            return Ok(match outcome {
-                Ok((n, checkpoints)) => {
-                    println!(
-                        "監査記録の連鎖は正常です / audit chain intact: {n} events, {checkpoints} signed checkpoints and anchors match ({:.2} s)",
-                        started.elapsed().as_secs_f64()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(b) => {
-                    println!(
-                        "監査記録の連鎖に異常があります / audit chain broken at event {}: {}",
-                        b.seq(),
-                        b.describe()
-                    );
-                    ExitCode::FAILURE
-                }
-            });
+            print_findings(&f, started.elapsed().as_secs_f64());
+            return Ok(if f.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
         }
         Command::Import { command: ImportCommand::Devices { file } } => {
             let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
@@ -315,7 +304,8 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Backup { file, key } => {
             let key = key.load(&cfg, true)?;
             let store = open(&cfg).await?;
-            let m = lending::backup::backup(&store, cfg.database_url.expose(), &file, key.as_ref()).await?;
+            let signer = cfg.receipt_key()?;
+            let m = lending::backup::backup(&store, cfg.database_url.expose(), &file, key.as_ref(), &signer).await?;
             store.close().await;
             println!(
                 "バックアップを作成しました / backup written: {} ({} bytes{}, sha256 {}, audit head {} {})",
@@ -329,16 +319,19 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Restore { file, key } => {
             let key = key.load(&cfg, false)?;
+            let verifier = cfg.receipt_key()?.public_key();
             let url = cfg.database_url.expose();
             let m = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
                 let db_file = PathBuf::from(path.split('?').next().unwrap_or(path));
-                lending::backup::restore(&file, lending::backup::Target::SqliteFile(&db_file), key.as_ref()).await?
+                lending::backup::restore(&file, lending::backup::Target::SqliteFile(&db_file), key.as_ref(), &verifier)
+                    .await?
             } else {
                 let store = open(&cfg).await?;
                 let m = lending::backup::restore(
                     &file,
                     lending::backup::Target::Postgres { store: &store, url },
                     key.as_ref(),
+                    &verifier,
                 )
                 .await;
                 // The public service's role and grants are not in the backup: made again here.
@@ -389,5 +382,30 @@ fn user_error(e: lending::Error) -> anyhow::Error {
         anyhow::Error::new(e)
     } else {
         anyhow::anyhow!("{} / {}", e.message_ja(), e.message_en())
+    }
+}
+
+/// One line per kind of record: intact, or the first bad one.
+fn print_findings(f: &lending::service::integrity::Findings, seconds: f64) {
+    let broken = |b: &lending::audit::Break| {
+        println!("監査記録の連鎖に異常があります / audit chain broken at event {}: {}", b.seq(), b.describe());
+    };
+    match (&f.chain, &f.checkpoints) {
+        (Ok(n), Ok(c)) => println!(
+            "監査記録の連鎖は正常です / audit chain intact: {n} events, {c} signed checkpoints and anchors match ({seconds:.2} s)"
+        ),
+        (Err(b), _) | (Ok(_), Err(b)) => broken(b),
+    }
+    for (ja, en, c) in [("同意書", "consent receipts", &f.consents), ("データ消去記録", "wipe records", &f.wipes)]
+    {
+        match &c.first_bad {
+            None => println!("{ja}: {}件とも正常です / {en}: all {} intact", c.checked, c.checked),
+            Some(id) => println!("{ja}に異常があります / {en}: first bad record {id} (of {} checked)", c.checked),
+        }
+    }
+    if f.invariants.is_clean() {
+        println!("貸出記録の整合性は正常です / lifecycle invariants hold");
+    } else {
+        println!("貸出記録の整合性に異常があります / lifecycle invariants broken: {:?}", f.invariants);
     }
 }

@@ -21,12 +21,22 @@ pub const EVERY_MINUTES: i64 = 60;
 /// Signs the chain head if it moved and the last checkpoint is older than [`EVERY_MINUTES`];
 /// queues the anchor mail to the admins. Returns the checkpoint made, if any.
 pub async fn sign_head(tx: &mut Tx, key: &ReceiptKey) -> Result<Option<Checkpoint>> {
+    let now = tx.now();
+    let recent =
+        audit::last_checkpoint(tx).await?.is_some_and(|c| c.at > audit_time(now - Duration::minutes(EVERY_MINUTES)));
+    if recent {
+        return Ok(None);
+    }
+    sign_now(tx, key).await
+}
+
+/// Signs the chain head now unless it is signed already (every backup does, so a restored
+/// backup ends on a signed checkpoint); queues the anchor mail. Returns the checkpoint made.
+pub async fn sign_now(tx: &mut Tx, key: &ReceiptKey) -> Result<Option<Checkpoint>> {
     let (seq, hash) = audit::head(tx).await?;
     let now = tx.now();
-    let last = audit::last_checkpoint(tx).await?;
-    let recent =
-        last.as_ref().is_some_and(|c| c.seq >= seq || c.at > audit_time(now - Duration::minutes(EVERY_MINUTES)));
-    if seq == 0 || recent {
+    let signed = audit::last_checkpoint(tx).await?.is_some_and(|c| c.seq >= seq);
+    if seq == 0 || signed {
         return Ok(None);
     }
     let text = checkpoint_text(seq, &hash);

@@ -8,6 +8,7 @@ pub mod documents;
 pub mod idempotency;
 pub mod import;
 pub mod incidents;
+pub mod integrity;
 pub mod labels;
 pub mod loans;
 pub mod monthly;

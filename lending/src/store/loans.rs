@@ -165,6 +165,11 @@ pub async fn insert_return(tx: &mut Tx, r: &Return) -> Result<()> {
     Ok(())
 }
 
+/// Every consent's id, oldest first (`server verify` checks each receipt).
+pub async fn consent_ids(tx: &mut Tx) -> Result<Vec<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar("SELECT id FROM consents ORDER BY signed_at, id").fetch_all(c).await)?)
+}
+
 pub async fn get_return(tx: &mut Tx, id: &str) -> Result<Option<Return>> {
     Ok(on!(tx, c => sqlx::query_as::<_, Return>(
         "SELECT id, loan_id, device_id, returned_at, received_by, damaged, accessories_complete, cleaned, \

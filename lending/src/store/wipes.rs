@@ -71,3 +71,10 @@ pub async fn unverified(tx: &mut Tx) -> Result<Vec<Wipe>> {
     let sql = format!("SELECT {COLUMNS} FROM wipes WHERE verified_by IS NULL ORDER BY performed_at");
     Ok(on!(tx, c => sqlx::query_as::<_, Wipe>(&sql).fetch_all(c).await)?)
 }
+
+/// Every wipe's (id, performed_by, verified_by), oldest first (`server verify`).
+pub async fn people(tx: &mut Tx) -> Result<Vec<(String, String, Option<String>)>> {
+    Ok(on!(tx, c => sqlx::query_as("SELECT id, performed_by, verified_by FROM wipes ORDER BY performed_at, id")
+        .fetch_all(c)
+        .await)?)
+}

@@ -1,5 +1,6 @@
 //! `server backup` → wipe the data directory → `server restore` → `server audit verify`; a
-//! backup with one row removed is refused; a sealed backup restores only with its key.
+//! backup with one row removed is refused; a forged backup (chain and manifest recomputed) is
+//! refused and flagged; a sealed backup restores only with its key.
 
 use std::process::{Command, Output};
 
@@ -73,19 +74,68 @@ async fn backup_wipe_restore_verifies_and_a_tampered_backup_is_refused() {
     assert!(!o.status.success());
     assert!(text(&o).contains("does not match its manifest"), "{}", text(&o));
 
-    // Even with a manifest rewritten to match, a removed audit event is caught by the chain.
+    // A forgery by someone who can write the backup folder but holds no key: a wipe's verifier
+    // rewritten in the wipes table and in its audit event, every later hash recomputed, the head
+    // and the manifest's size and SHA-256 made to match. Refused (the manifest's signature), and
+    // the forged database fails `audit verify` (the signed checkpoint at the head).
     let forged = outside.path().join("forged.sqlite");
     std::fs::copy(&backup, &forged).unwrap();
-    let raw = lending::Store::connect(
-        &format!("sqlite://{}", forged.display()),
-        lending::testing::test_clock(),
-        lending::store::PoolSize(1),
+    let forged_url = format!("sqlite://{}", forged.display());
+    let raw = lending::Store::connect(&forged_url, lending::testing::test_clock(), lending::store::PoolSize(1))
+        .await
+        .unwrap();
+    let pool = raw.sqlite_pool().unwrap();
+    sqlx::query("DROP TRIGGER audit_events_no_update").execute(pool).await.unwrap();
+    let mut rows: Vec<lending::audit::EventRow> = sqlx::query_as(
+        "SELECT seq, at, actor_id, actor_login, role, action, target_type, target_id, patient_id, details, source, \
+         prev_hash, hash FROM audit_events ORDER BY seq",
     )
+    .fetch_all(pool)
     .await
     .unwrap();
-    let pool = raw.sqlite_pool().unwrap();
-    sqlx::query("DROP TRIGGER audit_events_no_delete").execute(pool).await.unwrap();
-    sqlx::query("DELETE FROM audit_events WHERE seq = 50").execute(pool).await.unwrap();
+    let first = rows.iter().position(|r| r.action == "wipe.verify").expect("the demo has a verified wipe");
+    let wipe_id = rows[first].target_id.clone();
+    let (stranger_id, stranger_login): (String, String) = sqlx::query_as(
+        "SELECT id, login FROM users WHERE id <> $1 AND id <> (SELECT performed_by FROM wipes WHERE id = $2) \
+             AND role = 'nurse' ORDER BY login LIMIT 1",
+    )
+    .bind(&rows[first].actor_id)
+    .bind(&rows[first].target_id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    rows[first].actor_id.clone_from(&stranger_id);
+    rows[first].actor_login = stranger_login;
+    for i in first..rows.len() {
+        if i > first {
+            rows[i].prev_hash = rows[i - 1].hash.clone();
+        }
+        rows[i].hash = rows[i].compute_hash();
+        sqlx::query(
+            "UPDATE audit_events SET actor_id = $1, actor_login = $2, prev_hash = $3, hash = $4 WHERE seq = $5",
+        )
+        .bind(&rows[i].actor_id)
+        .bind(&rows[i].actor_login)
+        .bind(&rows[i].prev_hash)
+        .bind(&rows[i].hash)
+        .bind(rows[i].seq)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let last = rows.last().unwrap();
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(last.seq)
+        .bind(&last.hash)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE wipes SET verified_by = $1 WHERE id = $2")
+        .bind(&stranger_id)
+        .bind(&wipe_id)
+        .execute(pool)
+        .await
+        .unwrap();
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.unwrap();
     raw.close().await;
     let _ = std::fs::remove_file(forged.with_extension("sqlite-wal"));
@@ -93,12 +143,23 @@ async fn backup_wipe_restore_verifies_and_a_tampered_backup_is_refused() {
     let mut m = manifest.clone();
     m.bytes = u64::try_from(bytes.len()).unwrap();
     m.sha256 = lending::ids::sha256_bytes(&bytes);
+    m.audit_head_hash.clone_from(&last.hash);
     std::fs::write(lending::backup::manifest_path(&forged), serde_json::to_string(&m).unwrap()).unwrap();
     let o = server(&db, &["restore", forged.to_str().unwrap()]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("event 50"), "{}", text(&o));
+    assert!(text(&o).contains("signature does not verify"), "{}", text(&o));
     let o = server(&db, &["audit", "verify"]);
     assert_eq!(o.status.code(), Some(0), "a refused restore leaves the database as it was");
+    // The forged file itself: its chain is consistent, but it no longer matches its checkpoint.
+    let o = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["audit", "verify"])
+        .env("LENDING_DATA_DIR", &db.data_dir)
+        .env("LENDING_DATABASE_URL", &forged_url)
+        .env("LENDING_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("checkpoint"), "{}", text(&o));
 
     // Sealed with a key kept elsewhere: restored only with that key.
     let key = outside.path().join("keys/backup.key");
@@ -111,4 +172,58 @@ async fn backup_wipe_restore_verifies_and_a_tampered_backup_is_refused() {
     let o = server(&db, &["restore", sealed.to_str().unwrap(), "--key-file", key.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(server(&db, &["audit", "verify"]).status.code(), Some(0));
+}
+
+/// `server verify` (and its alias `audit verify`) checks more than the chain: a consent whose
+/// stored text was edited and a wipe whose verifier was rewritten in the table are each named,
+/// though the audit chain itself is untouched.
+#[tokio::test]
+async fn verify_names_the_first_bad_consent_and_wipe() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    assert!(server(&db, &["demo"]).status.success());
+    let o = server(&db, &["verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("consent receipts: all") && text(&o).contains("wipe records: all"), "{}", text(&o));
+
+    let raw =
+        lending::Store::connect(&db.url, lending::testing::test_clock(), lending::store::PoolSize(1)).await.unwrap();
+    let pool = raw.sqlite_pool().unwrap();
+    let consent: String =
+        sqlx::query_scalar("SELECT id FROM consents ORDER BY signed_at, id LIMIT 1").fetch_one(pool).await.unwrap();
+    // Someone with the database file drops the guard first.
+    sqlx::query("DROP TRIGGER consents_no_update").execute(pool).await.unwrap();
+    sqlx::query("UPDATE consents SET document_text = document_text || '（追記）' WHERE id = $1")
+        .bind(&consent)
+        .execute(pool)
+        .await
+        .unwrap();
+    let (wipe, performer, verifier): (String, String, String) = sqlx::query_as(
+        "SELECT id, performed_by, verified_by FROM wipes WHERE verified_by IS NOT NULL ORDER BY performed_at, id LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let stranger: String =
+        sqlx::query_scalar("SELECT id FROM users WHERE id <> $1 AND id <> $2 ORDER BY login LIMIT 1")
+            .bind(&performer)
+            .bind(&verifier)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE wipes SET verified_by = $1 WHERE id = $2")
+        .bind(&stranger)
+        .bind(&wipe)
+        .execute(pool)
+        .await
+        .unwrap();
+    raw.close().await;
+
+    for args in [&["verify"][..], &["audit", "verify"][..]] {
+        let o = server(&db, args);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let out = text(&o);
+        assert!(out.contains("audit chain intact"), "the chain itself was not touched: {out}");
+        assert!(out.contains(&format!("consent receipts: first bad record {consent}")), "{out}");
+        assert!(out.contains(&format!("wipe records: first bad record {wipe}")), "{out}");
+    }
 }
