@@ -62,14 +62,19 @@ pub const SETTINGS: &[Setting] = &[
         help: "sender address of reminder mails; default lending@localhost",
     },
     Setting {
+        env: "LENDING_KEY_DIR",
+        key: "key_dir",
+        help: "folder of the key files (kept apart from the data and its backups); default: the data directory's name + \"-keys\" beside it (./data-keys)",
+    },
+    Setting {
         env: "LENDING_SECRETS_KEY",
         key: "secrets_key",
-        help: "32-byte base64url key sealing TOTP seeds at rest; default: data/keys/secrets.key, created on first start",
+        help: "32-byte base64url key sealing TOTP seeds at rest; default: the key folder's secrets.key, created on first start",
     },
     Setting {
         env: "LENDING_RECEIPT_KEY",
         key: "receipt_key",
-        help: "32-byte base64url Ed25519 seed signing consent receipts; default: data/keys/receipt.key, created on first start",
+        help: "32-byte base64url Ed25519 seed signing consent receipts; default: the key folder's receipt.key, created on first start",
     },
     Setting {
         env: "LENDING_REMINDER_CADENCE",
@@ -160,6 +165,9 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// Where the key files live: apart from the data, so a copy of the data folder (or of its
+    /// backups) holds no key.
+    pub key_dir: PathBuf,
     pub database_url: Secret,
     pub server_listen: SocketAddr,
     pub mobile_listen: SocketAddr,
@@ -227,6 +235,7 @@ impl Config {
         let get = |name: &str| values.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
 
         let data_dir = PathBuf::from(get("LENDING_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let key_dir = get("LENDING_KEY_DIR").map_or_else(|| default_key_dir(&data_dir), PathBuf::from);
         let database_url = match get("LENDING_DATABASE_URL") {
             Some(u) => check_db_url("LENDING_DATABASE_URL", &u)?,
             None => format!("sqlite://{}", data_dir.join("lending.sqlite").display()),
@@ -329,6 +338,7 @@ impl Config {
         };
         let optional_addr = |name: &str| get(name).map(|_| addr(name, "")).transpose();
         Ok(Self {
+            key_dir,
             log_format,
             metrics_listen: optional_addr("LENDING_METRICS_LISTEN")?,
             mobile_metrics_listen: optional_addr("LENDING_MOBILE_METRICS_LISTEN")?,
@@ -359,6 +369,7 @@ impl Config {
     pub fn for_tests(data_dir: &Path, database_url: &str) -> Self {
         Self {
             data_dir: data_dir.to_owned(),
+            key_dir: data_dir.join("keys"),
             database_url: Secret::new(database_url),
             server_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             mobile_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -390,9 +401,9 @@ impl Config {
             return crate::secrets::SecretBox::from_base64(k.expose())
                 .ok_or_else(|| err("LENDING_SECRETS_KEY", "not a 32-byte base64url key"));
         }
-        let path = self.data_dir.join("keys").join("secrets.key");
+        let path = self.key_file("secrets.key")?;
         crate::secrets::SecretBox::from_file(&path)
-            .map_err(|e| err("LENDING_DATA_DIR", format!("{}: {e}", path.display())))
+            .map_err(|e| err("LENDING_KEY_DIR", format!("{}: {e}", path.display())))
     }
 
     /// The Ed25519 key that signs consent receipts: configured, or the data directory's key file.
@@ -401,15 +412,40 @@ impl Config {
             return crate::receipts::ReceiptKey::from_base64(k.expose())
                 .ok_or_else(|| err("LENDING_RECEIPT_KEY", "not a 32-byte base64url seed"));
         }
-        let path = self.data_dir.join("keys").join("receipt.key");
+        let path = self.key_file("receipt.key")?;
         crate::receipts::ReceiptKey::from_file(&path)
-            .map_err(|e| err("LENDING_DATA_DIR", format!("{}: {e}", path.display())))
+            .map_err(|e| err("LENDING_KEY_DIR", format!("{}: {e}", path.display())))
+    }
+
+    /// The path of key file `name` in the key folder. An install from before the key folder kept
+    /// its keys in `<data>/keys/`: such a file is moved to the key folder on first use.
+    fn key_file(&self, name: &str) -> Result<PathBuf, ConfigError> {
+        let path = self.key_dir.join(name);
+        let legacy = self.data_dir.join("keys").join(name);
+        if !path.exists() && legacy.exists() && legacy != path {
+            let moved = crate::files::private_dir(&self.key_dir).and_then(|()| {
+                std::fs::copy(&legacy, &path)?;
+                crate::files::private_file(&path)?;
+                std::fs::remove_file(&legacy)
+            });
+            moved.map_err(|e| {
+                err("LENDING_KEY_DIR", format!("moving {} to {}: {e}", legacy.display(), path.display()))
+            })?;
+            tracing::warn!(from = %legacy.display(), to = %path.display(), "key file moved out of the data folder");
+        }
+        Ok(path)
     }
 
     /// Whether staff reach the service over TLS (then cookies are `Secure` and `__Host-`).
     pub fn staff_https(&self) -> bool {
         self.staff_base_url.starts_with("https://")
     }
+}
+
+/// `./data` → `./data-keys`: beside the data folder, not in it.
+fn default_key_dir(data_dir: &Path) -> PathBuf {
+    let name = data_dir.file_name().map_or_else(|| "data".into(), |n| n.to_string_lossy().into_owned());
+    data_dir.with_file_name(format!("{name}-keys"))
 }
 
 fn check_db_url(setting: &str, url: &str) -> Result<String, ConfigError> {
@@ -447,6 +483,25 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn w9_keys_live_beside_the_data_folder_and_old_installs_move_them_out() {
+        let c = Config::from_sources(&env(&[])).unwrap();
+        assert_eq!(c.key_dir, PathBuf::from("./data-keys"));
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("lending");
+        let c = Config::from_sources(&env(&[("LENDING_DATA_DIR", data.to_str().unwrap())])).unwrap();
+        assert_eq!(c.key_dir, root.path().join("lending-keys"), "a copy of the data folder holds no key");
+        // An install from before: its keys in data/keys/. They move out on first use, unchanged.
+        let legacy = crate::secrets::SecretBox::from_file(&data.join("keys/secrets.key")).unwrap();
+        let sealed = legacy.seal(b"totp seed", "aad").unwrap();
+        let receipt_before = crate::receipts::ReceiptKey::from_file(&data.join("keys/receipt.key")).unwrap().key_id();
+        let moved = c.secret_box().unwrap();
+        assert_eq!(moved.open(&sealed, "aad").unwrap(), b"totp seed");
+        assert_eq!(c.receipt_key().unwrap().key_id(), receipt_before);
+        assert!(!data.join("keys/secrets.key").exists() && !data.join("keys/receipt.key").exists());
+        assert!(c.key_dir.join("secrets.key").exists() && c.key_dir.join("receipt.key").exists());
     }
 
     #[test]

@@ -68,6 +68,8 @@ async fn start(db: &TestDb) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
         .arg("serve")
         .env("LENDING_DATA_DIR", &db.data_dir)
+        // Where Config::for_tests finds the keys too (the drill checks receipts with them).
+        .env("LENDING_KEY_DIR", db.data_dir.join("keys"))
         .env("LENDING_DATABASE_URL", &db.url)
         .env("LENDING_SERVER_LISTEN", "127.0.0.1:0")
         .env("LENDING_LOG", "error")
@@ -406,6 +408,8 @@ async fn check_store(db: &TestDb, store: &Store) -> i64 {
     let o = Command::new(env!("CARGO_BIN_EXE_server"))
         .args(["audit", "verify"])
         .env("LENDING_DATA_DIR", &db.data_dir)
+        // Where Config::for_tests finds the keys too (the drill checks receipts with them).
+        .env("LENDING_KEY_DIR", db.data_dir.join("keys"))
         .env("LENDING_DATABASE_URL", &db.url)
         .env("LENDING_LOG", "warn")
         .output()

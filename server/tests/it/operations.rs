@@ -263,6 +263,7 @@ async fn json_logs_are_one_object_per_line_and_piped_logs_have_no_colour() {
     let db = TestDb::new(Backend::Sqlite).await;
     let o = Command::new(env!("CARGO_BIN_EXE_server"))
         .args(["restore", "/nonexistent/backup.sqlite"])
+        .env("LENDING_DATA_DIR", &db.data_dir)
         .env("LENDING_DATABASE_URL", &db.url)
         .env("LENDING_LOG_FORMAT", "json")
         .output()
