@@ -16,36 +16,39 @@ use crate::store::Store;
 #[derive(Template)]
 #[template(path = "email/problem_report.txt")]
 struct ProblemReportText<'a> {
-    asset_tag: &'a str,
-    category_ja: &'a str,
+    reports: &'a [(String, String)],
     link: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "email/problem_report.html")]
 struct ProblemReportHtml<'a> {
-    asset_tag: &'a str,
-    category_ja: &'a str,
+    reports: &'a [(String, String)],
     link: &'a str,
 }
 
-/// "A patient reported a problem with device X": asset tag, category and a link. The report's
-/// own text may hold anything the patient typed, so it never goes into a mail.
+/// "Patients reported problems with devices X, Y": asset tags, categories and a link; one mail
+/// per admin for all reports of a few minutes. A report's own text may hold anything the patient
+/// typed, so it never goes into a mail.
 pub struct ProblemReportEmail {
-    pub asset_tag: String,
-    pub category_ja: String,
+    /// (asset tag, category in Japanese) per report.
+    pub reports: Vec<(String, String)>,
     pub link: String,
 }
 
 impl ProblemReportEmail {
     /// (subject, text, html)
     pub fn render(&self) -> Result<(String, String, String)> {
-        let (asset_tag, category_ja, link) = (self.asset_tag.as_str(), self.category_ja.as_str(), self.link.as_str());
-        let text =
-            ProblemReportText { asset_tag, category_ja, link }.render().map_err(|e| Error::Mail(e.to_string()))?;
-        let html =
-            ProblemReportHtml { asset_tag, category_ja, link }.render().map_err(|e| Error::Mail(e.to_string()))?;
-        Ok((format!("【貸出機器】患者さまから連絡がありました（{category_ja}・{asset_tag}）"), text, html))
+        let (reports, link) = (self.reports.as_slice(), self.link.as_str());
+        let text = ProblemReportText { reports, link }.render().map_err(|e| Error::Mail(e.to_string()))?;
+        let html = ProblemReportHtml { reports, link }.render().map_err(|e| Error::Mail(e.to_string()))?;
+        let subject = match reports {
+            [(asset_tag, category_ja)] => {
+                format!("【貸出機器】患者さまから連絡がありました（{category_ja}・{asset_tag}）")
+            }
+            _ => format!("【貸出機器】患者さまから{}件の連絡がありました", reports.len()),
+        };
+        Ok((subject, text, html))
     }
 }
 

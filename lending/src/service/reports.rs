@@ -2,6 +2,7 @@
 //! staff service picks new reports up, audits them and queues an alert mail that carries no
 //! patient data, only a link into the staff app.
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::bounded;
@@ -122,9 +123,22 @@ pub async fn resolve(tx: &mut Tx, actor: &Actor, id: &str, note: &str) -> Result
     Ok(())
 }
 
-/// Picks up reports no one was alerted to yet: audits each and queues one alert mail per
-/// admin with an e-mail address. Returns how many reports were picked up.
+/// How often admins are mailed about new reports at most: the reports of a few minutes go out in
+/// one mail per admin, so a burst of reports (or someone flooding the form) is one mail.
+pub const ALERT_EVERY_MINUTES: i64 = 5;
+
+/// Picks up reports no one was alerted to yet: audits each and queues one alert mail per admin
+/// with an e-mail address listing them (counts, asset tags, categories; never the text), at most
+/// once every [`ALERT_EVERY_MINUTES`]. Returns how many reports were picked up.
 pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
+    let now = tx.now();
+    let last: Option<DateTime<Utc>> = on!(tx, c => sqlx::query_scalar(
+        "SELECT alerted_at FROM problem_reports WHERE alerted_at IS NOT NULL ORDER BY alerted_at DESC LIMIT 1")
+        .fetch_optional(c)
+        .await)?;
+    if last.is_some_and(|at| at > now - chrono::Duration::minutes(ALERT_EVERY_MINUTES)) {
+        return Ok(0);
+    }
     let new: Vec<(String, String, String)> = on!(tx, c => sqlx::query_as(
         "SELECT r.id, d.asset_tag, r.category FROM problem_reports r JOIN devices d ON d.id = r.device_id \
          WHERE r.alerted_at IS NULL ORDER BY r.created_at LIMIT 100")
@@ -134,7 +148,6 @@ pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
         return Ok(0);
     }
     let recipients = crate::store::users::admin_emails(tx).await?;
-    let now = tx.now();
     let system = Actor {
         user_id: String::new(),
         login: "mobile-api".into(),
@@ -142,42 +155,41 @@ pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
         source: "qr".into(),
         credential: crate::Credential::None,
     };
+    let mut claimed = Vec::new();
     for (id, asset_tag, category) in &new {
         // Claim the report first: with several staff replicas, only one alerts for it.
-        let claimed = on!(tx, c => sqlx::query("UPDATE problem_reports SET alerted_at = $1 WHERE id = $2 AND alerted_at IS NULL")
+        let n = on!(tx, c => sqlx::query("UPDATE problem_reports SET alerted_at = $1 WHERE id = $2 AND alerted_at IS NULL")
             .bind(now).bind(id)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;
-        if claimed != 1 {
+        if n != 1 {
             continue;
-        }
-        let email = ProblemReportEmail {
-            asset_tag: asset_tag.clone(),
-            category_ja: category_label(category, false).to_owned(),
-            link: format!("{staff_base_url}/reports#r-{id}"),
-        };
-        let (subject, text, html) = email.render()?;
-        for to in &recipients {
-            outbox::enqueue(
-                tx,
-                &Mail {
-                    id: new_id(),
-                    dedupe_key: format!("report:{id}:{to}"),
-                    recipient: to.clone(),
-                    subject: subject.clone(),
-                    body_text: text.clone(),
-                    body_html: html.clone(),
-                    attempts: 0,
-                },
-            )
-            .await?;
         }
         tx.audit(
             &system,
             NewEvent::new("problem_report.received", "problem_report", id)
                 .details(&json!({ "asset_tag": asset_tag, "category": category, "alerts": recipients.len() })),
         );
+        claimed.push((id.clone(), asset_tag.clone(), category_label(category, false).to_owned()));
     }
-    Ok(new.len())
+    let Some((first, _, _)) = claimed.first() else { return Ok(0) };
+    let email = ProblemReportEmail {
+        reports: claimed.iter().map(|(_, tag, category)| (tag.clone(), category.clone())).collect(),
+        link: format!("{staff_base_url}/reports"),
+    };
+    let (subject, text, html) = email.render()?;
+    for to in &recipients {
+        let mail = Mail {
+            id: new_id(),
+            dedupe_key: format!("report:{first}:{to}"),
+            recipient: to.clone(),
+            subject: subject.clone(),
+            body_text: text.clone(),
+            body_html: html.clone(),
+            attempts: 0,
+        };
+        outbox::enqueue(tx, &mail).await?;
+    }
+    Ok(claimed.len())
 }

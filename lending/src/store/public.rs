@@ -89,7 +89,7 @@ pub struct NewReport<'a> {
 
 pub async fn insert_report(tx: &mut Tx, r: &NewReport<'_>) -> Result<()> {
     on!(tx, c => sqlx::query(
-        "INSERT INTO problem_reports (id, device_id, category, body, callback_phone, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        &format!("INSERT INTO problem_reports ({}) VALUES ($1, $2, $3, $4, $5, $6)", super::roles::REPORT_COLUMNS))
         .bind(r.id).bind(r.device_id).bind(r.category).bind(r.body).bind(r.callback_phone).bind(r.created_at)
         .execute(c)
         .await

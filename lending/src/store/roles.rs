@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 pub const PUBLIC_VIEWS: [&str; 4] =
     ["public_institution", "public_device_help", "public_revoked_tokens", "public_version"];
 
+/// The columns of a new problem report, the only ones the public role may write.
+pub const REPORT_COLUMNS: &str = "id, device_id, category, body, callback_phone, created_at";
+
 /// Creates the role if missing, sets its password, and grants exactly what the public service
 /// needs (revoking anything else it had). Idempotent; `server migrate` runs it.
 pub async fn ensure_mobile_role(store: &Store, role: &str, password: &str) -> Result<()> {
@@ -24,7 +27,8 @@ pub async fn ensure_mobile_role(store: &Store, role: &str, password: &str) -> Re
         format!("GRANT USAGE ON SCHEMA public TO {role}"),
         format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
         format!("GRANT SELECT ON {} TO {role}", PUBLIC_VIEWS.join(", ")),
-        format!("GRANT INSERT ON problem_reports TO {role}"),
+        // Only the columns a new report fills: a report cannot arrive already resolved or alerted.
+        format!("GRANT INSERT ({REPORT_COLUMNS}) ON problem_reports TO {role}"),
     ];
     let mut tx = pool.begin().await?;
     for sql in statements {

@@ -39,6 +39,16 @@ async fn the_public_role_reads_only_public_views_and_inserts_only_reports() {
     ] {
         assert!(sqlx::query(write).execute(pool).await.is_err(), "{write}");
     }
+    // w10: a report cannot be inserted already resolved or already alerted (column grants).
+    let device: String =
+        sqlx::query_scalar("SELECT id FROM devices LIMIT 1").fetch_one(admin.pg_pool().unwrap()).await.unwrap();
+    for write in [
+        format!("INSERT INTO problem_reports (id, device_id, category, body, callback_phone, created_at, status) VALUES ('r1', '{device}', 'other', 'x', '', now(), 'resolved')"),
+        format!("INSERT INTO problem_reports (id, device_id, category, body, callback_phone, created_at, alerted_at) VALUES ('r2', '{device}', 'other', 'x', '', now(), now())"),
+    ] {
+        let e = sqlx::query(&write).execute(pool).await.unwrap_err();
+        assert!(e.to_string().contains("permission denied"), "{write}: {e}");
+    }
     // What it may do, through the same code mobile-api runs.
     let mut tx = public.read().await.unwrap();
     let token =

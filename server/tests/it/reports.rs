@@ -169,3 +169,59 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+both_dbs!(
+    async fn w8_report_alerts_are_one_mail_per_admin_every_few_minutes(backend) {
+        let clock = test_clock();
+        let app = spawn_app_with_clock(backend, clock.clone()).await;
+        let b = seed_basic(&app.store, 3).await;
+        let mut tokens = Vec::new();
+        let mut tx = app.store.read().await.unwrap();
+        for d in &b.devices {
+            tokens.push(lending::store::devices::get(&mut tx, d).await.unwrap().unwrap().qr_token);
+        }
+        drop(tx);
+        let submit = |token: String, body: &'static str| {
+            let store = app.store.clone();
+            async move {
+                let mut tx = store.begin().await.unwrap();
+                let input = ReportInput { category: "other".into(), body: body.into(), callback_phone: String::new() };
+                reports::submit(&mut tx, &token, &input).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        };
+        let report_mails = || async {
+            let mut tx = app.store.read().await.unwrap();
+            let all = lending::store::outbox::all(&mut tx).await.unwrap();
+            all.into_iter().filter(|m| m.dedupe_key.starts_with("report:")).collect::<Vec<_>>()
+        };
+        // A burst of three reports: one mail to the admin, listing the three devices, no text.
+        submit(tokens[0].clone(), "電源が入りません（非公開の本文）").await;
+        submit(tokens[1].clone(), "充電できません").await;
+        submit(tokens[2].clone(), "アラームが鳴ります").await;
+        let mut tx = app.store.begin().await.unwrap();
+        assert_eq!(reports::alert_new(&mut tx, "https://staff.example").await.unwrap(), 3);
+        tx.commit().await.unwrap();
+        let mails = report_mails().await;
+        assert_eq!(mails.len(), 1, "one admin, one mail for the burst");
+        assert!(mails[0].subject.contains("3件"), "{}", mails[0].subject);
+        assert!(["T-0000", "T-0001", "T-0002"].iter().all(|t| mails[0].body_text.contains(t)));
+        assert!(!mails[0].body_text.contains("非公開の本文"), "never the report's text");
+        // Another report two minutes later waits for the next window.
+        clock.advance(chrono::Duration::minutes(2));
+        submit(tokens[0].clone(), "まだ直りません").await;
+        let mut tx = app.store.begin().await.unwrap();
+        assert_eq!(reports::alert_new(&mut tx, "https://staff.example").await.unwrap(), 0);
+        tx.commit().await.unwrap();
+        assert_eq!(report_mails().await.len(), 1);
+        clock.advance(chrono::Duration::minutes(reports::ALERT_EVERY_MINUTES));
+        let mut tx = app.store.begin().await.unwrap();
+        assert_eq!(reports::alert_new(&mut tx, "https://staff.example").await.unwrap(), 1);
+        tx.commit().await.unwrap();
+        assert_eq!(report_mails().await.len(), 2);
+        let mut tx = app.store.read().await.unwrap();
+        assert_eq!(lending::store::audit::count_action(&mut tx, "problem_report.received").await.unwrap(), 4, "each report audited");
+        drop(tx);
+        app.stop().await;
+    }
+);
