@@ -175,6 +175,11 @@ pub async fn record_once(tx: &mut Tx, actor: &Actor, req: WipeRequest, key: Opti
     .await
 }
 
+/// Whether `actor` may verify wipes at all (pages ask before asking what was checked).
+pub fn may_verify(actor: &Actor) -> Result<()> {
+    require_writer(actor)
+}
+
 /// [`verify`] once per idempotency key: a repeated confirmation gets the verified wipe back
 /// instead of "already verified".
 pub async fn verify_once(tx: &mut Tx, actor: &Actor, wipe_id: &str, key: Option<&IdempotencyKey>) -> Result<Wipe> {

@@ -367,14 +367,22 @@ async fn forms_keep_everything_after_each_mistake_on_a_phone() {
     }
     submit(&c, &wipe_action).await;
     assert!(text(&c, "h1").await.contains("データ消去証明書"));
-    // The wiper is not offered the verify button; another nurse is.
+    // The wiper is not offered the check; another nurse is, and confirms what she checked.
+    let certificate = c.current_url().await.unwrap().path().to_owned();
+    assert!(c.find(Locator::Css("form[action$='/verify']")).await.is_err(), "no verify form for the wiper");
     c.goto(&app.url("/devices")).await.unwrap();
-    assert!(c.find(Locator::Css("form[action$='/verify']")).await.is_err(), "no verify button for the wiper");
+    assert!(c.find(Locator::Css("a[href$='/certificate#verify']")).await.is_err(), "no verify link for the wiper");
     submit(&c, "/logout").await;
     expect_path(&c, "/login").await;
     browser_sign_in(&c, &app, "n2", &n2).await;
     c.goto(&app.url("/devices")).await.unwrap();
-    assert!(c.find(Locator::Css("form[action$='/verify']")).await.is_ok(), "another nurse may verify");
+    click(&c, "a[href$='/certificate#verify']").await;
+    let verify = format!("{}/verify", certificate.trim_end_matches("/certificate"));
+    c.wait().for_element(Locator::Css(&format!("form[action='{verify}']"))).await.unwrap();
+    click(&c, "input[name=confirmed]").await;
+    submit(&c, &verify).await;
+    assert!(text(&c, "article.copy").await.contains("職員 n2"), "the certificate shows the verifier");
+    save_screenshot(&c, "certificate-verified-390x844.png").await;
     c.close().await.unwrap();
     app.stop().await;
 }

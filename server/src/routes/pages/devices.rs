@@ -65,7 +65,6 @@ async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
             asset_tag: tag,
             method: w.method,
             performed_by: by,
-            idempotency_key: IdempotencyKey::fresh(),
         });
     }
     let devices = all
@@ -91,7 +90,6 @@ struct PendingWipe {
     performed_by: String,
     /// Recorded by the viewer, who may not verify it: no button is offered.
     mine: bool,
-    idempotency_key: String,
 }
 
 #[derive(Template)]
@@ -246,19 +244,39 @@ async fn record_wipe(
 struct VerifyForm {
     #[serde(default)]
     idempotency_key: String,
+    /// The verifier ticked that they checked the method, the steps and the result shown.
+    #[serde(default)]
+    confirmed: String,
 }
 
+/// The second person's check, from the certificate page: they confirm what they checked; the
+/// certificate then shows them as verifier.
 async fn verify_wipe(
     State(state): State<AppState>,
     Path(id): Path<String>,
     form: StaffForm<VerifyForm>,
 ) -> Result<Response, PageError> {
-    let s = form.who;
-    let key = IdempotencyKey::parse(Some(&form.form.idempotency_key)).map_err(|e| s.error(e))?;
-    let mut tx = state.store.begin().await?;
-    wipes::verify_once(&mut tx, &s.actor, &id, key.as_ref()).await.map_err(|e| s.error(e))?;
-    tx.commit().await?;
-    Ok(Redirect::to("/devices").into_response())
+    let (s, f) = (form.who, form.form);
+    let done = async {
+        wipes::may_verify(&s.actor)?;
+        if f.confirmed != "yes" {
+            return Err(Error::invalid(
+                "confirmed",
+                "消去方法・実施した手順・結果を確認したら、チェックを入れてください。",
+                "Tick the box once you have checked the method, the steps and the result.",
+            ));
+        }
+        let key = IdempotencyKey::parse(Some(&f.idempotency_key))?;
+        let mut tx = state.store.begin().await?;
+        wipes::verify_once(&mut tx, &s.actor, &id, key.as_ref()).await?;
+        tx.commit().await
+    }
+    .await;
+    match done {
+        Ok(()) => Ok(Redirect::to(&format!("/wipes/{id}/certificate")).into_response()),
+        Err(e) if e.is_internal() || matches!(e, Error::Forbidden | Error::NotFound) => Err(s.error(e)),
+        Err(e) => certificate_view(&state, &s, &id, Some(e)).await,
+    }
 }
 
 #[derive(Template)]
@@ -279,13 +297,23 @@ struct CertificatePage {
     verified: String,
     evidence: String,
     destination: String,
+    /// The viewer may verify it now: a writer, not the one who wiped, not verified yet.
+    can_verify: bool,
+    idempotency_key: String,
+    errors: FormErrors,
 }
 
 async fn certificate(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
+    certificate_view(&state, &s, &id, None).await
+}
+
+/// The certificate of sanitization; for a second person who may verify it, the check to confirm.
+async fn certificate_view(state: &AppState, s: &Staff, id: &str, error: Option<Error>) -> Result<Response, PageError> {
     let mut tx = state.store.read().await?;
-    let w = wipe_rows::get(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
+    let w = wipe_rows::get(&mut tx, id).await?.ok_or_else(|| s.error(Error::NotFound))?;
     let d = devices::get(&mut tx, &w.device_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
     let model = registry::model(&mut tx, &d.model_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
+    let can_verify = s.user.role != Role::Auditor && w.performed_by != s.user.id && w.verified_by.is_none();
     let name = |u: Option<users::User>| u.map(|u| u.name).unwrap_or_default();
     let performed_by = name(users::get(&mut tx, &w.performed_by).await?);
     let verified = match (&w.verified_by, w.verified_at) {
@@ -313,6 +341,9 @@ async fn certificate(State(state): State<AppState>, s: Staff, Path(id): Path<Str
         verified,
         evidence: w.evidence_ref,
         destination: w.destination,
+        can_verify,
+        idempotency_key: IdempotencyKey::fresh(),
+        errors: error.as_ref().map(|e| FormErrors::from_error(e, s.lang)).unwrap_or_default(),
     };
-    Ok(render(&page))
+    Ok((FormErrors::status(error.as_ref()), render(&page)).into_response())
 }
