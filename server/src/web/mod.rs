@@ -86,6 +86,20 @@ impl Kept {
     }
 }
 
+/// Runs one change through its service in a transaction, then goes to `to`; a refusal is shown
+/// in the user's language. For the pages' small action buttons (revoke, send again, …).
+pub async fn change_then_go(
+    state: &crate::AppState,
+    s: &session::Staff,
+    to: &str,
+    change: impl AsyncFnOnce(&mut lending::store::Tx) -> lending::Result<()>,
+) -> Result<Response, PageError> {
+    let mut tx = state.store.begin().await?;
+    change(&mut tx).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    Ok(Redirect::to(to).into_response())
+}
+
 /// The signed-in person as the page frame shows them.
 pub struct UserChip {
     pub name: String,

@@ -15,7 +15,7 @@ use super::admin::tokens_view;
 use super::{CodeForm, Empty};
 use crate::routes::Routes;
 use crate::web::session::{clear_session, next_page, set_session, Pending, PendingForm, Staff, StaffForm};
-use crate::web::{render, Chrome, PageError};
+use crate::web::{change_then_go, render, Chrome, PageError};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -203,8 +203,5 @@ async fn revoke_token(
     form: StaffForm<Empty>,
 ) -> Result<Response, PageError> {
     let s = form.who;
-    let mut tx = state.store.begin().await?;
-    user_service::revoke_token(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
-    tx.commit().await?;
-    Ok(Redirect::to("/account/tokens").into_response())
+    change_then_go(&state, &s, "/account/tokens", async |tx| user_service::revoke_token(tx, &s.actor, &id).await).await
 }

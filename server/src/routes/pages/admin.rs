@@ -13,7 +13,7 @@ use lending::Role;
 use super::Empty;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
-use crate::web::{render, role_label, Chrome, PageError};
+use crate::web::{change_then_go, render, role_label, Chrome, PageError};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -214,8 +214,5 @@ async fn revoke_token(
     form: StaffForm<Empty>,
 ) -> Result<Response, PageError> {
     let s = form.who;
-    let mut tx = state.store.begin().await?;
-    user_service::revoke_token(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
-    tx.commit().await?;
-    Ok(Redirect::to("/admin/tokens").into_response())
+    change_then_go(&state, &s, "/admin/tokens", async |tx| user_service::revoke_token(tx, &s.actor, &id).await).await
 }

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use lending::service::outbox;
 use lending::store::outbox::FailedMail;
 use lending::timefmt::datetime_ja;
@@ -12,7 +12,7 @@ use lending::Role;
 use super::Empty;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
-use crate::web::{render, Chrome, PageError};
+use crate::web::{change_then_go, render, Chrome, PageError};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -71,10 +71,7 @@ async fn retry(
     form: StaffForm<Empty>,
 ) -> Result<Response, PageError> {
     let s = form.who;
-    let mut tx = state.store.begin().await?;
-    outbox::retry(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
-    tx.commit().await?;
-    Ok(Redirect::to("/admin/mail").into_response())
+    change_then_go(&state, &s, "/admin/mail", async |tx| outbox::retry(tx, &s.actor, &id).await).await
 }
 
 async fn dismiss(
@@ -83,8 +80,5 @@ async fn dismiss(
     form: StaffForm<Empty>,
 ) -> Result<Response, PageError> {
     let s = form.who;
-    let mut tx = state.store.begin().await?;
-    outbox::dismiss(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
-    tx.commit().await?;
-    Ok(Redirect::to("/admin/mail").into_response())
+    change_then_go(&state, &s, "/admin/mail", async |tx| outbox::dismiss(tx, &s.actor, &id).await).await
 }
