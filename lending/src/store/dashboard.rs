@@ -127,7 +127,9 @@ impl Sort {
             // asset tag looking for ones on loan (62 ms against 20).
             Self::AssetTag if view.is_loan_view() => "(d.asset_tag || '')",
             Self::AssetTag => "d.asset_tag",
-            Self::LentAt => "l.lent_at",
+            Self::LentAt if view.is_loan_view() => "l.lent_at",
+            // Device-only views have no loan to sort by: newest change first, like `Changed`.
+            Self::LentAt => "d.status_changed_at",
         }
     }
 }

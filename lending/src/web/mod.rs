@@ -76,13 +76,32 @@ pub fn harden(
             HeaderValue::from_static(value),
         ));
     }
-    app.layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+    app.layer(axum::middleware::from_fn(refuse_nul_in_url))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str);
             tracing::info_span!("request", method = %req.method(), route = %route)
         }))
         // Outermost, so refusals by the layers above (413) are counted and timed too.
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
+}
+
+/// A NUL (`%00`) in the path or the query string is bad input (422), refused before any
+/// handler: PostgreSQL text cannot hold one, so it would otherwise fail in the database (500).
+#[cfg(feature = "http")]
+async fn refuse_nul_in_url(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let uri = req.uri();
+    let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0');
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        let e = crate::Error::invalid(
+            "url",
+            "アドレスに使えない文字（NUL）が含まれています。",
+            "The address contains a NUL character.",
+        );
+        return json::ApiError(e).into_response();
+    }
+    next.run(req).await
 }
 
 /// Whether a browser marks a request as coming from our own pages: `Sec-Fetch-Site` is
