@@ -122,14 +122,13 @@ impl Sort {
             // Many devices can be behind: walking the asset-tag index stops after a page
             // instead of sorting them all.
             Self::Due if view == View::FirmwareBehind => "d.asset_tag",
-            Self::Due | Self::Changed => "d.status_changed_at",
             // Open loans are few: sort them, rather than let PostgreSQL walk every device's
             // asset tag looking for ones on loan (62 ms against 20).
             Self::AssetTag if view.is_loan_view() => "(d.asset_tag || '')",
             Self::AssetTag => "d.asset_tag",
             Self::LentAt if view.is_loan_view() => "l.lent_at",
-            // Device-only views have no loan to sort by: newest change first, like `Changed`.
-            Self::LentAt => "d.status_changed_at",
+            // Device-only views have no loan to sort by lent_at: newest change first instead.
+            Self::Due | Self::Changed | Self::LentAt => "d.status_changed_at",
         }
     }
 }
