@@ -41,6 +41,7 @@ impl Lang {
 
 pub struct Texts {
     pub app_name: &'static str,
+    pub menu: &'static str,
     pub switch_to: &'static str,
     pub switch_code: &'static str,
     pub sign_in: &'static str,
@@ -350,6 +351,7 @@ pub struct Texts {
 
 pub static JA: Texts = Texts {
     app_name: "医療機器 貸出管理",
+    menu: "メニュー",
     switch_to: "English",
     switch_code: "en",
     sign_in: "サインイン",
@@ -658,6 +660,7 @@ pub static JA: Texts = Texts {
 
 pub static EN: Texts = Texts {
     app_name: "Device Lending",
+    menu: "Menu",
     switch_to: "日本語",
     switch_code: "ja",
     sign_in: "Sign in",

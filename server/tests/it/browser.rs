@@ -234,6 +234,12 @@ async fn submit_unchecked(c: &fantoccini::Client, action: &str) {
     submit(c, action).await;
 }
 
+/// Whether the element `css` is rendered (`checkVisibility`: a closed `<details>` hides its content).
+async fn visible(c: &fantoccini::Client, css: &str) -> bool {
+    let js = "return document.querySelector(arguments[0]).checkVisibility()";
+    c.execute(js, vec![css.into()]).await.unwrap() == serde_json::Value::Bool(true)
+}
+
 async fn is_checked(c: &fantoccini::Client, css: &str) -> bool {
     c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).prop("checked").await.unwrap().as_deref()
         == Some("true")
@@ -375,6 +381,52 @@ async fn forms_keep_everything_after_each_mistake_on_a_phone() {
     browser_sign_in(&c, &app, "n2", &n2).await;
     c.goto(&app.url("/devices")).await.unwrap();
     assert!(c.find(Locator::Css("form[action$='/verify']")).await.is_ok(), "another nurse may verify");
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+/// The staff pages on a 390×844 phone: the header (menu closed) takes under a tenth of the
+/// screen, no page scrolls sideways (wide tables scroll in their own box), the menu opens from
+/// its button and marks the page shown; on a desktop the menu is open without a click.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_pages_fit_a_phone() {
+    let app = spawn_app_with_clock(Backend::Sqlite, lending::testing::test_clock()).await;
+    seed_basic(&app.store, 3).await;
+    let secret = enroll(&app.store, "a1", &app.keys).await;
+    let (_driver, c) = open_browser(390, 844).await;
+    browser_sign_in(&c, &app, "a1", &secret).await;
+    let fits = "return [document.documentElement.scrollWidth, window.innerWidth, \
+                document.querySelector('header').getBoundingClientRect().height, window.innerHeight]";
+    for (path, shot) in [
+        ("/", "home"),
+        ("/loans/new", "loans-new"),
+        ("/dashboard", "dashboard"),
+        ("/devices", "devices"),
+        ("/patients", "patients"),
+    ] {
+        c.goto(&app.url(path)).await.unwrap();
+        expect_path(&c, path).await;
+        let v = c.execute(fits, vec![]).await.unwrap();
+        let [scroll, width, header, height] = [0, 1, 2, 3].map(|i| v[i].as_f64().unwrap());
+        save_screenshot(&c, &format!("phone-{shot}-390x844.png")).await;
+        assert!(scroll <= width, "{path} scrolls sideways: {scroll} > {width}");
+        assert!(header < height / 10.0, "{path}: the header takes {header} of {height}");
+        assert!(!visible(&c, ".menu nav a").await, "{path}: the menu starts closed");
+    }
+    click(&c, ".menu summary").await;
+    assert!(visible(&c, ".menu nav a[aria-current=page][href='/patients']").await);
+    save_screenshot(&c, "phone-menu-open-390x844.png").await;
+    c.close().await.unwrap();
+
+    // A new code for the second sign-in (a code is accepted once).
+    app.store.clock().advance(chrono::Duration::seconds(30));
+    let (_driver, c) = open_browser(1280, 900).await;
+    browser_sign_in(&c, &app, "a1", &secret).await;
+    c.goto(&app.url("/dashboard")).await.unwrap();
+    expect_path(&c, "/dashboard").await;
+    save_screenshot(&c, "desktop-dashboard-1280x900.png").await;
+    assert!(visible(&c, ".menu nav a[aria-current=page][href='/dashboard']").await, "the menu is open");
+    assert!(!visible(&c, ".menu summary").await, "no menu button on a desktop");
     c.close().await.unwrap();
     app.stop().await;
 }
