@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod custody;
 pub mod documents;
+pub mod home;
 pub mod idempotency;
 pub mod import;
 pub mod incidents;
