@@ -42,6 +42,7 @@ impl Lang {
 pub struct Texts {
     pub app_name: &'static str,
     pub menu: &'static str,
+    pub birth_date: &'static str,
     pub my_loans: &'static str,
     pub due_soon: &'static str,
     pub custody_due: &'static str,
@@ -359,6 +360,7 @@ pub struct Texts {
 pub static JA: Texts = Texts {
     app_name: "医療機器 貸出管理",
     menu: "メニュー",
+    birth_date: "生年月日",
     my_loans: "担当の貸出",
     due_soon: "もうすぐ返却日",
     custody_due: "所在確認の時期です",
@@ -675,6 +677,7 @@ pub static JA: Texts = Texts {
 pub static EN: Texts = Texts {
     app_name: "Device Lending",
     menu: "Menu",
+    birth_date: "Date of birth",
     my_loans: "My loans",
     due_soon: "Due soon",
     custody_due: "Custody check due",

@@ -14,6 +14,7 @@ pub mod monthly;
 pub mod operations;
 pub mod outbox;
 pub mod oversight;
+pub mod patients;
 pub mod registry;
 pub mod reminders;
 pub mod reports;

@@ -21,6 +21,7 @@ mod metrics;
 mod openapi;
 mod operations;
 mod oversight;
+mod patient_pages;
 mod registry_pages;
 mod reports;
 mod scan_pages;
