@@ -42,6 +42,7 @@ impl Lang {
 pub struct Texts {
     pub app_name: &'static str,
     pub menu: &'static str,
+    pub totp_open_app: &'static str,
     pub birth_date: &'static str,
     pub my_loans: &'static str,
     pub due_soon: &'static str,
@@ -360,6 +361,7 @@ pub struct Texts {
 pub static JA: Texts = Texts {
     app_name: "医療機器 貸出管理",
     menu: "メニュー",
+    totp_open_app: "この端末の認証アプリで開く",
     birth_date: "生年月日",
     my_loans: "担当の貸出",
     due_soon: "もうすぐ返却日",
@@ -391,7 +393,7 @@ pub static JA: Texts = Texts {
     passwords_differ: "確認用のパスワードが一致しません。",
     save: "保存",
     totp_title: "二要素認証の設定",
-    totp_lead: "スマートフォンの認証アプリ（Google Authenticator など）で、このQRコードを読み取ってください。表示された6桁のコードを入力すると設定が完了します。",
+    totp_lead: "認証アプリ（Google Authenticator など）でこのQRコードを読み取ってください。このスマートフォンに認証アプリがある場合は、下のボタンで開けます。表示された6桁のコードを入力すると設定が完了します。",
     totp_manual: "読み取れない場合は、次のキーを手入力してください",
     totp_confirm: "設定する",
     recovery_title: "回復コード",
@@ -677,6 +679,7 @@ pub static JA: Texts = Texts {
 pub static EN: Texts = Texts {
     app_name: "Device Lending",
     menu: "Menu",
+    totp_open_app: "Open the authenticator on this phone",
     birth_date: "Date of birth",
     my_loans: "My loans",
     due_soon: "Due soon",
@@ -708,7 +711,7 @@ pub static EN: Texts = Texts {
     passwords_differ: "The two new passwords differ.",
     save: "Save",
     totp_title: "Set up two-factor authentication",
-    totp_lead: "Scan this QR code with an authenticator app on your phone, then enter the 6-digit code it shows.",
+    totp_lead: "Scan this QR code with an authenticator app (or, if the app is on this phone, open it with the button below), then enter the 6-digit code it shows.",
     totp_manual: "If you cannot scan it, type this key",
     totp_confirm: "Set up",
     recovery_title: "Recovery codes",

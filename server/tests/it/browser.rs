@@ -121,7 +121,7 @@ async fn sign_in_with_totp_enrol_a_new_user_and_sign_out_in_chromium() {
     submit(&c, "/account/password").await;
     expect_path(&c, "/account/totp").await;
     assert!(c.find(Locator::Css(".qr svg")).await.is_ok(), "the QR code is on the page");
-    let secret = totp_rs::Secret::Encoded(text(&c, "#totp-secret").await).to_bytes().unwrap();
+    let secret = totp_rs::Secret::Encoded(text(&c, "#totp-secret").await.replace(' ', "")).to_bytes().unwrap();
     save_screenshot(&c, "staff-totp-enrolment.png").await;
     fill(&c, "input[name=code]", &app.code(&secret)).await;
     submit(&c, "/account/totp").await;
