@@ -169,3 +169,17 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+#[tokio::test]
+async fn staff_pages_have_the_icon() {
+    let app = spawn_app(lending::Backend::Sqlite).await;
+    let login = app.client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert!(login.contains("<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">"));
+    for path in ["/static/favicon.svg", "/favicon.ico"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["content-type"], "image/svg+xml");
+        assert!(r.text().await.unwrap().starts_with("<svg"), "{path}");
+    }
+    app.stop().await;
+}
