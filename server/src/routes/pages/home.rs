@@ -10,6 +10,7 @@ use lending::timefmt::{date_ja, datetime_ja};
 use lending::Role;
 
 use super::devices::PendingWipe;
+use super::patients::PatientLine;
 use crate::i18n::Lang;
 use crate::routes::Routes;
 use crate::web::session::Staff;
@@ -22,7 +23,10 @@ pub fn routes() -> Routes {
 
 /// An open loan as the list shows it.
 struct LoanLine {
+    /// "number name", for the custody list.
     patient: String,
+    /// Name, kana, number and date of birth together (`staff/parts/patient_who.html`).
+    who: PatientLine,
     due: String,
     /// `overdue`, `soon` or "" (a class and a word next to the date).
     state: &'static str,
@@ -67,6 +71,7 @@ struct HomePage {
 fn loan_line(l: MyLoan) -> LoanLine {
     LoanLine {
         patient: format!("{} {}", l.patient_number, l.patient_name),
+        who: PatientLine::shown(&l.patient_number, &l.patient_name, &l.patient_kana, l.patient_birth_date),
         due: l.due_on.map(date_ja).unwrap_or_default(),
         state: match l.due {
             Due::Overdue => "overdue",

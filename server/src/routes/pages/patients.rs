@@ -32,6 +32,18 @@ pub(super) struct PatientLine {
 }
 
 impl PatientLine {
+    /// A patient shown without a choice (a loan's patient).
+    pub(super) fn shown(number: &str, name: &str, kana: &str, birth_date: Option<chrono::NaiveDate>) -> Self {
+        Self {
+            id: String::new(),
+            number: number.to_owned(),
+            name: name.to_owned(),
+            kana: kana.to_owned(),
+            birth: birth_date.map(date_ja).unwrap_or_default(),
+            checked: false,
+        }
+    }
+
     pub(super) fn new(p: Patient, chosen: &str) -> Self {
         Self {
             checked: p.id == chosen,
