@@ -203,7 +203,7 @@ async fn seed_clinic(store: &Store, receipts: &crate::receipts::ReceiptKey) -> R
         let created = registry::create_patient(
             &mut tx,
             a1,
-            NewPatient { number: p.number, name: p.name, kana: p.kana, phone: p.phone },
+            NewPatient { number: p.number, name: p.name, kana: p.kana, phone: p.phone, birth_date: String::new() },
         )
         .await?;
         patients.push(created.id);

@@ -72,6 +72,18 @@ pub fn fold_code(s: &str) -> String {
     s.nfkc().collect::<String>().trim().to_uppercase()
 }
 
+/// Kana as people type it, made comparable: NFKC (half-width ｶﾅ → full-width カナ, full-width
+/// digits and spaces → ASCII), hiragana → katakana, runs of spaces → one, trimmed.
+pub fn fold_kana(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    let katakana = s.nfkc().map(|c| match c {
+        // ぁ..ゖ and ゝゞ sit 0x60 below their katakana.
+        'ぁ'..='ゖ' | 'ゝ' | 'ゞ' => char::from_u32(u32::from(c) + 0x60).unwrap_or(c),
+        c => c,
+    });
+    katakana.collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// SHA-256 of a text, as lowercase hex.
 pub fn sha256_hex(text: &str) -> String {
     sha256_bytes(text.as_bytes())
@@ -86,6 +98,14 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kana_folds_to_full_width_katakana() {
+        assert_eq!(fold_kana("やまだ　はなこ"), "ヤマダ ハナコ");
+        assert_eq!(fold_kana("ﾔﾏﾀﾞ ﾊﾅｺ"), "ヤマダ ハナコ");
+        assert_eq!(fold_kana(" ゆゔぁーゞ "), "ユヴァーヾ");
+        assert_eq!(fold_kana("１２３"), "123");
+    }
 
     #[test]
     fn qr_tokens_are_128_bit_and_url_safe() {

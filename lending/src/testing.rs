@@ -244,6 +244,7 @@ pub async fn seed_basic(store: &Store, devices: usize) -> Basic {
                 name: (*name).into(),
                 kana: String::new(),
                 phone: String::new(),
+                birth_date: String::new(),
             },
         )
         .await

@@ -59,6 +59,8 @@ pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/healthz", health)
         .get("/static/public.css", public_css)
+        .get("/static/favicon.svg", favicon)
+        .get("/favicon.ico", favicon)
         .get("/api/v1/openapi.json", openapi)
         .merge(help::routes())
         .merge(reports::routes())
@@ -135,6 +137,10 @@ async fn public_css() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../templates/static/public.css"),
     )
+}
+
+async fn favicon() -> impl IntoResponse {
+    (lending::web::FAVICON_HEADERS, lending::web::FAVICON_SVG)
 }
 
 async fn openapi() -> impl IntoResponse {

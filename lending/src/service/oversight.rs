@@ -139,7 +139,8 @@ pub fn spreadsheet_safe(cell: &str) -> String {
     }
 }
 
-fn audit_read(tx: &mut Tx, actor: &Actor, action: &str, f: &Filter, rows: &[Row]) {
+/// Audits a list's read of patient data: the patients it showed, by id.
+pub(crate) fn audit_read(tx: &mut Tx, actor: &Actor, action: &str, f: &Filter, rows: &[Row]) {
     let mut patients: Vec<&str> = rows.iter().filter_map(|r| r.patient_id.as_deref()).collect();
     patients.sort_unstable();
     patients.dedup();

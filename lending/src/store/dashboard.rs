@@ -243,6 +243,8 @@ pub struct Row {
     pub patient_id: Option<String>,
     pub patient_number: Option<String>,
     pub patient_name: Option<String>,
+    pub patient_kana: Option<String>,
+    pub patient_birth_date: Option<NaiveDate>,
     pub nurse_id: Option<String>,
     pub nurse_name: Option<String>,
     pub lent_at: Option<DateTime<Utc>>,
@@ -342,6 +344,7 @@ async fn rows(tx: &mut Tx, f: &Filter, t: Thresholds, limit: i64, offset: i64) -
         "SELECT d.id AS device_id, d.asset_tag, m.model_name, d.status, d.status_changed_at, \
          d.firmware_version, m.latest_firmware, m.support_ends, COALESCE(l.site, d.site) AS site, \
          l.id AS loan_id, p.id AS patient_id, p.number AS patient_number, p.name AS patient_name, \
+         p.kana AS patient_kana, p.birth_date AS patient_birth_date, \
          u.id AS nurse_id, u.name AS nurse_name, l.lent_at, l.due_on, {LAST_CONFIRMED} AS last_confirmed \
          FROM (SELECT d.id AS device_id, {loan_key} AS loan_id, {sort} AS sort_key, d.asset_tag AS tie \
                {from_where} ORDER BY {sort} {direction}, d.asset_tag {direction} LIMIT $7 OFFSET $8) page \

@@ -66,10 +66,27 @@ pub async fn mark_verified(tx: &mut Tx, id: &str, by: &str) -> Result<bool> {
     Ok(n == 1)
 }
 
-/// Wipes still waiting for their second person, oldest first.
-pub async fn unverified(tx: &mut Tx) -> Result<Vec<Wipe>> {
-    let sql = format!("SELECT {COLUMNS} FROM wipes WHERE verified_by IS NULL ORDER BY performed_at");
-    Ok(on!(tx, c => sqlx::query_as::<_, Wipe>(&sql).fetch_all(c).await)?)
+/// A wipe waiting for its second person, as the lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct PendingWipe {
+    pub id: String,
+    pub device_id: String,
+    pub asset_tag: String,
+    pub method: String,
+    pub performed_by: String,
+    pub performed_by_name: String,
+    pub performed_at: DateTime<Utc>,
+}
+
+/// Wipes still waiting for their second person with the device's tag and the wiper's name,
+/// oldest first.
+pub async fn pending(tx: &mut Tx) -> Result<Vec<PendingWipe>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, PendingWipe>(
+        "SELECT w.id, w.device_id, d.asset_tag, w.method, w.performed_by, u.name AS performed_by_name, w.performed_at \
+         FROM wipes w JOIN devices d ON d.id = w.device_id JOIN users u ON u.id = w.performed_by \
+         WHERE w.verified_by IS NULL ORDER BY w.performed_at")
+        .fetch_all(c)
+        .await)?)
 }
 
 /// Every wipe's (id, performed_by, verified_by), oldest first (`server verify`).

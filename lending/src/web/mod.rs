@@ -28,6 +28,14 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
 /// HSTS, sent only when the service is reached over TLS (configured base URL is https).
 pub const HSTS: (&str, &str) = ("strict-transport-security", "max-age=31536000; includeSubDomains");
 
+/// Both services' icon (a device with a pulse line), served at `/static/favicon.svg` and at
+/// `/favicon.ico` for browsers that ask there without reading the page's `<link rel="icon">`.
+pub const FAVICON_SVG: &str = include_str!("../../../templates/static/favicon.svg");
+
+/// The icon's response headers.
+pub const FAVICON_HEADERS: [(&str, &str); 2] =
+    [("content-type", "image/svg+xml"), ("cache-control", "public, max-age=86400")];
+
 /// Largest request body either service accepts (a signature drawing fits easily).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 

@@ -195,3 +195,18 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+#[tokio::test]
+async fn the_help_page_has_the_clinic_icon() {
+    let app = spawn(lending::Backend::Sqlite).await;
+    let token = app.token(0).await;
+    let page = app.client.get(app.url(&format!("/d/{token}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">"));
+    for path in ["/static/favicon.svg", "/favicon.ico"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["content-type"], "image/svg+xml");
+        assert!(r.text().await.unwrap().starts_with("<svg"), "{path}");
+    }
+    app.stop().await;
+}

@@ -104,8 +104,52 @@ pub async fn change_then_go(
 pub struct UserChip {
     pub name: String,
     pub role_label: &'static str,
-    /// Admins and auditors see the staff and token pages (auditors read only).
-    pub can_admin_pages: bool,
+    /// The menu: only the pages this role may open.
+    pub nav: Vec<NavLink>,
+}
+
+/// One entry of the staff menu.
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    /// The page being shown (`aria-current="page"`).
+    pub current: bool,
+}
+
+/// The menu for `role` on the page at `path`: a link the role would get 403 from is left out.
+/// The longest matching entry is the current one (`/devices/…/return` marks 機器).
+pub fn nav(role: Role, t: &Texts, path: &str) -> Vec<NavLink> {
+    // Nurses and admins lend; admins and auditors read the staff, mail and audit pages.
+    let (writes, oversees) = match role {
+        Role::Nurse => (true, false),
+        Role::Admin => (true, true),
+        Role::Auditor => (false, true),
+    };
+    let all: [(&'static str, &'static str, bool); 17] = [
+        ("/", t.home, true),
+        ("/loans/new", t.lend, writes),
+        ("/dashboard", t.dashboard, true),
+        ("/devices", t.devices, true),
+        ("/patients", t.patients, true),
+        ("/reports", t.reports, true),
+        ("/labels", t.labels, true),
+        ("/consents/verify", t.verify_consent, true),
+        ("/registry/models", t.models, true),
+        ("/registry/vendors", t.vendors, true),
+        ("/registry/institution", t.institution, true),
+        ("/admin/users", t.users, oversees),
+        ("/admin/tokens", t.tokens, oversees),
+        ("/admin/mail", t.failed_mail, oversees),
+        ("/audit", t.audit_log, oversees),
+        ("/management-report", t.management_report, oversees),
+        ("/account/tokens", t.my_tokens, true),
+    ];
+    let matches = |href: &str| path == href || (href != "/" && path.starts_with(&format!("{href}/")));
+    let current = all.iter().filter(|(href, _, _)| matches(href)).map(|(href, _, _)| href.len()).max();
+    all.into_iter()
+        .filter(|(_, _, allowed)| *allowed)
+        .map(|(href, label, _)| NavLink { href, label, current: matches(href) && Some(href.len()) == current })
+        .collect()
 }
 
 /// What every staff page's frame needs (`base.html`).

@@ -10,7 +10,7 @@ use lending::store::users::{self, User};
 use lending::{Actor, Config, Credential, Error, Role};
 use serde::de::DeserializeOwned;
 
-use super::{lang_of, role_label, Chrome, PageError, UserChip};
+use super::{lang_of, nav, role_label, Chrome, PageError, UserChip};
 use crate::auth::client_addr;
 use crate::i18n::Lang;
 use crate::AppState;
@@ -57,6 +57,8 @@ pub struct Pending {
     pub session: Session,
     pub actor: Actor,
     pub lang: Lang,
+    /// The page asked for (marks the menu's current entry).
+    pub path: String,
 }
 
 /// A full session: password and second factor done, password not due for its forced change.
@@ -78,7 +80,7 @@ impl Pending {
             user: full.then(|| UserChip {
                 name: self.user.name.clone(),
                 role_label: role_label(self.user.role, self.lang),
-                can_admin_pages: matches!(self.user.role, Role::Admin | Role::Auditor),
+                nav: nav(self.user.role, self.lang.t(), &self.path),
             }),
             signed_in: true,
             csrf: self.session.csrf_token.clone(),
@@ -138,7 +140,7 @@ impl FromRequestParts<AppState> for Pending {
         };
         let actor =
             Actor::user(&user.id, &user.login, user.role, &client_addr(parts, state)).with_credential(credential);
-        Ok(Self { user, session, actor, lang: lang_of(&parts.headers) })
+        Ok(Self { user, session, actor, lang: lang_of(&parts.headers), path: parts.uri.path().to_owned() })
     }
 }
 

@@ -142,7 +142,13 @@ both_dbs!(
         assert_eq!(location(&r), "/account/totp");
         let page = b.get(app.url("/account/totp")).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("<svg"), "the otpauth QR code is shown");
-        let secret_b32 = page.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        let shown = page.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        let groups: Vec<&str> = shown.split(' ').collect();
+        assert!(groups.len() > 1 && groups.iter().all(|g| g.len() == 4), "the key in groups of four: {shown}");
+        let secret_b32 = shown.replace(' ', "");
+        // The same key behind a link that opens the authenticator on this phone.
+        let link = page.split("id=\"totp-link\" href=\"").nth(1).unwrap().split('"').next().unwrap();
+        assert!(link.starts_with("otpauth://totp/") && link.contains(&format!("?secret={secret_b32}&#38;")), "{link}");
         let secret = totp_rs::Secret::Encoded(secret_b32).to_bytes().unwrap();
         let r = b.post(app.url("/account/totp")).form(&[("csrf", csrf.as_str()), ("code", "000000")]).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

@@ -146,7 +146,12 @@ async fn the_demo_reminders_reach_the_outbox_soon_after_serve_starts() {
     let store = db.store(lending::testing::test_clock()).await;
     let mut tx = store.read().await.unwrap();
     let names: Vec<String> =
-        lending::store::patients::search(&mut tx, "", 100).await.unwrap().into_iter().map(|p| p.name).collect();
+        lending::store::patients::search(&mut tx, &lending::store::patients::Search::new(""), 100, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
     let mails = lending::store::outbox::all(&mut tx).await.unwrap();
     assert!(mails.iter().any(|m| m.subject.contains("返却予定日")), "reminders are among them");
     for m in &mails {

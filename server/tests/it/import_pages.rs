@@ -71,7 +71,7 @@ both_dbs!(
             assert!(r.status().is_client_error(), "{}", r.status());
         }
         let mut tx = app.store.read().await.unwrap();
-        assert!(lending::store::patients::search(&mut tx, "X", 10).await.unwrap().iter().all(|p| p.number != "X"));
+        assert!(lending::store::patients::search(&mut tx, &lending::store::patients::Search::new("X"), 10, 0).await.unwrap().iter().all(|p| p.number != "X"));
         drop(tx);
 
         let r = nurse.post(app.url("/devices/import")).form(&[("csrf", csrf.as_str()), ("csv", "asset_tag,model\nN\0UL,x\n")]).send().await.unwrap();

@@ -31,6 +31,8 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/healthz", "", [A, A, A, A, A, A]),
     ("GET", "/readyz", "", [A, A, A, A, A, A]),
     ("GET", "/static/staff.css", "", [A, A, A, A, A, A]),
+    ("GET", "/static/favicon.svg", "", [A, A, A, A, A, A]),
+    ("GET", "/favicon.ico", "", [A, A, A, A, A, A]),
     ("GET", "/lang", "to=en", [A, A, A, A, A, A]),
     ("GET", "/login", "", [A, A, A, A, A, A]),
     ("POST", "/login", "login=nobody&password=x", [A, A, A, A, A, A]),
@@ -150,6 +152,8 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
 const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/static/public.css"),
+    ("GET", "/static/favicon.svg"),
+    ("GET", "/favicon.ico"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/d/{token}"),
     ("GET", "/api/v1/devices/{token}"),

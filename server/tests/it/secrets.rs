@@ -89,7 +89,7 @@ both_dbs!(
         let password = "quiet-harbor-velvet-compass";
         b.post(url("/account/password")).form(&[("csrf", csrf.as_str()), ("password", password), ("password_again", password)]).send().await.unwrap();
         let page = b.get(url("/account/totp")).send().await.unwrap().text().await.unwrap();
-        let seed_b32 = page.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        let seed_b32 = page.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().replace(' ', "");
         let seed = totp_rs::Secret::Encoded(seed_b32.clone()).to_bytes().unwrap();
         // The real binary reads the wall clock (under faketime in CI, the same shifted one),
         // so the authenticator code is made from it too.

@@ -412,7 +412,7 @@ both_dbs!(
         let p = lending::service::registry::create_patient(
             &mut tx,
             &b.nurse,
-            lending::service::registry::NewPatient { number: "P-X".into(), name: "＝HYPERLINK(\"x\")".into(), kana: String::new(), phone: String::new() },
+            lending::service::registry::NewPatient { number: "P-X".into(), name: "＝HYPERLINK(\"x\")".into(), kana: String::new(), birth_date: String::new(), phone: String::new() },
         )
         .await
         .unwrap();

@@ -3,10 +3,10 @@
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use lending::audit::NewEvent;
+use lending::service::patients as patient_search;
 use lending::store::patients::{self, Patient};
 use lending::Error;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::auth::ApiUser;
 use crate::routes::Routes;
@@ -21,7 +21,13 @@ pub fn routes() -> Routes {
 struct SearchQuery {
     #[serde(default)]
     q: String,
+    /// 1-based; each page holds up to [`PER_PAGE`] patients.
+    #[serde(default)]
+    page: Option<i64>,
 }
+
+/// Patients per page of the API's search.
+const PER_PAGE: i64 = 200;
 
 async fn search(
     ApiUser(actor): ApiUser,
@@ -30,14 +36,9 @@ async fn search(
 ) -> ApiResult<Json<Vec<Patient>>> {
     // A write transaction: the read itself is recorded, atomically with what was shown.
     let mut tx = state.store.begin().await?;
-    let found = patients::search(&mut tx, &q.q, 200).await?;
-    tx.audit(
-        &actor,
-        NewEvent::new("patient.search", "patient", "")
-            .details(&json!({ "results": found.len(), "query_chars": q.q.chars().count() })),
-    );
+    let found = patient_search::search(&mut tx, &actor, &q.q, q.page.unwrap_or(1), PER_PAGE).await?;
     tx.commit().await?;
-    Ok(Json(found))
+    Ok(Json(found.patients))
 }
 
 async fn show(

@@ -43,6 +43,9 @@ struct PasswordPage {
 struct TotpPage {
     c: Chrome,
     qr_svg: String,
+    /// The `otpauth://` link: tapped on the phone that has the authenticator, it opens it.
+    uri: String,
+    /// The key in groups of four (ABCD EFGH …), easier to type by hand.
     secret: String,
     error: Option<&'static str>,
 }
@@ -142,11 +145,18 @@ async fn totp_page_for(state: &AppState, p: &Pending, error: Option<&'static str
     let page = TotpPage {
         c: p.chrome(),
         qr_svg: lending::qr::svg(&uri, 224).map_err(|e| p.error(e))?,
-        secret: lending::auth::totp::base32(&secret),
+        uri,
+        secret: in_fours(&lending::auth::totp::base32(&secret)),
         error,
     };
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     Ok((status, render(&page)).into_response())
+}
+
+/// `ABCDEFGHIJ` → `ABCD EFGH IJ`.
+fn in_fours(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
 }
 
 async fn totp_page(State(state): State<AppState>, p: Pending) -> Result<Response, PageError> {

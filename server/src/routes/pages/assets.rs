@@ -11,6 +11,8 @@ pub fn routes() -> Routes {
         .get("/static/staff.css", staff_css)
         .get("/static/signature.js", signature_js)
         .get("/static/csv-file.js", csv_file_js)
+        .get("/static/favicon.svg", favicon)
+        .get("/favicon.ico", favicon)
         .get("/lang", switch_language)
 }
 
@@ -33,6 +35,10 @@ async fn csv_file_js() -> impl IntoResponse {
         [(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../../../templates/static/csv-file.js"),
     )
+}
+
+async fn favicon() -> impl IntoResponse {
+    (lending::web::FAVICON_HEADERS, lending::web::FAVICON_SVG)
 }
 
 #[derive(serde::Deserialize)]

@@ -55,18 +55,7 @@ async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
     let mut tx = state.store.read().await?;
     let models = registry::models(&mut tx).await?;
     let all = devices::list(&mut tx, None).await?;
-    let mut pending = Vec::new();
-    for w in wipe_rows::unverified(&mut tx).await? {
-        let tag = all.iter().find(|d| d.id == w.device_id).map(|d| d.asset_tag.clone()).unwrap_or_default();
-        let by = users::get(&mut tx, &w.performed_by).await?.map(|u| u.name).unwrap_or_default();
-        pending.push(PendingWipe {
-            mine: w.performed_by == s.user.id,
-            id: w.id,
-            asset_tag: tag,
-            method: w.method,
-            performed_by: by,
-        });
-    }
+    let pending = PendingWipe::list(wipe_rows::pending(&mut tx).await?, &s.user.id);
     let devices = all
         .into_iter()
         .map(|d| Row {
@@ -82,14 +71,29 @@ async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
     Ok(render(&ListPage { c: s.chrome(), devices, pending, can_write: s.user.role != Role::Auditor }))
 }
 
-/// A wipe waiting for a second person's check.
-struct PendingWipe {
-    id: String,
-    asset_tag: String,
-    method: String,
-    performed_by: String,
+/// A wipe waiting for a second person's check (`staff/parts/pending_wipes.html`).
+pub(super) struct PendingWipe {
+    pub(super) id: String,
+    pub(super) asset_tag: String,
+    pub(super) method: String,
+    pub(super) performed_by: String,
     /// Recorded by the viewer, who may not verify it: no button is offered.
-    mine: bool,
+    pub(super) mine: bool,
+}
+
+impl PendingWipe {
+    /// The rows as shown to the user `me`.
+    pub(super) fn list(rows: Vec<wipe_rows::PendingWipe>, me: &str) -> Vec<Self> {
+        rows.into_iter()
+            .map(|w| Self {
+                mine: w.performed_by == me,
+                id: w.id,
+                asset_tag: w.asset_tag,
+                method: w.method,
+                performed_by: w.performed_by_name,
+            })
+            .collect()
+    }
 }
 
 #[derive(Template)]

@@ -1,10 +1,16 @@
-//! The staff home page.
+//! The staff home page: what this person has to do today (see `lending::service::home`).
 
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use lending::store::devices;
+use lending::service::home::{self, Due, MyLoan};
+use lending::service::reports;
+use lending::store::dashboard::View;
+use lending::timefmt::{date_ja, datetime_ja};
+use lending::Role;
 
+use super::devices::PendingWipe;
+use super::patients::PatientLine;
 use crate::i18n::Lang;
 use crate::routes::Routes;
 use crate::web::session::Staff;
@@ -12,22 +18,129 @@ use crate::web::{render, Chrome, PageError};
 use crate::AppState;
 
 pub fn routes() -> Routes {
-    Routes::new().get("/", home)
+    Routes::new().get("/", show)
+}
+
+/// An open loan as the list shows it.
+struct LoanLine {
+    /// "number name", for the custody list.
+    patient: String,
+    /// Name, kana, number and date of birth together (`staff/parts/patient_who.html`).
+    who: PatientLine,
+    due: String,
+    /// `overdue`, `soon` or "" (a class and a word next to the date).
+    state: &'static str,
+    devices: Vec<DeviceLine>,
+}
+
+struct DeviceLine {
+    id: String,
+    label: String,
+    custody_due: bool,
+}
+
+struct ReportLine {
+    id: String,
+    asset_tag: String,
+    category: &'static str,
+    received: String,
+}
+
+/// A clinic figure linking to its dashboard list.
+struct Figure {
+    view: &'static str,
+    label: &'static str,
+    count: i64,
+    alert: bool,
 }
 
 #[derive(Template)]
 #[template(path = "staff/home.html")]
 struct HomePage {
     c: Chrome,
-    counts: Vec<(&'static str, i64)>,
+    can_write: bool,
+    loans: Option<Vec<LoanLine>>,
+    /// (device id, asset tag, patient) of devices due a custody check.
+    custody: Vec<(String, String, String)>,
+    pending: Vec<PendingWipe>,
+    open_reports: i64,
+    reports: Vec<ReportLine>,
+    figures: Vec<Figure>,
 }
 
-async fn home(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
-    let mut tx = state.store.read().await?;
-    let counts = devices::count_by_status(&mut tx)
-        .await?
-        .into_iter()
-        .map(|(status, n)| (if s.lang == Lang::En { status.label_en() } else { status.label_ja() }, n))
+fn loan_line(l: MyLoan) -> LoanLine {
+    LoanLine {
+        patient: format!("{} {}", l.patient_number, l.patient_name),
+        who: PatientLine::shown(&l.patient_number, &l.patient_name, &l.patient_kana, l.patient_birth_date),
+        due: l.due_on.map(date_ja).unwrap_or_default(),
+        state: match l.due {
+            Due::Overdue => "overdue",
+            Due::Soon => "soon",
+            Due::Later => "",
+        },
+        devices: l
+            .devices
+            .into_iter()
+            .map(|d| DeviceLine {
+                label: format!("{}（{}）", d.asset_tag, d.model_name),
+                id: d.device_id,
+                custody_due: d.custody_due,
+            })
+            .collect(),
+    }
+}
+
+async fn show(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
+    let en = s.lang == Lang::En;
+    let h = home::home(
+        &state.store,
+        &state.dashboard_counts,
+        &s.actor,
+        state.cfg.thresholds,
+        state.cfg.reminder_cadence.due_soon,
+    )
+    .await
+    .map_err(|e| s.error(e))?;
+    let loans: Option<Vec<LoanLine>> = h.loans.map(|ls| ls.into_iter().map(loan_line).collect());
+    let custody = loans
+        .iter()
+        .flatten()
+        .flat_map(|l| {
+            l.devices.iter().filter(|d| d.custody_due).map(|d| (d.id.clone(), d.label.clone(), l.patient.clone()))
+        })
         .collect();
-    Ok(render(&HomePage { c: s.chrome(), counts }))
+    let figures = h
+        .clinic
+        .map(|c| {
+            c.by_view
+                .into_iter()
+                .map(|(v, count)| Figure {
+                    view: v.as_str(),
+                    label: if en { v.label_en() } else { v.label_ja() },
+                    count,
+                    alert: v != View::OnLoan && count > 0,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let reports = h
+        .reports
+        .into_iter()
+        .map(|r| ReportLine {
+            category: reports::category_label(&r.category, en),
+            received: datetime_ja(r.created_at),
+            id: r.id,
+            asset_tag: r.asset_tag,
+        })
+        .collect();
+    Ok(render(&HomePage {
+        c: s.chrome(),
+        can_write: s.user.role != Role::Auditor,
+        loans,
+        custody,
+        pending: PendingWipe::list(h.wipes_to_verify, &s.user.id),
+        open_reports: h.open_reports,
+        reports,
+        figures,
+    }))
 }

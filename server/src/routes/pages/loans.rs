@@ -12,10 +12,12 @@ use chrono::{Duration, NaiveDate};
 use lending::audit::NewEvent;
 use lending::service::idempotency::IdempotencyKey;
 use lending::service::loans::{self, CheckOutRequest, ConsentInput};
+use lending::service::patients as patient_search;
 use lending::store::{devices, loans as loan_rows, patients, registry, users};
 use lending::timefmt::{date_ja, datetime_ja};
 use lending::{DeviceStatus, Error};
 
+use super::patients::{Pager, PatientLine, Search};
 use crate::i18n::Lang;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
@@ -28,14 +30,6 @@ pub fn routes() -> Routes {
         .post("/loans/explain", explain)
         .post("/loans", lend)
         .get("/loans/{id}/copy", copy)
-}
-
-/// A patient offered on the lending page.
-struct PatientChoice {
-    id: String,
-    number: String,
-    name: String,
-    checked: bool,
 }
 
 /// An available device offered on the lending page.
@@ -51,7 +45,8 @@ struct DeviceChoice {
 struct ChoosePage {
     c: Chrome,
     q: String,
-    patients: Vec<PatientChoice>,
+    patients: Vec<PatientLine>,
+    pager: Pager,
     devices: Vec<DeviceChoice>,
     asset_tags: String,
     due_on: String,
@@ -59,12 +54,6 @@ struct ChoosePage {
     /// The earliest due date the browser lets the nurse pick (today in Japan).
     today: String,
     errors: FormErrors,
-}
-
-#[derive(serde::Deserialize, Default)]
-struct Search {
-    #[serde(default)]
-    q: String,
 }
 
 /// What the nurse chose on the first page, kept across a refused step.
@@ -90,7 +79,7 @@ impl Chosen {
 }
 
 async fn choose(State(state): State<AppState>, s: Staff, Query(search): Query<Search>) -> Result<Response, PageError> {
-    choose_view(&state, &s, &search.q, Chosen::default(), None).await
+    choose_view(&state, &s, &search, Chosen::default(), None).await
 }
 
 /// The lending page: a patient search, the patients found and the available devices; after a
@@ -98,7 +87,7 @@ async fn choose(State(state): State<AppState>, s: Staff, Query(search): Query<Se
 async fn choose_view(
     state: &AppState,
     s: &Staff,
-    q: &str,
+    search: &Search,
     chosen: Chosen,
     error: Option<Error>,
 ) -> Result<Response, PageError> {
@@ -106,19 +95,16 @@ async fn choose_view(
         return Err(s.error(Error::Forbidden));
     }
     let mut tx = state.store.begin().await?;
-    let mut found = patients::search(&mut tx, q, 50).await?;
-    if !chosen.patient_id.is_empty() && !found.iter().any(|p| p.id == chosen.patient_id) {
+    // The pick list is one page of an audited search; a patient already chosen stays on it.
+    let mut found =
+        patient_search::search(&mut tx, &s.actor, &search.q, search.page.unwrap_or(1), patient_search::PER_PAGE)
+            .await?;
+    let pager = Pager::new(&found, "/loans/new", &search.q);
+    if !chosen.patient_id.is_empty() && !found.patients.iter().any(|p| p.id == chosen.patient_id) {
         if let Some(p) = patients::get(&mut tx, &chosen.patient_id).await? {
-            found.insert(0, p);
+            found.patients.insert(0, p);
         }
     }
-    tx.audit(
-        &s.actor,
-        NewEvent::new("patient.search", "patient", "").details(&serde_json::json!({
-            "results": found.len(),
-            "patient_ids": found.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
-        })),
-    );
     let models = registry::models(&mut tx).await?;
     let available = devices::list(&mut tx, Some(DeviceStatus::Available)).await?;
     tx.commit().await?;
@@ -127,11 +113,9 @@ async fn choose_view(
         if chosen.due_on.is_empty() { (today + Duration::days(14)).to_string() } else { chosen.due_on.clone() };
     let page = ChoosePage {
         c: s.chrome(),
-        q: q.to_owned(),
-        patients: found
-            .into_iter()
-            .map(|p| PatientChoice { checked: p.id == chosen.patient_id, id: p.id, number: p.number, name: p.name })
-            .collect(),
+        q: search.q.clone(),
+        patients: found.patients.into_iter().map(|p| PatientLine::new(p, &chosen.patient_id)).collect(),
+        pager,
         devices: available
             .into_iter()
             .map(|d| DeviceChoice {
@@ -245,7 +229,7 @@ async fn explain(State(state): State<AppState>, form: StaffForm<Vec<(String, Str
     let chosen = Chosen::from_pairs(&pairs);
     match sign_view(&state, &s, &chosen, Signed::default(), IdempotencyKey::fresh(), None).await {
         Ok(page) => Ok(page),
-        Err(e) => choose_view(&state, &s, "", chosen, Some(e)).await,
+        Err(e) => choose_view(&state, &s, &Search::default(), chosen, Some(e)).await,
     }
 }
 
@@ -380,7 +364,7 @@ async fn lend(State(state): State<AppState>, form: StaffForm<Vec<(String, String
         // itself cannot be explained any more (a device was lent meanwhile), the lending page.
         Err(e) => match sign_view(&state, &s, &chosen, signed, key_text, Some(e)).await {
             Ok(page) => Ok(page),
-            Err(e) => choose_view(&state, &s, "", chosen, Some(e)).await,
+            Err(e) => choose_view(&state, &s, &Search::default(), chosen, Some(e)).await,
         },
     }
 }

@@ -1,0 +1,3 @@
+-- Patients may have a date of birth (lock-step with ../sqlite/0009_patient_birth_date.sql): the
+-- pick lists show name, kana and date of birth together so the right patient is chosen (SPEC §9).
+ALTER TABLE patients ADD COLUMN birth_date DATE;
