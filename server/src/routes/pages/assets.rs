@@ -11,6 +11,7 @@ pub fn routes() -> Routes {
         .get("/static/staff.css", staff_css)
         .get("/static/signature.js", signature_js)
         .get("/static/csv-file.js", csv_file_js)
+        .get("/static/print.js", print_js)
         .get("/lang", switch_language)
 }
 
@@ -32,6 +33,13 @@ async fn csv_file_js() -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../../../templates/static/csv-file.js"),
+    )
+}
+
+async fn print_js() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../../../templates/static/print.js"),
     )
 }
 

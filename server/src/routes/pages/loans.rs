@@ -389,6 +389,7 @@ async fn lend(State(state): State<AppState>, form: StaffForm<Vec<(String, String
 #[template(path = "staff/loan_copy.html")]
 struct CopyPage {
     c: Chrome,
+    id: String,
     clinic: String,
     day_phone: String,
     night_phone: String,
@@ -425,6 +426,7 @@ async fn copy(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -
     let t = s.lang.t();
     let page = CopyPage {
         c: s.chrome(),
+        id: loan.id.clone(),
         clinic: inst.name,
         day_phone: inst.day_phone,
         night_phone: inst.night_phone,
