@@ -286,6 +286,14 @@ pub async fn withdrawal_of(tx: &mut Tx, consent_id: &str) -> Result<Option<Withd
         .await)?)
 }
 
+/// (device id, loan id) of every device out on an open loan (the device list links them).
+pub async fn open_loan_ids(tx: &mut Tx) -> Result<Vec<(String, String)>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, (String, String)>(
+        "SELECT device_id, loan_id FROM loan_devices WHERE ended_at IS NULL")
+        .fetch_all(c)
+        .await)?)
+}
+
 /// Counts for checking the lifecycle invariants (tests, drills, `server audit verify`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InvariantViolations {

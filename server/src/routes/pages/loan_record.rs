@@ -45,6 +45,7 @@ struct DeviceLine {
 
 struct ReturnLine {
     asset_tag: String,
+    model: String,
     at: String,
     condition: String,
     notes: String,
@@ -205,6 +206,7 @@ async fn page(
     for r in &v.returns {
         returns.push(ReturnLine {
             asset_tag: tag_of(&r.device_id),
+            model: String::new(),
             at: datetime_ja(r.returned_at),
             condition: condition(t, r.damaged, r.accessories_complete, r.cleaned),
             notes: r.condition_notes.clone(),
@@ -473,7 +475,8 @@ async fn return_receipt(
             None => String::new(),
         };
         returns.push(ReturnLine {
-            asset_tag: format!("{} {}", model, d.map(|d| d.asset_tag).unwrap_or_default()),
+            asset_tag: d.map(|d| d.asset_tag).unwrap_or_default(),
+            model,
             at: datetime_ja(r.returned_at),
             condition: condition(t, r.damaged, r.accessories_complete, r.cleaned),
             notes: r.condition_notes,
