@@ -402,3 +402,35 @@ async fn the_copy_and_the_return_receipt_print_without_navigation() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+both_dbs!(
+    async fn an_extended_loan_is_reminded_again_for_its_new_date_and_the_page_lists_it(backend) {
+        let clock = lending::testing::test_clock();
+        let app = spawn_app_with_clock(backend, clock.clone()).await;
+        let b = seed_basic(&app.store, 1).await;
+        let loan = lend(&app, &b, &[0]).await;
+        let queue = async || {
+            let mut tx = app.store.begin().await.unwrap();
+            let n = lending::service::reminders::queue_due(&mut tx, app.state.cfg.reminder_cadence, "http://x").await.unwrap();
+            tx.commit().await.unwrap();
+            n
+        };
+        // Two days before the first due date (2099-01-01): the lending nurse is reminded once.
+        clock.set(lending::testing::tokyo(2098, 12, 30, 10, 0));
+        assert_eq!(queue().await, 1);
+        assert_eq!(queue().await, 0);
+        let mut tx = app.store.begin().await.unwrap();
+        let due = chrono::NaiveDate::from_ymd_opt(2099, 1, 20);
+        lending::service::loans::extend(&mut tx, &b.nurse, &loan, due, "入院のため").await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(queue().await, 0, "nothing is due soon after the extension");
+        clock.set(lending::testing::tokyo(2099, 1, 18, 10, 0));
+        assert_eq!(queue().await, 1, "reminded again before the new date");
+        let token = app.token("n1").await;
+        let v: Value = app.client.get(app.url(&format!("/api/v1/loans/{loan}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(v["reminders"].as_array().unwrap().len(), 2, "{v}");
+        assert_eq!(v["extensions"][0]["old_due_on"], "2099-01-01");
+        assert_eq!(v["due_on"], "2099-01-20");
+        app.stop().await;
+    }
+);
