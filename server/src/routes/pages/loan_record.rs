@@ -96,7 +96,8 @@ struct LoanPage {
     form: &'static str,
     kept: Kept,
     errors: FormErrors,
-    idempotency_key: String,
+    /// One idempotency key per form: (return, extend, void).
+    keys: (String, String, String),
 }
 
 impl LoanPage {
@@ -266,7 +267,15 @@ async fn page(
             out: d.part.ended_at.is_none(),
         })
         .collect();
-    let key = kept.value("idempotency_key");
+    // The form that came back keeps its key (a resubmission is still the same request).
+    let key_for = |which: &str| {
+        let key = kept.value("idempotency_key");
+        if which == form && !key.is_empty() {
+            key.to_owned()
+        } else {
+            IdempotencyKey::fresh()
+        }
+    };
     let page = LoanPage {
         c: s.chrome(),
         id: v.loan.id.clone(),
@@ -311,7 +320,7 @@ async fn page(
         done,
         form,
         errors: error.as_ref().map(|e| FormErrors::from_error(e, s.lang)).unwrap_or_default(),
-        idempotency_key: if key.is_empty() { IdempotencyKey::fresh() } else { key.to_owned() },
+        keys: (key_for("return"), key_for("extend"), key_for("void")),
         kept,
     };
     Ok((FormErrors::status(error.as_ref()), render(&page)).into_response())
