@@ -368,6 +368,13 @@ async fn the_copy_and_the_return_receipt_print_without_navigation() {
     let (_driver, c) = open_browser(1280, 900).await;
     browser_sign_in(&c, &app, "n1", &secret).await;
 
+    // The loan page after the return: the confirmation and the receipt offered (kept as a screenshot).
+    c.goto(&app.url(&format!("/loans/{loan}?done=return"))).await.unwrap();
+    let done = c.find(Locator::Css("#done")).await.unwrap().text().await.unwrap();
+    assert!(done.contains("返却を記録しました") && done.contains("返却受付書を印刷する"), "{done}");
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join("loan-page-after-return.png"), c.screenshot().await.unwrap()).unwrap();
     c.goto(&app.url(&format!("/loans/{loan}/copy"))).await.unwrap();
     c.find(Locator::Css("#print-page")).await.expect("the 印刷する button");
     let text = print_text(&c, "loan-copy").await;
