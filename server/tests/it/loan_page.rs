@@ -266,6 +266,8 @@ both_dbs!(
         invariants_hold(&app).await;
         let page = nurse.get(app.url(&format!("/loans/{first}?done=void"))).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("取り消し済み") && page.contains("患者を取り違えた") && page.contains("同意書は記録として残ります"));
+        let copy = nurse.get(app.url(&format!("/loans/{first}/copy"))).send().await.unwrap().text().await.unwrap();
+        assert!(copy.contains("id=\"voided\"") && copy.contains("取り消し済み"), "the kept consent is marked void");
         // The devices can be lent again at once (to the right patient).
         let second = lend(&app, &b, &[0]).await;
         invariants_hold(&app).await;
