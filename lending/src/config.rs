@@ -92,6 +92,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "a returned device still unwiped after this many days is flagged to admins; default 7",
     },
     Setting {
+        env: "LENDING_VOID_MINUTES",
+        key: "void_minutes",
+        help: "a mistaken check-out may be voided (by its nurse or an admin) this many minutes after lending; default 30",
+    },
+    Setting {
         env: "LENDING_SESSION_IDLE_MINUTES",
         key: "session_idle_minutes",
         help: "staff sessions lock after this many idle minutes; default 15",
@@ -180,6 +185,8 @@ pub struct Config {
     pub receipt_key: Option<Secret>,
     pub reminder_cadence: crate::service::reminders::Cadence,
     pub thresholds: crate::store::dashboard::Thresholds,
+    /// How long after lending a mistaken check-out may be voided (SPEC §4).
+    pub void_minutes: i64,
     pub session_idle_minutes: i64,
     pub session_max_hours: i64,
     pub token_days: i64,
@@ -350,6 +357,7 @@ impl Config {
             mobile_db_role,
             mobile_db_password: get("LENDING_MOBILE_DB_PASSWORD").map(Secret::new),
             secrets_key,
+            void_minutes: number("LENDING_VOID_MINUTES", 30, 24 * 60)?,
             session_idle_minutes: number("LENDING_SESSION_IDLE_MINUTES", 15, 24 * 60)?,
             session_max_hours: number("LENDING_SESSION_MAX_HOURS", 12, 24 * 7)?,
             token_days: number("LENDING_TOKEN_DAYS", 90, 366)?,
@@ -382,6 +390,7 @@ impl Config {
             receipt_key: None,
             reminder_cadence: crate::service::reminders::Cadence::default(),
             thresholds: crate::store::dashboard::Thresholds::default(),
+            void_minutes: 30,
             session_idle_minutes: 15,
             session_max_hours: 12,
             token_days: 90,
@@ -393,6 +402,11 @@ impl Config {
             mobile_metrics_listen: None,
             backup_key_file: None,
         }
+    }
+
+    /// The void window as a duration.
+    pub fn void_window(&self) -> chrono::Duration {
+        chrono::Duration::minutes(self.void_minutes)
     }
 
     /// The key that seals secrets at rest: configured, or the data directory's key file.

@@ -64,6 +64,18 @@ impl Error {
         Self::Validation(vec![FieldError::new(field, ja, en)])
     }
 
+    /// Two refusals as one, so every wrong field is reported at once (a non-field error wins).
+    #[must_use]
+    pub fn merge(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Validation(mut a), Self::Validation(b)) => {
+                a.extend(b);
+                Self::Validation(a)
+            }
+            (Self::Validation(_), other) | (other, _) => other,
+        }
+    }
+
     /// A short machine-readable code for API clients.
     pub fn code(&self) -> &'static str {
         match self {

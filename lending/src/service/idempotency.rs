@@ -52,6 +52,9 @@ pub enum Operation {
     Return,
     Wipe,
     VerifyWipe,
+    ReturnKit,
+    Extend,
+    Void,
 }
 
 impl Operation {
@@ -61,6 +64,9 @@ impl Operation {
             Self::Return => "return",
             Self::Wipe => "wipe",
             Self::VerifyWipe => "verify_wipe",
+            Self::ReturnKit => "return_kit",
+            Self::Extend => "extend",
+            Self::Void => "void",
         }
     }
 }

@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 use crate::ids::{new_id, sha256_hex};
 use crate::lifecycle::DeviceStatus;
 use crate::store::devices::{self, Device};
-use crate::store::loans::{self, Consent, Loan, Return};
+use crate::store::loans::{self, Consent, Extension, Loan, LoanDevice, Return, Void, Withdrawal};
+use crate::store::outbox::{self, SentReminder};
+use crate::store::patients::Patient;
 use crate::store::registry::{self, Document};
 use crate::store::{patients, Tx};
 
@@ -358,7 +360,9 @@ pub async fn check_receipt(
             asset_tags.push(d.asset_tag);
         }
     }
-    let valid = crate::receipts::verify(&receipts.public_key(), &consent, &asset_tags, &loan.due_on.to_string());
+    // The receipt was signed with the due date at check-out; an extension is a later record.
+    let signed_due = loans::extensions_of(tx, &loan.id).await?.first().map_or(loan.due_on, |e| e.old_due_on);
+    let valid = crate::receipts::verify(&receipts.public_key(), &consent, &asset_tags, &signed_due.to_string());
     Ok(ReceiptCheck {
         consent_id: consent.id,
         verification_code: consent.verification_code,
@@ -429,4 +433,360 @@ fn signature(svg: &str) -> Result<()> {
             "The signature must be a drawing of strokes only (no script or text).",
         ),
     })
+}
+
+/// How a loan is named in a refusal: its id and when it was lent (Japan time).
+fn loan_name(loan: &Loan) -> (String, String) {
+    let at = crate::timefmt::datetime_ja(loan.lent_at);
+    (format!("貸出 {}（{at} 貸出）", loan.id), format!("Loan {} (lent {at})", loan.id))
+}
+
+fn open_loan(loan: &Loan) -> Result<()> {
+    if loan.closed_at.is_some() {
+        let (ja, en) = loan_name(loan);
+        return Err(Error::conflict(format!("{ja}はすでに終了しています。"), format!("{en} has already ended.")));
+    }
+    Ok(())
+}
+
+/// One device of a kit as the loan page shows it.
+#[derive(Debug, Clone)]
+pub struct KitDevice {
+    pub device: Device,
+    pub model_name: String,
+    /// Still out, or when and why its part ended (returned, lost, voided).
+    pub part: LoanDevice,
+}
+
+/// What this user may do with a loan now (the page shows only these buttons; the services
+/// refuse the rest anyway).
+// Independent yes/no answers, one per button: not a state machine.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LoanActions {
+    pub extend: bool,
+    pub withdraw_consent: bool,
+    pub void: bool,
+    pub return_kit: bool,
+}
+
+/// Everything about one loan (the loan page and `GET /api/v1/loans/{id}`).
+#[derive(Debug, Clone)]
+pub struct LoanView {
+    pub loan: Loan,
+    pub patient: Patient,
+    pub consent: Consent,
+    pub receipt: ReceiptCheck,
+    pub lent_by_name: String,
+    pub devices: Vec<KitDevice>,
+    pub returns: Vec<Return>,
+    pub extensions: Vec<Extension>,
+    pub withdrawal: Option<Withdrawal>,
+    pub void: Option<Void>,
+    pub reminders: Vec<SentReminder>,
+    pub actions: LoanActions,
+    /// Until when the lending nurse or an admin may still void it (while nothing came back).
+    pub void_until: chrono::DateTime<chrono::Utc>,
+}
+
+/// Reads a loan with its patient, consent, kit, corrections and reminders; an audited patient
+/// read (`loan.view`). Auditors may read it (no actions).
+pub async fn view(
+    tx: &mut Tx,
+    actor: &Actor,
+    receipts: &crate::receipts::ReceiptKey,
+    loan_id: &str,
+    void_window: chrono::Duration,
+) -> Result<LoanView> {
+    let loan = loans::get(tx, loan_id).await?.ok_or(Error::NotFound)?;
+    let patient = patients::get(tx, &loan.patient_id).await?.ok_or(Error::NotFound)?;
+    let consent = loans::consent(tx, &loan.consent_id).await?.ok_or(Error::NotFound)?;
+    let receipt = check_receipt(tx, receipts, &consent.id).await?;
+    let lent_by_name = crate::store::users::get(tx, &loan.lent_by).await?.map(|u| u.name).unwrap_or_default();
+    let mut kit = Vec::new();
+    for part in loans::loan_devices(tx, &loan.id).await? {
+        let device = devices::get(tx, &part.device_id).await?.ok_or(Error::NotFound)?;
+        let model_name = registry::model(tx, &device.model_id).await?.map(|m| m.model_name).unwrap_or_default();
+        kit.push(KitDevice { device, model_name, part });
+    }
+    let view = LoanView {
+        returns: loans::returns_of(tx, &loan.id).await?,
+        extensions: loans::extensions_of(tx, &loan.id).await?,
+        withdrawal: loans::withdrawal_of(tx, &consent.id).await?,
+        void: loans::void_of(tx, &loan.id).await?,
+        reminders: outbox::reminders_of(tx, &loan.id).await?,
+        void_until: loan.lent_at + void_window,
+        actions: LoanActions::default(),
+        devices: kit,
+        lent_by_name,
+        receipt,
+        consent,
+        patient,
+        loan,
+    };
+    let actions = actions(actor, &view, tx.now());
+    tx.audit(actor, NewEvent::new("loan.view", "loan", &view.loan.id).patient(&view.patient.id));
+    Ok(LoanView { actions, ..view })
+}
+
+/// Whether `actor` may void `loan` now: only its lending nurse or an admin.
+fn may_void(actor: &Actor, loan: &Loan) -> bool {
+    actor.role == "admin" || actor.user_id == loan.lent_by
+}
+
+fn actions(actor: &Actor, v: &LoanView, now: chrono::DateTime<chrono::Utc>) -> LoanActions {
+    let writer = require_writer(actor).is_ok();
+    let open = writer && v.loan.closed_at.is_none();
+    let out = v.devices.iter().filter(|d| d.part.ended_at.is_none()).count();
+    LoanActions {
+        extend: open,
+        withdraw_consent: open && v.withdrawal.is_none(),
+        void: open && out == v.devices.len() && may_void(actor, &v.loan) && now <= v.void_until,
+        return_kit: open && out > 0,
+    }
+}
+
+/// Moves a loan's due date later (a correction, SPEC §9): the old date stays on record; one
+/// audit event `loan.extend` with both dates.
+pub async fn extend(
+    tx: &mut Tx,
+    actor: &Actor,
+    loan_id: &str,
+    new_due: Option<NaiveDate>,
+    reason: &str,
+) -> Result<Extension> {
+    require_writer(actor)?;
+    let loan = loans::get(tx, loan_id).await?.ok_or(Error::NotFound)?;
+    open_loan(&loan)?;
+    let mut problems = Vec::new();
+    let today = tx.clock().today_tokyo();
+    let due_problem = match new_due {
+        None => Some(Error::invalid("due_on", "新しい返却予定日を入力してください。", "Enter the new due date.")),
+        Some(d) if d < today => Some(Error::invalid(
+            "due_on",
+            "新しい返却予定日に過去の日付は指定できません。",
+            "The new due date is in the past.",
+        )),
+        Some(d) if d <= loan.due_on => Some(Error::invalid(
+            "due_on",
+            &format!("今の返却予定日（{}）より後の日付を選んでください。", crate::timefmt::date_ja(loan.due_on)),
+            &format!("Choose a date after the current due date ({}).", loan.due_on),
+        )),
+        Some(_) => None,
+    };
+    problems.extend(due_problem);
+    let reason = required("reason", reason, 500, "理由").map_err(|e| problems.push(e)).ok();
+    if let Some(e) = problems.into_iter().reduce(Error::merge) {
+        return Err(e);
+    }
+    let (Some(new_due_on), Some(reason)) = (new_due, reason) else { return Err(Error::NotFound) };
+    let ext = Extension {
+        id: new_id(),
+        loan_id: loan.id.clone(),
+        old_due_on: loan.due_on,
+        new_due_on,
+        reason,
+        extended_by: actor.user_id.clone(),
+        extended_at: tx.now(),
+    };
+    loans::insert_extension(tx, &ext).await?;
+    tx.audit(
+        actor,
+        NewEvent::new("loan.extend", "loan", &loan.id).patient(&loan.patient_id).details(&json!({
+            "old_due_on": ext.old_due_on.to_string(),
+            "new_due_on": ext.new_due_on.to_string(),
+        })),
+    );
+    Ok(ext)
+}
+
+/// [`extend`] once per idempotency key.
+pub async fn extend_once(
+    tx: &mut Tx,
+    actor: &Actor,
+    loan_id: &str,
+    new_due: Option<NaiveDate>,
+    reason: &str,
+    key: Option<&IdempotencyKey>,
+) -> Result<Extension> {
+    let fingerprint = format!("{loan_id}|{}", new_due.map(|d| d.to_string()).unwrap_or_default());
+    idempotency::once(
+        tx,
+        actor,
+        key,
+        (Operation::Extend, &fingerprint),
+        |e: &Extension| e.id.clone(),
+        async |tx, id: String| {
+            loans::extensions_of(tx, loan_id).await?.into_iter().find(|e| e.id == id).ok_or(Error::NotFound)
+        },
+        async |tx| extend(tx, actor, loan_id, new_due, reason).await,
+    )
+    .await
+}
+
+/// Voids a mistaken check-out (SPEC §4, §9): only within `window` of the lending, by the lending
+/// nurse or an admin, with a reason, while the whole kit is still out. The loan is closed, the
+/// consent stays as evidence (marked void by the void record), and the devices go straight back
+/// to available: they never left the nurse's hands, so there is no return and no wipe. One audit
+/// event `loan.void`.
+pub async fn void(tx: &mut Tx, actor: &Actor, loan_id: &str, reason: &str, window: chrono::Duration) -> Result<Void> {
+    require_writer(actor)?;
+    let loan = loans::get(tx, loan_id).await?.ok_or(Error::NotFound)?;
+    open_loan(&loan)?;
+    let (ja, en) = loan_name(&loan);
+    if !may_void(actor, &loan) {
+        return Err(Error::conflict(
+            format!("{ja}を取り消せるのは、貸し出した職員か管理者だけです。"),
+            format!("{en} can be voided only by the nurse who lent it or an admin."),
+        ));
+    }
+    let now = tx.now();
+    if now > loan.lent_at + window {
+        let minutes = window.num_minutes();
+        return Err(Error::conflict(
+            format!("{ja}は貸出から{minutes}分を過ぎたため取り消せません。返却の手続きをしてください。"),
+            format!(
+                "{en} was lent more than {minutes} minutes ago and can no longer be voided; record a return instead."
+            ),
+        ));
+    }
+    let parts = loans::loan_devices(tx, &loan.id).await?;
+    if parts.iter().any(|p| p.ended_at.is_some()) {
+        return Err(Error::conflict(
+            format!("{ja}は返却済みの機器があるため取り消せません。"),
+            format!("{en} has devices already returned and cannot be voided."),
+        ));
+    }
+    let reason = required("reason", reason, 500, "取り消しの理由")?;
+    let v = Void { loan_id: loan.id.clone(), voided_by: actor.user_id.clone(), voided_at: now, reason };
+    loans::insert_void(tx, &v).await?;
+    let mut tags = Vec::new();
+    for part in &parts {
+        loans::end_device(tx, &loan.id, &part.device_id, "voided").await?;
+        devices::release_voided(tx, &part.device_id).await?;
+        if let Some(d) = devices::get(tx, &part.device_id).await? {
+            tags.push(d.asset_tag);
+        }
+    }
+    tx.audit(
+        actor,
+        NewEvent::new("loan.void", "loan", &loan.id).patient(&loan.patient_id).details(&json!({
+            "consent_id": loan.consent_id,
+            "devices": tags,
+            "lent_at": loan.lent_at.to_rfc3339(),
+        })),
+    );
+    Ok(v)
+}
+
+/// [`void`] once per idempotency key.
+pub async fn void_once(
+    tx: &mut Tx,
+    actor: &Actor,
+    loan_id: &str,
+    reason: &str,
+    window: chrono::Duration,
+    key: Option<&IdempotencyKey>,
+) -> Result<Void> {
+    idempotency::once(
+        tx,
+        actor,
+        key,
+        (Operation::Void, loan_id),
+        |v: &Void| v.loan_id.clone(),
+        async |tx, id: String| loans::void_of(tx, &id).await?.ok_or(Error::NotFound),
+        async |tx| void(tx, actor, loan_id, reason, window).await,
+    )
+    .await
+}
+
+/// One device's condition as it came back (the kit return's checklist; nothing assumed).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct DeviceCondition {
+    pub device_id: String,
+    #[serde(default)]
+    pub damaged: bool,
+    #[serde(default)]
+    pub accessories_complete: bool,
+    #[serde(default)]
+    pub cleaned: bool,
+    #[serde(default)]
+    pub condition_notes: String,
+}
+
+/// The devices of one loan coming back together, handed over by one person.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct KitReturn {
+    pub loan_id: String,
+    pub devices: Vec<DeviceCondition>,
+    pub returned_by_name: String,
+    #[serde(default)]
+    pub signature_svg: Option<String>,
+}
+
+/// Takes back the open devices of a loan in one pass: one return (and one `loan.return` event)
+/// per device, all in one transaction.
+pub async fn return_kit(tx: &mut Tx, actor: &Actor, req: KitReturn) -> Result<Vec<Return>> {
+    require_writer(actor)?;
+    let loan = loans::get(tx, &req.loan_id).await?.ok_or(Error::NotFound)?;
+    open_loan(&loan)?;
+    let open: Vec<String> = loans::loan_devices(tx, &loan.id)
+        .await?
+        .into_iter()
+        .filter(|p| p.ended_at.is_none())
+        .map(|p| p.device_id)
+        .collect();
+    let unique: BTreeSet<&String> = req.devices.iter().map(|d| &d.device_id).collect();
+    if req.devices.is_empty() || unique.len() != req.devices.len() || !unique.iter().all(|d| open.contains(*d)) {
+        return Err(Error::invalid(
+            "device_ids",
+            "返却する機器を選んでください（この貸出で貸出中の機器だけです）。",
+            "Choose the devices coming back (only devices still out on this loan).",
+        ));
+    }
+    let returned_by_name = required("returned_by_name", &req.returned_by_name, 100, "返却した人の氏名")?;
+    let mut out = Vec::new();
+    for d in req.devices {
+        out.push(
+            return_device(
+                tx,
+                actor,
+                ReturnRequest {
+                    device_id: d.device_id,
+                    damaged: d.damaged,
+                    accessories_complete: d.accessories_complete,
+                    cleaned: d.cleaned,
+                    condition_notes: d.condition_notes,
+                    returned_by_name: returned_by_name.clone(),
+                    signature_svg: req.signature_svg.clone(),
+                },
+            )
+            .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// [`return_kit`] once per idempotency key (one key per form).
+pub async fn return_kit_once(
+    tx: &mut Tx,
+    actor: &Actor,
+    req: KitReturn,
+    key: Option<&IdempotencyKey>,
+) -> Result<Vec<Return>> {
+    let mut ids: Vec<String> = req.devices.iter().map(|d| d.device_id.clone()).collect();
+    ids.sort();
+    let fingerprint = format!("{}|{}", req.loan_id, ids.join(","));
+    idempotency::once(
+        tx,
+        actor,
+        key,
+        (Operation::ReturnKit, &fingerprint),
+        |_: &Vec<Return>| req.loan_id.clone(),
+        async |tx, loan_id: String| {
+            Ok(loans::returns_of(tx, &loan_id).await?.into_iter().filter(|r| ids.contains(&r.device_id)).collect())
+        },
+        async |tx| return_kit(tx, actor, req.clone()).await,
+    )
+    .await
 }

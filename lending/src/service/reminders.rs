@@ -61,6 +61,8 @@ struct OpenLoan {
     due_on: NaiveDate,
     nurse_email: String,
     site: String,
+    /// Due-date extensions: the reminders start again for the new date.
+    extensions: i64,
 }
 
 /// Queues the reminders due today (Asia/Tokyo). Returns how many mails were queued.
@@ -68,8 +70,9 @@ pub async fn queue_due(tx: &mut Tx, cadence: Cadence, staff_base_url: &str) -> R
     let today = tx.clock().today_tokyo();
     let horizon = today + chrono::Duration::days(cadence.due_soon);
     let loans: Vec<OpenLoan> = on!(tx, c => sqlx::query_as::<_, OpenLoan>(
-        "SELECT l.id, l.due_on, u.email AS nurse_email, u.site FROM loans l JOIN users u ON u.id = l.lent_by \
-         WHERE l.closed_at IS NULL AND l.due_on <= $1 ORDER BY l.due_on")
+        "SELECT l.id, l.due_on, u.email AS nurse_email, u.site, \
+         (SELECT COUNT(*) FROM loan_extensions e WHERE e.loan_id = l.id) AS extensions \
+         FROM loans l JOIN users u ON u.id = l.lent_by WHERE l.closed_at IS NULL AND l.due_on <= $1 ORDER BY l.due_on")
         .bind(horizon)
         .fetch_all(c)
         .await)?;
@@ -104,7 +107,13 @@ pub async fn queue_due(tx: &mut Tx, cadence: Cadence, staff_base_url: &str) -> R
         for (step, recipients) in steps {
             let (subject, body) = text(step, &tags, loan.due_on, overdue, &format!("{staff_base_url}/devices"));
             for to in recipients.into_iter().filter(|r| !r.is_empty()) {
-                let mail = staff_mail(format!("reminder:{}:{step}:{to}", loan.id), &to, &subject, &body);
+                // After an extension the steps are keyed by the new date, so they are mailed again.
+                let key = if loan.extensions == 0 {
+                    format!("reminder:{}:{step}:{to}", loan.id)
+                } else {
+                    format!("reminder:{}:{step}.{}:{to}", loan.id, loan.due_on)
+                };
+                let mail = staff_mail(key, &to, &subject, &body);
                 if outbox::enqueue(tx, &mail).await? {
                     queued += 1;
                     tx.audit(

@@ -93,6 +93,28 @@ pub async fn set_status(tx: &mut Tx, id: &str, from: DeviceStatus, to: DeviceSta
     }
 }
 
+/// Puts a device of a voided loan back on the shelf (on_loan → available, SPEC §4): it never left
+/// the nurse's hands, so no return and no wipe. The database triggers allow this only when a void
+/// record and the device's `voided` end exist (the caller writes them first).
+pub async fn release_voided(tx: &mut Tx, id: &str) -> Result<()> {
+    let now = tx.now();
+    let done = on!(tx, c => sqlx::query(
+        "UPDATE devices SET status = 'available', status_changed_at = $1, updated_at = $1 WHERE id = $2 AND status = 'on_loan'")
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    if done == 1 {
+        Ok(())
+    } else {
+        Err(Error::conflict(
+            "機器の状態がほかの操作で変わりました。画面を更新してください。",
+            "The device's status was changed by someone else; reload and try again.",
+        ))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct Incident {
     pub id: String,

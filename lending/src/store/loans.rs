@@ -179,6 +179,126 @@ pub async fn get_return(tx: &mut Tx, id: &str) -> Result<Option<Return>> {
         .await)?)
 }
 
+/// The returns of a loan, in the order they were taken.
+pub async fn returns_of(tx: &mut Tx, loan_id: &str) -> Result<Vec<Return>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Return>(
+        "SELECT id, loan_id, device_id, returned_at, received_by, damaged, accessories_complete, cleaned, \
+         condition_notes, returned_by_name, signature_svg FROM returns WHERE loan_id = $1 ORDER BY returned_at, device_id")
+        .bind(loan_id)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// One device's part in a loan: still out, or ended (returned, lost, voided) and when.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct LoanDevice {
+    pub device_id: String,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
+}
+
+pub async fn loan_devices(tx: &mut Tx, loan_id: &str) -> Result<Vec<LoanDevice>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, LoanDevice>(
+        "SELECT device_id, ended_at, end_reason FROM loan_devices WHERE loan_id = $1 ORDER BY device_id")
+        .bind(loan_id)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// A due date moved later (a correction: the old date stays on record).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct Extension {
+    pub id: String,
+    pub loan_id: String,
+    pub old_due_on: NaiveDate,
+    pub new_due_on: NaiveDate,
+    pub reason: String,
+    pub extended_by: String,
+    pub extended_at: DateTime<Utc>,
+}
+
+/// Records an extension and moves the loan's current due date.
+pub async fn insert_extension(tx: &mut Tx, e: &Extension) -> Result<()> {
+    on!(tx, c => sqlx::query(
+        "INSERT INTO loan_extensions (id, loan_id, old_due_on, new_due_on, reason, extended_by, extended_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(&e.id).bind(&e.loan_id).bind(e.old_due_on).bind(e.new_due_on).bind(&e.reason).bind(&e.extended_by)
+        .bind(e.extended_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    on!(tx, c => sqlx::query("UPDATE loans SET due_on = $1 WHERE id = $2")
+        .bind(e.new_due_on)
+        .bind(&e.loan_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn extensions_of(tx: &mut Tx, loan_id: &str) -> Result<Vec<Extension>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Extension>(
+        "SELECT id, loan_id, old_due_on, new_due_on, reason, extended_by, extended_at FROM loan_extensions \
+         WHERE loan_id = $1 ORDER BY extended_at, id")
+        .bind(loan_id)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// A mistaken check-out voided (the loan's consent stays, marked void by this record).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct Void {
+    pub loan_id: String,
+    pub voided_by: String,
+    pub voided_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+pub async fn insert_void(tx: &mut Tx, v: &Void) -> Result<()> {
+    on!(tx, c => sqlx::query("INSERT INTO loan_voids (loan_id, voided_by, voided_at, reason) VALUES ($1, $2, $3, $4)")
+        .bind(&v.loan_id).bind(&v.voided_by).bind(v.voided_at).bind(&v.reason)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn void_of(tx: &mut Tx, loan_id: &str) -> Result<Option<Void>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Void>(
+        "SELECT loan_id, voided_by, voided_at, reason FROM loan_voids WHERE loan_id = $1")
+        .bind(loan_id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// A consent withdrawn (同意の撤回).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct Withdrawal {
+    pub id: String,
+    pub consent_id: String,
+    pub withdrawn_at: DateTime<Utc>,
+    pub recorded_by: String,
+    pub signer_name: String,
+    pub reason: String,
+}
+
+pub async fn withdrawal_of(tx: &mut Tx, consent_id: &str) -> Result<Option<Withdrawal>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, Withdrawal>(
+        "SELECT id, consent_id, withdrawn_at, recorded_by, signer_name, reason FROM consent_withdrawals \
+         WHERE consent_id = $1")
+        .bind(consent_id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// (device id, loan id) of every device out on an open loan (the device list links them).
+pub async fn open_loan_ids(tx: &mut Tx) -> Result<Vec<(String, String)>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, (String, String)>(
+        "SELECT device_id, loan_id FROM loan_devices WHERE ended_at IS NULL")
+        .fetch_all(c)
+        .await)?)
+}
+
 /// Counts for checking the lifecycle invariants (tests, drills, `server audit verify`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InvariantViolations {

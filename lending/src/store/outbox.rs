@@ -187,3 +187,25 @@ pub async fn backlog(tx: &mut Tx) -> Result<Backlog> {
     let given_up = count_failed(tx).await?;
     Ok(Backlog { queued, failed, oldest, given_up })
 }
+
+/// A reminder mail about one loan, as the loan page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct SentReminder {
+    pub dedupe_key: String,
+    pub recipient: String,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The reminders queued for a loan (dedupe keys `reminder:{loan_id}:…`), oldest first.
+pub async fn reminders_of(tx: &mut Tx, loan_id: &str) -> Result<Vec<SentReminder>> {
+    // A range on the unique dedupe key instead of LIKE: ids carry no wildcards, but this needs none.
+    let (from, to) = (format!("reminder:{loan_id}:"), format!("reminder:{loan_id};"));
+    Ok(on!(tx, c => sqlx::query_as::<_, SentReminder>(
+        "SELECT dedupe_key, recipient, created_at, sent_at FROM mail_outbox \
+         WHERE dedupe_key >= $1 AND dedupe_key < $2 ORDER BY created_at, dedupe_key")
+        .bind(&from)
+        .bind(&to)
+        .fetch_all(c)
+        .await)?)
+}

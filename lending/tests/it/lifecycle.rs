@@ -15,15 +15,46 @@ const DEVICES: usize = 4;
 
 #[derive(Debug, Clone)]
 enum Op {
-    CheckOut { patient: usize, devices: Vec<usize> },
-    Return { device: usize },
-    Wipe { device: usize, by: usize, passed: bool, destroy: bool },
-    Verify { device: usize, by: usize },
-    Lost { device: usize },
-    Found { device: usize },
-    WriteOff { device: usize },
-    MaintenanceOut { device: usize },
-    MaintenanceBack { device: usize },
+    CheckOut {
+        patient: usize,
+        devices: Vec<usize>,
+    },
+    Return {
+        device: usize,
+    },
+    Wipe {
+        device: usize,
+        by: usize,
+        passed: bool,
+        destroy: bool,
+    },
+    Verify {
+        device: usize,
+        by: usize,
+    },
+    Lost {
+        device: usize,
+    },
+    Found {
+        device: usize,
+    },
+    WriteOff {
+        device: usize,
+    },
+    MaintenanceOut {
+        device: usize,
+    },
+    MaintenanceBack {
+        device: usize,
+    },
+    /// Void the device's open loan, as the lending nurse (0), another nurse (1), an admin (2)
+    /// or an auditor (3).
+    Void {
+        device: usize,
+        by: usize,
+    },
+    /// Time passes beyond the void window.
+    Wait,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -38,7 +69,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => d.clone().prop_map(|device| Op::Found { device }),
         1 => d.clone().prop_map(|device| Op::WriteOff { device }),
         1 => d.clone().prop_map(|device| Op::MaintenanceOut { device }),
-        1 => d.prop_map(|device| Op::MaintenanceBack { device }),
+        1 => d.clone().prop_map(|device| Op::MaintenanceBack { device }),
+        2 => (d, 0..4usize).prop_map(|(device, by)| Op::Void { device, by }),
+        1 => Just(Op::Wait),
     ]
 }
 
@@ -50,6 +83,10 @@ struct Model {
     epoch: Vec<u32>,
     /// The newest unverified wipe per device: (wipe id, performer, passed, destroy, epoch).
     pending: HashMap<usize, (String, usize, bool, bool, u32)>,
+    /// Each device's latest kit (an index into `kits`).
+    kit: Vec<Option<usize>>,
+    /// Every kit lent: its devices and when.
+    kits: Vec<(Vec<usize>, chrono::DateTime<chrono::Utc>)>,
 }
 
 impl Model {
@@ -84,7 +121,13 @@ async fn run_case(store: &Store, b: &Basic, case: usize, ops: Vec<Op>) -> Result
         ids.push(d.id);
     }
     tx.commit().await.unwrap();
-    let mut m = Model { status: vec![DeviceStatus::Available; DEVICES], epoch: vec![0; DEVICES], ..Default::default() };
+    let mut m = Model {
+        status: vec![DeviceStatus::Available; DEVICES],
+        epoch: vec![0; DEVICES],
+        kit: vec![None; DEVICES],
+        ..Default::default()
+    };
+    let window = chrono::Duration::minutes(30);
 
     for op in ops {
         store.clock().advance(chrono::Duration::seconds(1));
@@ -98,8 +141,10 @@ async fn run_case(store: &Store, b: &Basic, case: usize, ops: Vec<Op>) -> Result
                 let ok = distinct && devices.iter().all(|&d| m.status[d] == DeviceStatus::Available);
                 let r = loans::check_out(&mut tx, &b.nurse, req, &lending::testing::receipt_key()).await.map(|_| ());
                 if r.is_ok() {
+                    m.kits.push((devices.clone(), store.clock().now()));
                     for &d in devices {
                         m.set(d, DeviceStatus::OnLoan);
+                        m.kit[d] = Some(m.kits.len() - 1);
                     }
                 }
                 (r, ok)
@@ -191,6 +236,32 @@ async fn run_case(store: &Store, b: &Basic, case: usize, ops: Vec<Op>) -> Result
                     m.set(*device, to);
                 }
                 (r, ok)
+            }
+            Op::Void { device, by } => {
+                // Allowed: the whole kit still out on this loan, within the window, by the
+                // lending nurse (check-outs here are all by `nurse`) or an admin.
+                let kit = m.kit[*device].filter(|_| m.status[*device] == DeviceStatus::OnLoan);
+                let ok = kit.is_some_and(|k| {
+                    let (devs, at) = &m.kits[k];
+                    devs.iter().all(|&d| m.kit[d] == Some(k) && m.status[d] == DeviceStatus::OnLoan)
+                        && store.clock().now() <= *at + window
+                        && (*by == 0 || *by == 2)
+                });
+                let loan = loan_rows::open_loan_of_device(&mut tx, &ids[*device]).await.unwrap();
+                let loan_id = loan.map_or_else(|| "no-such-loan".to_owned(), |l| l.id);
+                let r = loans::void(&mut tx, staff[*by], &loan_id, "取り違え", window).await.map(|_| ());
+                if r.is_ok() {
+                    if let Some(k) = kit {
+                        for d in m.kits[k].0.clone() {
+                            m.set(d, DeviceStatus::Available);
+                        }
+                    }
+                }
+                (r, ok)
+            }
+            Op::Wait => {
+                store.clock().advance(window + chrono::Duration::minutes(1));
+                (Ok(()), true)
             }
         };
         match &outcome {

@@ -16,6 +16,7 @@ mod import_pages;
 mod incident_pages;
 mod labels;
 mod lending_pages;
+mod loan_page;
 mod matrix;
 mod metrics;
 mod openapi;

@@ -19,6 +19,9 @@ pub fn routes() -> Routes {
         .get("/consents/{id}/receipt", receipt)
         .get("/consents/verify", verify_code)
         .post("/loans/{id}/withdraw", withdraw)
+        .get("/loans/{id}", show)
+        .post("/loans/{id}/extend", extend)
+        .post("/loans/{id}/void", void)
         .get("/loans/reconsent", reconsent)
 }
 
@@ -104,4 +107,93 @@ async fn return_device(
         StatusCode::CREATED,
         Json(json!({ "return_id": ret.id, "loan_id": ret.loan_id, "device_status": "awaiting_wipe" })),
     ))
+}
+
+/// One loan: patient, kit, consent with its receipt check, corrections, returns, reminders and
+/// what the caller may do now (an audited patient read).
+async fn show(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Json<Value>> {
+    let v = write_tx!(state, |tx| loans::view(tx, &actor, &state.receipts, &id, state.cfg.void_window()));
+    Ok(Json(json!({
+        "id": v.loan.id,
+        "state": if v.void.is_some() { "voided" } else if v.loan.closed_at.is_some() { "closed" } else { "open" },
+        "patient": { "id": v.patient.id, "number": v.patient.number, "name": v.patient.name, "kana": v.patient.kana },
+        "lent_by": v.loan.lent_by,
+        "lent_at": v.loan.lent_at,
+        "due_on": v.loan.due_on,
+        "purpose": v.loan.purpose,
+        "closed_at": v.loan.closed_at,
+        "devices": v.devices.iter().map(|d| json!({
+            "id": d.device.id,
+            "asset_tag": d.device.asset_tag,
+            "model": d.model_name,
+            "status": d.device.status,
+            "ended_at": d.part.ended_at,
+            "end_reason": d.part.end_reason,
+        })).collect::<Vec<_>>(),
+        "consent": {
+            "id": v.consent.id,
+            "signer_name": v.consent.signer_name,
+            "relationship": v.consent.relationship,
+            "signed_at": v.consent.signed_at,
+            "verification_code": v.consent.verification_code,
+            "receipt_valid": v.receipt.valid,
+        },
+        "withdrawal": v.withdrawal,
+        "void": v.void,
+        "extensions": v.extensions,
+        "returns": v.returns.iter().map(|r| json!({
+            "id": r.id, "device_id": r.device_id, "returned_at": r.returned_at, "received_by": r.received_by,
+            "damaged": r.damaged, "accessories_complete": r.accessories_complete, "cleaned": r.cleaned,
+            "condition_notes": r.condition_notes, "returned_by_name": r.returned_by_name,
+        })).collect::<Vec<_>>(),
+        "reminders": v.reminders,
+        "actions": v.actions,
+        "void_until": v.void_until,
+    })))
+}
+
+#[derive(serde::Deserialize)]
+struct ExtendRequest {
+    #[serde(default)]
+    due_on: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Moves the due date later, with a reason.
+async fn extend(
+    ApiUser(actor): ApiUser,
+    IdemKey(key): IdemKey,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(req): ApiJson<ExtendRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let e = write_tx!(state, |tx| loans::extend_once(tx, &actor, &id, req.due_on, &req.reason, key.as_ref()));
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "loan_id": e.loan_id, "old_due_on": e.old_due_on, "new_due_on": e.new_due_on })),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct VoidRequest {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Voids a mistaken check-out within the window (lending nurse or admin).
+async fn void(
+    ApiUser(actor): ApiUser,
+    IdemKey(key): IdemKey,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(req): ApiJson<VoidRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let window = state.cfg.void_window();
+    let v = write_tx!(state, |tx| loans::void_once(tx, &actor, &id, &req.reason, window, key.as_ref()));
+    Ok((StatusCode::CREATED, Json(json!({ "loan_id": v.loan_id, "voided_at": v.voided_at, "state": "voided" }))))
 }

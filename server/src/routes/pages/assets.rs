@@ -13,6 +13,7 @@ pub fn routes() -> Routes {
         .get("/static/csv-file.js", csv_file_js)
         .get("/static/favicon.svg", favicon)
         .get("/favicon.ico", favicon)
+        .get("/static/print.js", print_js)
         .get("/lang", switch_language)
 }
 
@@ -39,6 +40,13 @@ async fn csv_file_js() -> impl IntoResponse {
 
 async fn favicon() -> impl IntoResponse {
     (lending::web::FAVICON_HEADERS, lending::web::FAVICON_SVG)
+}
+
+async fn print_js() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../../../templates/static/print.js"),
+    )
 }
 
 #[derive(serde::Deserialize)]

@@ -39,6 +39,8 @@ struct Row {
     needs_wipe: bool,
     /// The status code (`lost`, `maintenance` …): which incident steps the page offers.
     code: &'static str,
+    /// The open loan the device is out on ("" if none).
+    loan_id: String,
 }
 
 #[derive(Template)]
@@ -55,6 +57,7 @@ async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
     let mut tx = state.store.read().await?;
     let models = registry::models(&mut tx).await?;
     let all = devices::list(&mut tx, None).await?;
+    let open_loans = lending::store::loans::open_loan_ids(&mut tx).await?;
     let pending = PendingWipe::list(wipe_rows::pending(&mut tx).await?, &s.user.id);
     let devices = all
         .into_iter()
@@ -64,6 +67,7 @@ async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
             on_loan: d.status == DeviceStatus::OnLoan,
             needs_wipe: matches!(d.status, DeviceStatus::AwaitingWipe | DeviceStatus::Maintenance),
             code: d.status.as_str(),
+            loan_id: open_loans.iter().find(|(dev, _)| *dev == d.id).map(|(_, l)| l.clone()).unwrap_or_default(),
             id: d.id,
             asset_tag: d.asset_tag,
         })

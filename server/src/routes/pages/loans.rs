@@ -373,6 +373,9 @@ async fn lend(State(state): State<AppState>, form: StaffForm<Vec<(String, String
 #[template(path = "staff/loan_copy.html")]
 struct CopyPage {
     c: Chrome,
+    id: String,
+    /// A voided check-out: the consent stays as evidence, marked void.
+    voided: bool,
     clinic: String,
     day_phone: String,
     night_phone: String,
@@ -404,11 +407,14 @@ async fn copy(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -
     }
     tags.sort();
     let explainer = users::get(&mut tx, &consent.explained_by).await?.map(|u| u.name).unwrap_or_default();
+    let voided = loan_rows::void_of(&mut tx, &loan.id).await?.is_some();
     tx.audit(&s.actor, NewEvent::new("consent.view", "consent", &consent.id).patient(&patient.id));
     tx.commit().await?;
     let t = s.lang.t();
     let page = CopyPage {
         c: s.chrome(),
+        id: loan.id.clone(),
+        voided,
         clinic: inst.name,
         day_phone: inst.day_phone,
         night_phone: inst.night_phone,

@@ -9,6 +9,7 @@ pub mod home;
 pub mod imports;
 pub mod incidents;
 pub mod labels;
+pub mod loan_record;
 pub mod loans;
 pub mod mail;
 pub mod oversight;
@@ -29,6 +30,7 @@ pub fn routes() -> Routes {
         .merge(reports::routes())
         .merge(labels::routes())
         .merge(loans::routes())
+        .merge(loan_record::routes())
         .merge(devices::routes())
         .merge(patients::routes())
         .merge(assets::routes())

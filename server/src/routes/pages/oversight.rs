@@ -69,6 +69,8 @@ struct Line {
     last_confirmed: String,
     firmware: String,
     on_loan: bool,
+    /// The open loan, linked from the row.
+    loan_id: String,
 }
 
 struct Choice {
@@ -111,6 +113,7 @@ fn line(r: Row, today: NaiveDate, lang: Lang) -> Line {
             .map_or("", |s| if lang == Lang::En { s.label_en() } else { s.label_ja() });
     Line {
         on_loan: r.loan_id.is_some(),
+        loan_id: r.loan_id.clone().unwrap_or_default(),
         overdue_days: r.due_on.map_or(0, |d| (today - d).num_days().max(0)),
         due: r.due_on.map(date_ja).unwrap_or_default(),
         patient: match (&r.patient_number, &r.patient_name) {
