@@ -142,7 +142,7 @@ both_dbs!(
         let custody = section(main, "custody-due");
         assert!(custody.contains("T-0001") && custody.contains("T-0002") && !custody.contains("T-0000"), "{custody}");
         assert!(custody.contains(&format!("/devices/{}/custody", b.devices[1])));
-        assert!(section(main, "wipes").contains(&format!("/wipes/{}/verify", wipe.id)), "n1 may verify n2's wipe");
+        assert!(section(main, "wipes").contains(&format!("/wipes/{}/certificate#verify", wipe.id)), "n1 may verify n2's wipe");
         let reports = section(main, "reports");
         assert!(reports.contains("未対応の連絡（1）") && reports.contains("T-0002"), "{reports}");
         assert!(section(main, "clinic").is_empty(), "no clinic figures for a nurse");
