@@ -37,6 +37,11 @@ both_dbs!(
         assert_eq!(r.status(), StatusCode::OK);
         let j: Value = r.json().await.unwrap();
         assert_eq!((j["id"].as_str().unwrap(), j["asset_tag"].as_str().unwrap(), j["available"].as_bool()), (d2.id.as_str(), "T-0002", Some(true)));
+        // As typed on a phone or read aloud: lower case and full width find the same device.
+        for typed in ["t-0002", "Ｔ－０００２", "ｔ－０００２ "] {
+            let j: Value = lookup(typed.into()).await.json().await.unwrap();
+            assert_eq!(j["asset_tag"], "T-0002", "{typed}");
+        }
         let j: Value = lookup("T-0001".into()).await.json().await.unwrap();
         assert_eq!(j["id"], b.devices[1].as_str());
         for unknown in ["https://help.example.jp/d/AAAAAAAAAAAAAAAAAAAAAA", "NOPE-1", ""] {
