@@ -416,7 +416,9 @@ pub async fn needing_reconsent(tx: &mut Tx) -> Result<Vec<String>> {
 
 /// The consent printed with a verification code, if any.
 pub async fn consent_by_code(tx: &mut Tx, code: &str) -> Result<Option<String>> {
-    let code = code.trim().to_uppercase();
+    // As read off a copy and typed: any case, full width, with or without the hyphens.
+    let plain: Vec<char> = crate::ids::fold_code(code).chars().filter(char::is_ascii_alphanumeric).collect();
+    let code = plain.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-");
     Ok(crate::store::on!(tx, c => sqlx::query_scalar("SELECT id FROM consents WHERE verification_code = $1")
         .bind(&code)
         .fetch_optional(c)

@@ -47,7 +47,8 @@ pub async fn submit(tx: &mut Tx, token: &str, input: &ReportInput) -> Result<Str
         return Err(Error::invalid("category", "どのようなことか、選んでください。", "Please choose what happened."));
     }
     let body = bounded("body", &input.body, MAX_BODY_CHARS, "内容")?;
-    let phone = input.callback_phone.trim();
+    // Full-width digits and hyphens (０９０－…) as a phone keyboard or an IME types them.
+    let phone = &crate::ids::fold_code(&input.callback_phone);
     if phone.chars().count() > 20 || !phone.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)) {
         return Err(Error::invalid(
             "callback_phone",

@@ -71,6 +71,13 @@ both_dbs!(
         let mut tx = store.read().await.unwrap();
         assert!(lending::service::loans::needing_reconsent(&mut tx).await.unwrap().is_empty());
         assert_eq!(lending::service::loans::consent_by_code(&mut tx, &out.consent.verification_code.to_lowercase()).await.unwrap(), Some(out.consent.id.clone()));
+        // Typed off the copy without the hyphens, in lower case, or in full width: the same consent.
+        let plain = out.consent.verification_code.replace('-', "").to_lowercase();
+        let wide: String = out.consent.verification_code.chars().map(|c| char::from_u32(u32::from(c) + 0xFEE0).unwrap()).collect();
+        for typed in [plain, wide, format!(" {} ", out.consent.verification_code)] {
+            assert_eq!(lending::service::loans::consent_by_code(&mut tx, &typed).await.unwrap(), Some(out.consent.id.clone()), "{typed}");
+        }
+        assert_eq!(lending::service::loans::consent_by_code(&mut tx, "ABCD").await.unwrap(), None);
         drop(tx);
         // A new version of the explanation: the open loan now needs re-consent.
         let mut tx = store.begin().await.unwrap();

@@ -198,13 +198,22 @@ both_dbs!(
         // A burst of three reports: one mail to the admin, listing the three devices, no text.
         submit(tokens[0].clone(), "電源が入りません（非公開の本文）").await;
         submit(tokens[1].clone(), "充電できません").await;
+        // A phone number in full width, as a Japanese keyboard types it, is stored half width.
+        let mut tx = app.store.begin().await.unwrap();
+        let wide = ReportInput { category: "other".into(), body: "折り返しください".into(), callback_phone: "０９０－１２３４－５６７８".into() };
+        let id = reports::submit(&mut tx, &tokens[2], &wide).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = app.store.read().await.unwrap();
+        let stored = reports::list(&mut tx, true).await.unwrap().into_iter().find(|r| r.id == id).unwrap();
+        assert_eq!(stored.callback_phone, "090-1234-5678");
+        drop(tx);
         submit(tokens[2].clone(), "アラームが鳴ります").await;
         let mut tx = app.store.begin().await.unwrap();
-        assert_eq!(reports::alert_new(&mut tx, "https://staff.example").await.unwrap(), 3);
+        assert_eq!(reports::alert_new(&mut tx, "https://staff.example").await.unwrap(), 4);
         tx.commit().await.unwrap();
         let mails = report_mails().await;
         assert_eq!(mails.len(), 1, "one admin, one mail for the burst");
-        assert!(mails[0].subject.contains("3件"), "{}", mails[0].subject);
+        assert!(mails[0].subject.contains("4件"), "{}", mails[0].subject);
         assert!(["T-0000", "T-0001", "T-0002"].iter().all(|t| mails[0].body_text.contains(t)));
         assert!(!mails[0].body_text.contains("非公開の本文"), "never the report's text");
         // Another report two minutes later waits for the next window.
@@ -220,7 +229,7 @@ both_dbs!(
         tx.commit().await.unwrap();
         assert_eq!(report_mails().await.len(), 2);
         let mut tx = app.store.read().await.unwrap();
-        assert_eq!(lending::store::audit::count_action(&mut tx, "problem_report.received").await.unwrap(), 4, "each report audited");
+        assert_eq!(lending::store::audit::count_action(&mut tx, "problem_report.received").await.unwrap(), 5, "each report audited");
         drop(tx);
         app.stop().await;
     }
