@@ -20,6 +20,7 @@ pub async fn tick(state: &AppState, mailer: &Mailer) -> lending::Result<()> {
     let digests =
         lending::service::reminders::queue_digest(&mut tx, state.cfg.thresholds, &state.cfg.staff_base_url).await?;
     lending::service::idempotency::prune(&mut tx).await?;
+    lending::service::drafts::prune(&mut tx).await?;
     if let Some(c) = lending::service::checkpoints::sign_head(&mut tx, &state.receipts).await? {
         tracing::info!(seq = c.seq, "audit checkpoint signed and mailed");
         // Hourly housekeeping rides on the checkpoint's rhythm.

@@ -60,6 +60,13 @@
     });
   }
   canvas.addEventListener("pointerdown", function () { if (missing) { missing.hidden = true; } });
+  // A minute before the idle lock, say what will happen (nothing is lost: the server keeps a
+  // consent sent after the lock as a draft for the nurse).
+  var warning = document.getElementById("idle-warning");
+  var idle = field.form ? Number(field.form.dataset.idleSeconds || 0) : 0;
+  if (warning && idle > 60) {
+    setTimeout(function () { warning.hidden = false; }, (idle - 60) * 1000);
+  }
   window.addEventListener("resize", size);
   size();
 })();

@@ -500,6 +500,24 @@ pub async fn session_user(tx: &mut Tx, token: &str, policy: SessionPolicy) -> Re
     }
 }
 
+/// A full session that the idle limit has locked but that is within its absolute limit, of an
+/// enabled user: what was being sent from it can be kept for that user (see `service::drafts`).
+/// Reads only; the caller decides.
+pub async fn locked_session(tx: &mut Tx, token: &str, policy: SessionPolicy) -> Result<Option<(Session, User)>> {
+    if token.len() != 43 {
+        return Ok(None);
+    }
+    let Some(session) = sessions::get(tx, &sha256_hex(token)).await? else { return Ok(None) };
+    let now = tx.now();
+    let locked = session.stage == "full"
+        && now - session.last_seen_at > policy.idle
+        && now - session.created_at <= policy.max_age;
+    if !locked {
+        return Ok(None);
+    }
+    Ok(users::get(tx, &session.user_id).await?.filter(|u| !u.disabled).map(|u| (session, u)))
+}
+
 pub async fn sign_out(tx: &mut Tx, actor: &Actor, session: &Session) -> Result<()> {
     sessions::delete(tx, &session.id_hash).await?;
     tx.audit(actor, NewEvent::new("auth.sign_out", "user", &session.user_id));

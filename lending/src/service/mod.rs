@@ -5,6 +5,7 @@ pub mod auth;
 pub mod checkpoints;
 pub mod custody;
 pub mod documents;
+pub mod drafts;
 pub mod home;
 pub mod idempotency;
 pub mod import;

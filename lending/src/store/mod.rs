@@ -9,6 +9,7 @@ pub mod audit;
 pub mod custody;
 pub mod dashboard;
 pub mod devices;
+pub mod drafts;
 pub mod idempotency;
 pub mod loans;
 pub mod outbox;

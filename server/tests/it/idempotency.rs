@@ -117,3 +117,83 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+both_dbs!(
+    async fn a_consent_signed_after_the_idle_lock_is_kept_and_sent_after_signing_in_again(backend) {
+        // SPEC §9 / R27: a 1-minute idle limit; the family signs 75 s after the page was shown.
+        let clock = lending::testing::test_clock();
+        let app = crate::spawn_configured(lending::testing::TestDb::new(backend).await, clock.clone(), |cfg| {
+            cfg.session_idle_minutes = 1;
+        })
+        .await;
+        let b = seed_basic(&app.store, 1).await;
+        let n1 = enroll(&app.store, "n1", &app.keys).await;
+        let nurse = app.sign_in("n1", &n1).await;
+        let csrf = app.csrf(&nurse, "/loans/new").await;
+        let explain = nurse
+            .post(app.url("/loans/explain"))
+            .form(&[("csrf", csrf.as_str()), ("patient_id", &b.patients[0]), ("device_id", &b.devices[0]), ("due_on", "2099-01-01")])
+            .send().await.unwrap().text().await.unwrap();
+        assert!(explain.contains("data-idle-seconds=\"60\"") && explain.contains("id=\"idle-warning\""), "the page warns before the lock");
+        let key = explain.split("name=\"idempotency_key\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        let strokes = "12,34 56,78 90,12|300,150 320,170";
+        let form = vec![
+            ("csrf", csrf.clone()), ("idempotency_key", key), ("patient_id", b.patients[0].clone()),
+            ("device_id", b.devices[0].clone()), ("document_id", b.document_id.clone()), ("due_on", "2099-01-01".into()),
+            ("signer_name", "山田 花子".into()), ("relationship", "family".into()), ("strokes", strokes.into()),
+            ("explained", "yes".into()),
+        ];
+        clock.advance(chrono::Duration::seconds(75));
+        let r = nurse.post(app.url("/loans")).form(&form).send().await.unwrap();
+        assert_eq!(location(&r), "/login?signed_out=locked", "locked: sign in again");
+        let mut tx = app.store.read().await.unwrap();
+        assert_eq!(lending::store::audit::count_action(&mut tx, "loan.check_out").await.unwrap(), 0, "nothing lent while locked");
+        assert_eq!(lending::store::audit::count_action(&mut tx, "consent.draft_kept").await.unwrap(), 1);
+        drop(tx);
+        let login = app.client.get(app.url("/login?signed_out=locked")).send().await.unwrap().text().await.unwrap();
+        assert!(login.contains("署名は保存してあります"), "the sign-in page says nothing is lost");
+        // The old session is gone; the nurse signs in again (password and second factor).
+        assert_eq!(location(&nurse.get(app.url("/")).send().await.unwrap()), "/login");
+        clock.advance(chrono::Duration::seconds(30));
+        let again = app.sign_in("n1", &n1).await;
+        let home = again.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+        let draft = home.split("href=\"/loans/drafts/").nth(1).expect("the home page offers the kept consent").split('"').next().unwrap().to_owned();
+        // Another nurse cannot open it.
+        let n2 = enroll(&app.store, "n2", &app.keys).await;
+        let other = app.sign_in("n2", &n2).await;
+        assert_eq!(other.get(app.url(&format!("/loans/drafts/{draft}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+        let page = again.get(app.url(&format!("/loans/drafts/{draft}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains(&format!("value=\"{strokes}\"")) && page.contains("value=\"山田 花子\""), "signature and signer kept");
+        // Sent from the draft with the new session's form token: recorded with the original strokes.
+        let csrf2 = crate::csrf_of(&page);
+        let resent: Vec<(&str, String)> = page
+            .split("<input ")
+            .skip(1)
+            .filter_map(|i| {
+                let name = i.split("name=\"").nth(1)?.split('"').next()?;
+                let value = i.split("value=\"").nth(1)?.split('"').next()?;
+                let kept = i.contains("type=\"hidden\"") || i.contains(" checked") || !i.contains("type=");
+                (kept && name != "csrf").then(|| (name, value.to_owned()))
+            })
+            .chain([("csrf", csrf2)])
+            .map(|(k, v)| (k, v.replace("&#x20;", " ")))
+            .collect();
+        let r = again.post(app.url("/loans")).form(&resent).send().await.unwrap();
+        assert!(location(&r).ends_with("/copy"), "recorded: {}", location(&r));
+        let mut tx = app.store.read().await.unwrap();
+        let loan = lending::store::loans::open_loan_of_device(&mut tx, &b.devices[0]).await.unwrap().expect("lent");
+        let consent = lending::store::loans::consent(&mut tx, &loan.consent_id).await.unwrap().unwrap();
+        assert_eq!(consent.signature_svg.matches("<path").count(), 2, "the two strokes drawn before the lock");
+        assert!(consent.signature_svg.contains("M12 34 L56 78 L90 12"));
+        assert_eq!(consent.relationship, "family");
+        // The audit shows the lock (draft kept) and the re-authentication before the loan.
+        let events = lending::store::audit::recent(&mut tx, 200).await.unwrap();
+        let at = |action: &str| events.iter().filter(|e| e.action == action).map(|e| e.seq).max().unwrap_or(0);
+        assert!(at("consent.draft_kept") < at("loan.check_out"));
+        let reauth = events.iter().filter(|e| e.action.starts_with("auth.") && e.actor_login == "n1").map(|e| e.seq).filter(|s| *s > at("consent.draft_kept")).count();
+        assert!(reauth >= 1, "signed in again after the lock: {:?}", events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>());
+        assert!(lending::service::drafts::mine(&mut tx, &lending::Actor::user(&b.nurse.user_id, "n1", lending::Role::Nurse, "test")).await.unwrap().is_empty(), "the draft is gone once sent");
+        drop(tx);
+        app.stop().await;
+    }
+);

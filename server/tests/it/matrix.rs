@@ -60,6 +60,7 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/admin/mail", "", [S, F, A, A, S, S]),
     ("POST", "/admin/mail/{id}/retry", "", [S, F, A, F, S, S]),
     ("POST", "/admin/mail/{id}/dismiss", "", [S, F, A, F, S, S]),
+    ("GET", "/loans/drafts/{id}", "", [S, A, A, A, S, S]),
     ("GET", "/reports", "", [S, A, A, A, S, S]),
     ("POST", "/reports/{id}/resolve", "resolution=called", [S, A, A, F, S, S]),
     ("GET", "/static/signature.js", "", [A, A, A, A, A, A]),
@@ -174,7 +175,11 @@ const PUBLIC: &[(&str, &str)] = &[
 fn classify(path: &str, status: StatusCode, location: &str) -> Got {
     if status == StatusCode::FORBIDDEN {
         F
-    } else if status == StatusCode::UNAUTHORIZED && path.starts_with("/api/") || location == "/login" {
+    } else if status == StatusCode::UNAUTHORIZED && path.starts_with("/api/")
+        || location == "/login"
+        // A consent sent after the idle lock is kept, and its sender asked to sign in again.
+        || location == "/login?signed_out=locked"
+    {
         S
     } else {
         assert!(!status.is_server_error(), "{path}: {status}");

@@ -66,6 +66,8 @@ struct HomePage {
     open_reports: i64,
     reports: Vec<ReportLine>,
     figures: Vec<Figure>,
+    /// Consents kept at the idle lock: (draft id, when kept).
+    drafts: Vec<(String, String)>,
 }
 
 fn loan_line(l: MyLoan) -> LoanLine {
@@ -133,7 +135,15 @@ async fn show(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
             asset_tag: r.asset_tag,
         })
         .collect();
+    let mut tx = state.store.read().await?;
+    let drafts = lending::service::drafts::mine(&mut tx, &s.actor)
+        .await?
+        .into_iter()
+        .map(|(id, at)| (id, datetime_ja(at)))
+        .collect();
+    drop(tx);
     Ok(render(&HomePage {
+        drafts,
         c: s.chrome(),
         can_write: s.user.role != Role::Auditor,
         loans,

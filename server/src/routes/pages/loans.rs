@@ -5,11 +5,13 @@
 use std::fmt::Write as _;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use chrono::{Duration, NaiveDate};
 use lending::audit::NewEvent;
+use lending::service::auth::{self, SessionPolicy};
+use lending::service::drafts;
 use lending::service::idempotency::IdempotencyKey;
 use lending::service::loans::{self, CheckOutRequest, ConsentInput};
 use lending::service::patients as patient_search;
@@ -18,9 +20,10 @@ use lending::timefmt::{date_ja, datetime_ja};
 use lending::{DeviceStatus, Error};
 
 use super::patients::{Pager, PatientLine, Search};
+use crate::auth::client_addr;
 use crate::i18n::Lang;
 use crate::routes::Routes;
-use crate::web::session::{Staff, StaffForm};
+use crate::web::session::{cookie_name, has_nul, read_cookie, Staff, StaffForm};
 use crate::web::{render, Chrome, FormErrors, PageError};
 use crate::AppState;
 
@@ -29,6 +32,7 @@ pub fn routes() -> Routes {
         .get("/loans/new", choose)
         .post("/loans/explain", explain)
         .post("/loans", lend)
+        .get("/loans/drafts/{id}", resume_draft)
         .get("/loans/{id}/copy", copy)
 }
 
@@ -173,6 +177,8 @@ struct SignPage {
     idempotency_key: String,
     signed: Signed,
     errors: FormErrors,
+    /// The idle lock, for the warning shown a minute before it.
+    idle_seconds: i64,
 }
 
 /// What was entered on the consent page, kept when the page must be shown again: the signature
@@ -184,6 +190,8 @@ struct Signed {
     relationship_note: String,
     strokes: String,
     explained: bool,
+    /// Opened again from a draft kept at the idle lock.
+    resumed: bool,
 }
 
 impl Signed {
@@ -194,6 +202,7 @@ impl Signed {
             relationship_note: value(pairs, "relationship_note"),
             strokes: value(pairs, "strokes"),
             explained: value(pairs, "explained") == "yes",
+            resumed: false,
         }
     }
 }
@@ -275,6 +284,7 @@ async fn sign_view(
         idempotency_key,
         signed,
         errors: error.as_ref().map(|e| FormErrors::from_error(e, s.lang)).unwrap_or_default(),
+        idle_seconds: state.cfg.session_idle_minutes * 60,
     };
     Ok((FormErrors::status(error.as_ref()), render(&page)).into_response())
 }
@@ -314,8 +324,46 @@ pub fn strokes_svg(strokes: &str) -> Option<String> {
     })
 }
 
-async fn lend(State(state): State<AppState>, form: StaffForm<Vec<(String, String)>>) -> Result<Response, PageError> {
-    let (s, pairs) = (form.who, form.form);
+/// The consent form as sent: from a live session, or after the idle lock, when its fields are
+/// kept as a draft for the nurse instead of being lost (`lending::service::drafts`).
+enum ConsentPost {
+    Live(Box<StaffForm<Vec<(String, String)>>>),
+    Kept,
+}
+
+impl FromRequest<AppState> for ConsentPost {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        let policy = SessionPolicy::from_config(&state.cfg);
+        let token = read_cookie(req.headers(), cookie_name(&state.cfg)).unwrap_or_default();
+        let mut tx = state.store.read().await?;
+        let locked = auth::locked_session(&mut tx, &token, policy).await?;
+        drop(tx);
+        let Some((session, user)) = locked else {
+            return Ok(Self::Live(Box::new(StaffForm::from_request(req, state).await?)));
+        };
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, lending::web::MAX_BODY_BYTES).await.map_err(|_| PageError::Csrf)?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| PageError::Csrf)?;
+        let csrf = pairs.iter().find(|(k, _)| k == "csrf").map_or("", |(_, v)| v.as_str());
+        // The locked session's own form token: another site cannot plant a draft.
+        if !crate::web::csrf::tokens_match(csrf, &session.csrf_token) || has_nul(&bytes) {
+            return Err(PageError::Csrf);
+        }
+        let mut tx = state.store.begin().await?;
+        drafts::keep(&mut tx, &user, &session, policy.max_age, &pairs, &client_addr(&parts, state)).await?;
+        tx.commit().await?;
+        Ok(Self::Kept)
+    }
+}
+
+async fn lend(State(state): State<AppState>, post: ConsentPost) -> Result<Response, PageError> {
+    let form = match post {
+        ConsentPost::Live(form) => form,
+        ConsentPost::Kept => return Ok(Redirect::to("/login?signed_out=locked").into_response()),
+    };
+    let StaffForm { who: s, form: pairs } = *form;
     let chosen = Chosen::from_pairs(&pairs);
     let signed = Signed::from_pairs(&pairs);
     let key_text = value(&pairs, "idempotency_key");
@@ -353,6 +401,7 @@ async fn lend(State(state): State<AppState>, form: StaffForm<Vec<(String, String
         };
         let mut tx = state.store.begin().await?;
         let out = loans::check_out_once(&mut tx, &s.actor, req, &state.receipts, key.as_ref()).await?;
+        drafts::sent(&mut tx, &s.actor, &key_text).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -437,6 +486,21 @@ async fn copy(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -
         sha: consent.document_sha256,
     };
     Ok(render(&page))
+}
+
+/// A consent kept at the idle lock, opened again after signing in: the consent page with
+/// everything entered and drawn, to check and send.
+async fn resume_draft(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
+    let mut tx = state.store.read().await?;
+    let pairs = drafts::open(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
+    drop(tx);
+    let chosen = Chosen::from_pairs(&pairs);
+    let signed = Signed { resumed: true, ..Signed::from_pairs(&pairs) };
+    let key = value(&pairs, "idempotency_key");
+    match sign_view(&state, &s, &chosen, signed, key, None).await {
+        Ok(page) => Ok(page),
+        Err(e) => choose_view(&state, &s, &Search::default(), chosen, Some(e)).await,
+    }
 }
 
 #[cfg(test)]

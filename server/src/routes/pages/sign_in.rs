@@ -68,6 +68,8 @@ async fn login_page(headers: HeaderMap, axum::extract::Query(q): axum::extract::
     c.flash = match q.signed_out.as_str() {
         "all" => Some(c.t.signed_out_everywhere.to_owned()),
         "1" => Some(c.t.signed_out.to_owned()),
+        // The consent page was sent after the idle lock: it is kept as a draft.
+        "locked" => Some(c.t.locked_draft_kept.to_owned()),
         _ => None,
     };
     render(&LoginPage { c, error: None, login: String::new() })
