@@ -216,6 +216,24 @@ async fn a_nurse_on_a_phone_lends_a_device_and_the_patient_signs() {
     app.stop().await;
 }
 
+/// Waits (up to 10 s) until the text of `css` contains `needle`: the page a form was sent from
+/// can still be showing when the next one is asked for.
+async fn wait_for_text(c: &fantoccini::Client, css: &str, needle: &str) {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(found) = c.find(Locator::Css(css)).await {
+            if let Ok(t) = found.text().await {
+                if t.contains(needle) {
+                    return;
+                }
+                last = t;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {needle:?}; last: {last:?}");
+}
+
 /// Clicks the element `css` (the first that matches).
 async fn click(c: &fantoccini::Client, css: &str) {
     c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
@@ -392,7 +410,7 @@ async fn forms_keep_everything_after_each_mistake_on_a_phone() {
         click(&c, &format!("input[name=checklist][value='{step}']")).await;
     }
     submit(&c, &wipe_action).await;
-    assert!(text(&c, "h1").await.contains("データ消去証明書"));
+    wait_for_text(&c, "article.copy h1", "データ消去証明書").await;
     // The wiper is not offered the check; another nurse is, and confirms what she checked.
     let certificate = c.current_url().await.unwrap().path().to_owned();
     assert!(c.find(Locator::Css("form[action$='/verify']")).await.is_err(), "no verify form for the wiper");
@@ -407,7 +425,7 @@ async fn forms_keep_everything_after_each_mistake_on_a_phone() {
     c.wait().for_element(Locator::Css(&format!("form[action='{verify}']"))).await.unwrap();
     click(&c, "input[name=confirmed]").await;
     submit(&c, &verify).await;
-    assert!(text(&c, "article.copy").await.contains("職員 n2"), "the certificate shows the verifier");
+    wait_for_text(&c, "article.copy", "職員 n2").await;
     save_screenshot(&c, "certificate-verified-390x844.png").await;
     c.close().await.unwrap();
     app.stop().await;
