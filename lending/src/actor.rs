@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::policy::Principal;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -90,8 +92,8 @@ impl Credential {
 pub struct Actor {
     pub user_id: String,
     pub login: String,
-    /// `nurse`, `admin`, `auditor`, or `system` for the command line.
-    pub role: String,
+    /// A staff role, the command line, the public service or nobody yet.
+    pub role: Principal,
     /// Where the request came from: a client address, or `cli`.
     pub source: String,
     pub credential: Credential,
@@ -102,7 +104,7 @@ impl Actor {
         Self {
             user_id: user_id.to_owned(),
             login: login.to_owned(),
-            role: role.as_str().to_owned(),
+            role: Principal::Staff(role),
             source: source.to_owned(),
             credential: Credential::None,
         }
@@ -113,7 +115,7 @@ impl Actor {
         Self {
             user_id: String::new(),
             login: String::new(),
-            role: String::new(),
+            role: Principal::Nobody,
             source: source.to_owned(),
             credential: Credential::None,
         }
@@ -132,7 +134,7 @@ impl Actor {
         Self {
             user_id: String::new(),
             login: "cli".to_owned(),
-            role: "system".to_owned(),
+            role: Principal::Cli,
             source: "cli".to_owned(),
             credential: Credential::Cli(os_user),
         }

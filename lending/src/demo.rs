@@ -133,8 +133,8 @@ async fn seed_clinic(store: &Store, receipts: &crate::receipts::ReceiptKey) -> R
         // The demo's made-up staff act as if signed in (they verify each other's wipes).
         staff.push(Actor::user(&u.id, &u.login, u.role, "demo").with_credential(Credential::Session("demo".into())));
     }
-    let nurses: Vec<&Actor> = staff.iter().filter(|a| a.role == "nurse").collect();
-    let admins: Vec<&Actor> = staff.iter().filter(|a| a.role == "admin").collect();
+    let nurses: Vec<&Actor> = staff.iter().filter(|a| a.role == Role::Nurse).collect();
+    let admins: Vec<&Actor> = staff.iter().filter(|a| a.role == Role::Admin).collect();
     let (Some(&n1), Some(&n2), Some(&n3), Some(&a1), Some(&a2)) =
         (nurses.first(), nurses.get(1), nurses.get(2), admins.first(), admins.get(1))
     else {

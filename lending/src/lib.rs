@@ -21,6 +21,7 @@ pub mod logging;
 pub mod mail;
 #[cfg(feature = "http")]
 pub mod metrics;
+pub mod policy;
 pub mod qr;
 pub mod receipts;
 #[cfg(feature = "http")]
@@ -39,4 +40,5 @@ pub use clock::Clock;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use lifecycle::DeviceStatus;
+pub use policy::{authorize, Action, Principal};
 pub use store::{Backend, Store, Tx};

@@ -11,10 +11,10 @@ use crate::audit::NewEvent;
 use crate::auth::{passwords, totp};
 use crate::error::{Error, Result};
 use crate::ids::{random_token, sha256_hex};
+use crate::policy::{authorize, Action};
 use crate::secrets::SecretBox;
 use crate::service::reminders::staff_mail;
-use crate::service::users::require_admin;
-use crate::store::sessions::{self, Session};
+use crate::store::sessions::{self, Session, Stage};
 use crate::store::users::{self, Credentials, User};
 use crate::store::{audit, outbox, registry, throttle, Store, Tx};
 
@@ -90,7 +90,7 @@ pub fn next_step(c: &Credentials) -> Next {
     }
 }
 
-async fn create_session(tx: &mut Tx, user_id: &str, stage: &str, source: &str) -> Result<NewSession> {
+async fn create_session(tx: &mut Tx, user_id: &str, stage: Stage, source: &str) -> Result<NewSession> {
     let token = random_token::<32>();
     let csrf = random_token::<32>();
     let now = tx.now();
@@ -99,7 +99,7 @@ async fn create_session(tx: &mut Tx, user_id: &str, stage: &str, source: &str) -
         &Session {
             id_hash: sha256_hex(&token),
             user_id: user_id.to_owned(),
-            stage: stage.to_owned(),
+            stage,
             csrf_token: csrf.clone(),
             created_at: now,
             last_seen_at: now,
@@ -255,7 +255,7 @@ pub async fn sign_in_password(store: &Store, login: &str, password: &str, source
                 // The attempt stops counting, but earlier failures stay until the second factor
                 // is done, so a known password does not buy unlimited code guesses.
                 attempt_succeeded(&mut tx, &actor, &user.id).await?;
-                let session = create_session(&mut tx, &user.id, "password", source).await?;
+                let session = create_session(&mut tx, &user.id, Stage::Password, source).await?;
                 tx.audit(&actor, NewEvent::new("auth.password_ok", "user", &user.id));
                 SignIn::Started { next: next_step(&creds), session, user }
             }
@@ -284,7 +284,7 @@ fn recovery_hash(user_id: &str, code: &str) -> String {
 
 async fn promote(tx: &mut Tx, actor: &Actor, old_hash: &str, how: &str) -> Result<NewSession> {
     sessions::delete(tx, old_hash).await?;
-    let session = create_session(tx, &actor.user_id, "full", &actor.source).await?;
+    let session = create_session(tx, &actor.user_id, Stage::Full, &actor.source).await?;
     tx.audit(actor, NewEvent::new("auth.sign_in", "user", &actor.user_id).details(&json!({ "factor": how })));
     Ok(session)
 }
@@ -300,7 +300,7 @@ pub async fn second_factor(
 ) -> Result<Factor> {
     let actor = Actor::user(&user.id, &user.login, user.role, source);
     let creds = users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?;
-    if session.stage != "password" || creds.totp_enrolled_at.is_none() {
+    if session.stage != Stage::Password || creds.totp_enrolled_at.is_none() {
         return Err(Error::Unauthorized);
     }
     if !begin_attempt(tx, &actor, &user.id).await? {
@@ -387,6 +387,7 @@ pub async fn change_password(
     current: Option<&str>,
     new: &str,
 ) -> Result<PasswordChange> {
+    authorize(actor, Action::OwnAccount)?;
     let creds = users::credentials(tx, &user.id).await?.ok_or(Error::NotFound)?;
     if let Some(current) = current {
         if !begin_attempt(tx, actor, &user.id).await? {
@@ -509,7 +510,7 @@ pub async fn locked_session(tx: &mut Tx, token: &str, policy: SessionPolicy) -> 
     }
     let Some(session) = sessions::get(tx, &sha256_hex(token)).await? else { return Ok(None) };
     let now = tx.now();
-    let locked = session.stage == "full"
+    let locked = session.stage == Stage::Full
         && now - session.last_seen_at > policy.idle
         && now - session.created_at <= policy.max_age;
     if !locked {
@@ -519,12 +520,14 @@ pub async fn locked_session(tx: &mut Tx, token: &str, policy: SessionPolicy) -> 
 }
 
 pub async fn sign_out(tx: &mut Tx, actor: &Actor, session: &Session) -> Result<()> {
+    authorize(actor, Action::OwnAccount)?;
     sessions::delete(tx, &session.id_hash).await?;
     tx.audit(actor, NewEvent::new("auth.sign_out", "user", &session.user_id));
     Ok(())
 }
 
 pub async fn sign_out_everywhere(tx: &mut Tx, actor: &Actor, user_id: &str) -> Result<()> {
+    authorize(actor, if user_id == actor.user_id { Action::OwnAccount } else { Action::ManageStaff })?;
     let n = sessions::delete_for_user(tx, user_id).await?;
     tx.audit(actor, NewEvent::new("auth.sign_out_all", "user", user_id).details(&json!({ "sessions": n })));
     Ok(())
@@ -539,7 +542,7 @@ async fn end_access(tx: &mut Tx, user_id: &str) -> Result<u64> {
 
 /// Enables or disables a user; disabling ends their sessions and revokes their tokens at once.
 pub async fn set_disabled(tx: &mut Tx, actor: &Actor, user_id: &str, disabled: bool) -> Result<()> {
-    require_admin(actor)?;
+    authorize(actor, Action::ManageStaff)?;
     if actor.user_id == user_id && disabled {
         return Err(Error::conflict("自分自身は無効にできません。", "You cannot disable yourself."));
     }
@@ -557,7 +560,7 @@ pub async fn set_disabled(tx: &mut Tx, actor: &Actor, user_id: &str, disabled: b
 /// Clears a user's second factor (lost phone): they enrol again at next sign-in; their sessions
 /// end and their API tokens are revoked.
 pub async fn reset_second_factor(tx: &mut Tx, actor: &Actor, user_id: &str) -> Result<()> {
-    require_admin(actor)?;
+    authorize(actor, Action::ManageStaff)?;
     users::get(tx, user_id).await?.ok_or(Error::NotFound)?;
     users::set_totp(tx, user_id, None, None).await?;
     users::replace_recovery_codes(tx, user_id, &[]).await?;
@@ -572,7 +575,7 @@ pub async fn reset_second_factor(tx: &mut Tx, actor: &Actor, user_id: &str) -> R
 /// Sets a temporary password (returned once) that must be changed at next sign-in; unlocks,
 /// ends the user's sessions and revokes their API tokens.
 pub async fn reset_password(tx: &mut Tx, actor: &Actor, user_id: &str) -> Result<String> {
-    require_admin(actor)?;
+    authorize(actor, Action::ManageStaff)?;
     users::get(tx, user_id).await?.ok_or(Error::NotFound)?;
     let temp = passwords::temporary();
     users::set_password(tx, user_id, &passwords::hash(&temp)?, true).await?;

@@ -5,11 +5,12 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{bounded, require_writer};
+use super::bounded;
 use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::ids::new_id;
+use crate::policy::{authorize, Action};
 use crate::store::custody::{self, CustodyCheck};
 use crate::store::{devices, loans, Tx};
 
@@ -24,7 +25,7 @@ pub struct NewCheck {
 }
 
 pub async fn record(tx: &mut Tx, actor: &Actor, req: NewCheck) -> Result<CustodyCheck> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     if !["phone", "visit", "other"].contains(&req.method.as_str()) {
         return Err(Error::invalid(
             "method",

@@ -11,6 +11,7 @@ use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::ids::new_id;
+use crate::policy::{authorize, Action};
 use crate::store::drafts::{self, Draft};
 use crate::store::sessions::Session;
 use crate::store::users::User;
@@ -44,12 +45,14 @@ pub async fn keep(
 
 /// The actor's unexpired drafts: (id, saved at).
 pub async fn mine(tx: &mut Tx, actor: &Actor) -> Result<Vec<(String, DateTime<Utc>)>> {
+    authorize(actor, Action::Operate)?;
     let now = tx.now();
     Ok(drafts::of_user(tx, &actor.user_id, now).await?.into_iter().map(|d| (d.id, d.saved_at)).collect())
 }
 
 /// The fields of the actor's draft `id` (`NotFound` for anyone else's or an expired one).
 pub async fn open(tx: &mut Tx, actor: &Actor, id: &str) -> Result<Vec<(String, String)>> {
+    authorize(actor, Action::Operate)?;
     let now = tx.now();
     let draft =
         drafts::of_user(tx, &actor.user_id, now).await?.into_iter().find(|d| d.id == id).ok_or(Error::NotFound)?;
@@ -58,6 +61,7 @@ pub async fn open(tx: &mut Tx, actor: &Actor, id: &str) -> Result<Vec<(String, S
 
 /// Forgets the actor's drafts sent with idempotency key `key` (the loan is recorded).
 pub async fn sent(tx: &mut Tx, actor: &Actor, key: &str) -> Result<()> {
+    authorize(actor, Action::Operate)?;
     let now = tx.now();
     for d in drafts::of_user(tx, &actor.user_id, now).await? {
         let form: Vec<(String, String)> = serde_json::from_str(&d.form).unwrap_or_default();

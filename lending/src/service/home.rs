@@ -7,8 +7,9 @@ use chrono::{Duration, NaiveDate};
 
 use super::oversight::{audit_read, SummaryCache};
 use super::reports::{self, ReportRow};
-use crate::actor::{Actor, Role};
-use crate::error::{Error, Result};
+use crate::actor::Actor;
+use crate::error::Result;
+use crate::policy::{allows, authorize, Action};
 use crate::store::dashboard::{self, Filter, Row, Sort, Summary, Thresholds, View};
 use crate::store::wipes::{self, PendingWipe};
 use crate::store::Store;
@@ -71,12 +72,8 @@ pub async fn home(
     t: Thresholds,
     due_soon_days: i64,
 ) -> Result<Home> {
-    let role = Role::parse(&actor.role).ok_or(Error::Forbidden)?;
-    let (lends, oversees) = match role {
-        Role::Nurse => (true, false),
-        Role::Admin => (true, true),
-        Role::Auditor => (false, true),
-    };
+    authorize(actor, Action::Read)?;
+    let (lends, oversees) = (allows(actor.role, Action::Operate), allows(actor.role, Action::Oversee));
     let mut home = Home::default();
     let mut tx = store.read().await?;
     if lends {

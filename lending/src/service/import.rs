@@ -7,14 +7,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use serde_json::json;
 
-use super::require_writer;
 use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::{Error, FieldError, Result};
 use crate::ids::{new_id, sha256_bytes, AssetTag, QrToken};
 use crate::lifecycle::DeviceStatus;
+use crate::policy::{authorize, Action};
 use crate::store::devices::{self, Device};
-use crate::store::{on, registry, Tx};
+use crate::store::{registry, Tx};
 
 /// Rows one file may hold.
 pub const MAX_ROWS: usize = 50_000;
@@ -52,7 +52,7 @@ fn row_error(line: usize, ja: &str, en: &str) -> FieldError {
 
 /// Imports every row of `bytes` or none. Returns how many devices were registered.
 pub async fn import_devices(tx: &mut Tx, actor: &Actor, bytes: &[u8]) -> Result<usize> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let text = decode(bytes);
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let headers = reader
@@ -86,10 +86,7 @@ pub async fn import_devices(tx: &mut Tx, actor: &Actor, bytes: &[u8]) -> Result<
         })
         .filter(|(k, _)| !k.is_empty())
         .collect();
-    let existing: HashSet<String> =
-        on!(tx, c => sqlx::query_scalar::<_, String>("SELECT asset_tag FROM devices").fetch_all(c).await)?
-            .into_iter()
-            .collect();
+    let existing: HashSet<String> = devices::all_asset_tags(tx).await?.into_iter().collect();
 
     let now = tx.now();
     let mut seen = HashSet::new();

@@ -2,12 +2,13 @@
 
 use serde_json::json;
 
-use super::{bounded, require_writer};
+use super::bounded;
 use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::lifecycle::DeviceStatus;
+use crate::policy::{authorize, Action};
 use crate::store::devices::{self, Incident};
 use crate::store::{loans, Tx};
 
@@ -19,7 +20,7 @@ pub async fn report_lost(
     kind: &str,
     description: &str,
 ) -> Result<Incident> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     if !["lost", "stolen"].contains(&kind) {
         return Err(Error::invalid("kind", "紛失か盗難かを選んでください。", "kind must be lost or stolen."));
     }
@@ -83,7 +84,7 @@ async fn move_device(
     to: DeviceStatus,
     action: &str,
 ) -> Result<()> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let device = devices::get(tx, device_id).await?.ok_or(Error::NotFound)?;
     if device.status != from {
         return Err(Error::IllegalTransition { from: device.status, to });

@@ -3,13 +3,13 @@
 
 use serde_json::json;
 
-use super::require_writer;
 use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::ids::QrToken;
 use crate::labels::{label_url, LabelInfo, Layout};
-use crate::store::{devices, on, registry, Tx};
+use crate::policy::{authorize, Action};
+use crate::store::{devices, registry, Tx};
 
 /// The label of one device, pointing at `public_base_url`.
 pub async fn label_info(tx: &mut Tx, device_id: &str, public_base_url: &str) -> Result<LabelInfo> {
@@ -38,20 +38,10 @@ pub async fn label_info(tx: &mut Tx, device_id: &str, public_base_url: &str) -> 
 /// Gives a device a new label token; the old one is kept as revoked, so scanning the old
 /// label says it is no longer valid (and shows the clinic's phone).
 pub async fn rotate_token(tx: &mut Tx, actor: &Actor, device_id: &str) -> Result<String> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let device = devices::get(tx, device_id).await?.ok_or(Error::NotFound)?;
     let new = QrToken::generate();
-    let now = tx.now();
-    on!(tx, c => sqlx::query("INSERT INTO retired_qr_tokens (token, device_id, retired_at) VALUES ($1, $2, $3)")
-        .bind(&device.qr_token).bind(&device.id).bind(now)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    on!(tx, c => sqlx::query("UPDATE devices SET qr_token = $1, updated_at = $2 WHERE id = $3")
-        .bind(new.as_str()).bind(now).bind(&device.id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    devices::replace_qr_token(tx, &device, new.as_str()).await?;
     tx.audit(
         actor,
         NewEvent::new("device.rotate_label", "device", &device.id).details(&json!({ "asset_tag": device.asset_tag })),
@@ -67,6 +57,7 @@ pub async fn print_batch(
     layout: &Layout,
     public_base_url: &str,
 ) -> Result<Vec<LabelInfo>> {
+    authorize(actor, Action::Read)?;
     if device_ids.is_empty() || device_ids.len() > 2000 {
         return Err(Error::invalid(
             "device_ids",

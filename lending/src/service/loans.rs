@@ -7,12 +7,13 @@ use serde_json::json;
 
 use super::documents::{consent_text, section};
 use super::idempotency::{self, IdempotencyKey, Operation};
-use super::{bounded, require_writer, required};
+use super::{bounded, required};
 use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::ids::{new_id, sha256_hex};
 use crate::lifecycle::DeviceStatus;
+use crate::policy::{authorize, Action};
 use crate::store::devices::{self, Device};
 use crate::store::loans::{self, Consent, Extension, Loan, LoanDevice, Return, Void, Withdrawal};
 use crate::store::outbox::{self, SentReminder};
@@ -60,7 +61,7 @@ pub async fn check_out(
     req: CheckOutRequest,
     receipts: &crate::receipts::ReceiptKey,
 ) -> Result<CheckedOut> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let Some(consent_in) = req.consent else {
         return Err(Error::conflict(
             "説明と同意（署名）がないため貸出できません。",
@@ -180,6 +181,7 @@ pub async fn check_out_once(
     receipts: &crate::receipts::ReceiptKey,
     key: Option<&IdempotencyKey>,
 ) -> Result<CheckedOut> {
+    authorize(actor, Action::Operate)?;
     let mut devices = req.device_ids.clone();
     devices.sort();
     let fingerprint = format!("{}|{}|{}", req.patient_id, devices.join(","), req.due_on);
@@ -278,7 +280,7 @@ fn yes() -> bool {
 
 /// Takes one device of a kit back; it then awaits its data wipe.
 pub async fn return_device(tx: &mut Tx, actor: &Actor, req: ReturnRequest) -> Result<Return> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let device = devices::get(tx, &req.device_id).await?.ok_or(Error::NotFound)?;
     DeviceStatus::check(device.status, DeviceStatus::AwaitingWipe)?;
     let loan = loans::open_loan_of_device(tx, &device.id)
@@ -323,6 +325,7 @@ pub async fn return_device_once(
     req: ReturnRequest,
     key: Option<&IdempotencyKey>,
 ) -> Result<Return> {
+    authorize(actor, Action::Operate)?;
     let fingerprint = req.device_id.clone();
     idempotency::once(
         tx,
@@ -380,23 +383,16 @@ pub async fn withdraw_consent(
     signer_name: &str,
     reason: &str,
 ) -> Result<()> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let loan = loans::get(tx, loan_id).await?.ok_or(Error::NotFound)?;
     if loan.closed_at.is_some() {
         return Err(Error::conflict("この貸出はすでに終了しています。", "This loan has already ended."));
     }
-    let now = tx.now();
-    crate::store::on!(tx, c => sqlx::query(
-        "INSERT INTO consent_withdrawals (id, consent_id, withdrawn_at, recorded_by, signer_name, reason) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(crate::ids::new_id()).bind(&loan.consent_id).bind(now).bind(&actor.user_id)
-        .bind(bounded("signer_name", signer_name, 100, "撤回した人の氏名")?).bind(bounded("reason", reason, 500, "理由")?)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-    .map_err(|e| match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => Error::conflict("同意はすでに撤回されています。", "The consent was already withdrawn."),
-        other => other.into(),
-    })?;
+    let signer_name = bounded("signer_name", signer_name, 100, "撤回した人の氏名")?;
+    let reason = bounded("reason", reason, 500, "理由")?;
+    if !loans::insert_withdrawal(tx, &loan.consent_id, &actor.user_id, &signer_name, &reason).await? {
+        return Err(Error::conflict("同意はすでに撤回されています。", "The consent was already withdrawn."));
+    }
     tx.audit(actor, NewEvent::new("consent.withdraw", "loan", &loan.id).patient(&loan.patient_id));
     Ok(())
 }
@@ -404,14 +400,7 @@ pub async fn withdraw_consent(
 /// Open loans whose consent was given on an explanation document that is no longer the
 /// model's current one: the patient should be asked to consent again.
 pub async fn needing_reconsent(tx: &mut Tx) -> Result<Vec<String>> {
-    Ok(crate::store::on!(tx, c => sqlx::query_scalar(
-        "SELECT DISTINCT l.id FROM loans l \
-         JOIN consent_documents cd ON cd.consent_id = l.consent_id \
-         JOIN explanation_documents d ON d.id = cd.document_id \
-         JOIN device_models m ON m.id = d.model_id \
-         WHERE l.closed_at IS NULL AND m.current_document_id <> d.id ORDER BY l.id")
-        .fetch_all(c)
-        .await)?)
+    loans::needing_reconsent(tx).await
 }
 
 /// The consent printed with a verification code, if any.
@@ -419,10 +408,7 @@ pub async fn consent_by_code(tx: &mut Tx, code: &str) -> Result<Option<String>> 
     // As read off a copy and typed: any case, full width, with or without the hyphens.
     let plain: Vec<char> = crate::ids::fold_code(code).chars().filter(char::is_ascii_alphanumeric).collect();
     let code = plain.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-");
-    Ok(crate::store::on!(tx, c => sqlx::query_scalar("SELECT id FROM consents WHERE verification_code = $1")
-        .bind(&code)
-        .fetch_optional(c)
-        .await)?)
+    loans::consent_id_by_code(tx, &code).await
 }
 
 /// A drawn signature: at least one stroke, nothing but a drawing (see [`crate::signature`]).
@@ -500,6 +486,7 @@ pub async fn view(
     loan_id: &str,
     void_window: chrono::Duration,
 ) -> Result<LoanView> {
+    authorize(actor, Action::Read)?;
     let loan = loans::get(tx, loan_id).await?.ok_or(Error::NotFound)?;
     let patient = patients::get(tx, &loan.patient_id).await?.ok_or(Error::NotFound)?;
     let consent = loans::consent(tx, &loan.consent_id).await?.ok_or(Error::NotFound)?;
@@ -533,11 +520,11 @@ pub async fn view(
 
 /// Whether `actor` may void `loan` now: only its lending nurse or an admin.
 fn may_void(actor: &Actor, loan: &Loan) -> bool {
-    actor.role == "admin" || actor.user_id == loan.lent_by
+    crate::policy::may_correct_loan_of(actor, &loan.lent_by)
 }
 
 fn actions(actor: &Actor, v: &LoanView, now: chrono::DateTime<chrono::Utc>) -> LoanActions {
-    let writer = require_writer(actor).is_ok();
+    let writer = authorize(actor, Action::Operate).is_ok();
     let open = writer && v.loan.closed_at.is_none();
     let out = v.devices.iter().filter(|d| d.part.ended_at.is_none()).count();
     LoanActions {
@@ -557,7 +544,7 @@ pub async fn extend(
     new_due: Option<NaiveDate>,
     reason: &str,
 ) -> Result<Extension> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let loan = loans::get(tx, loan_id).await?.ok_or(Error::NotFound)?;
     open_loan(&loan)?;
     let mut problems = Vec::new();
@@ -611,6 +598,7 @@ pub async fn extend_once(
     reason: &str,
     key: Option<&IdempotencyKey>,
 ) -> Result<Extension> {
+    authorize(actor, Action::Operate)?;
     let fingerprint = format!("{loan_id}|{}", new_due.map(|d| d.to_string()).unwrap_or_default());
     idempotency::once(
         tx,
@@ -632,7 +620,7 @@ pub async fn extend_once(
 /// to available: they never left the nurse's hands, so there is no return and no wipe. One audit
 /// event `loan.void`.
 pub async fn void(tx: &mut Tx, actor: &Actor, loan_id: &str, reason: &str, window: chrono::Duration) -> Result<Void> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let loan = loans::get(tx, loan_id).await?.ok_or(Error::NotFound)?;
     open_loan(&loan)?;
     let (ja, en) = loan_name(&loan);
@@ -690,6 +678,7 @@ pub async fn void_once(
     window: chrono::Duration,
     key: Option<&IdempotencyKey>,
 ) -> Result<Void> {
+    authorize(actor, Action::Operate)?;
     idempotency::once(
         tx,
         actor,
@@ -729,7 +718,7 @@ pub struct KitReturn {
 /// Takes back the open devices of a loan in one pass: one return (and one `loan.return` event)
 /// per device, all in one transaction.
 pub async fn return_kit(tx: &mut Tx, actor: &Actor, req: KitReturn) -> Result<Vec<Return>> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let loan = loans::get(tx, &req.loan_id).await?.ok_or(Error::NotFound)?;
     open_loan(&loan)?;
     let open: Vec<String> = loans::loan_devices(tx, &loan.id)
@@ -776,6 +765,7 @@ pub async fn return_kit_once(
     req: KitReturn,
     key: Option<&IdempotencyKey>,
 ) -> Result<Vec<Return>> {
+    authorize(actor, Action::Operate)?;
     let mut ids: Vec<String> = req.devices.iter().map(|d| d.device_id.clone()).collect();
     ids.sort();
     let fingerprint = format!("{}|{}", req.loan_id, ids.join(","));

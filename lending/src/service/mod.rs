@@ -24,17 +24,7 @@ pub mod reports;
 pub mod users;
 pub mod wipes;
 
-use crate::actor::Actor;
 use crate::error::{Error, Result};
-
-/// Auditors read everything and change nothing.
-pub(crate) fn require_writer(actor: &Actor) -> Result<()> {
-    if actor.role == "auditor" {
-        Err(Error::Forbidden)
-    } else {
-        Ok(())
-    }
-}
 
 /// A required, trimmed, bounded text field.
 pub(crate) fn required(field: &str, value: &str, max_chars: usize, label_ja: &str) -> Result<String> {

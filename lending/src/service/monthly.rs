@@ -5,8 +5,11 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::actor::Actor;
+use crate::audit::NewEvent;
 use crate::error::{Error, Result};
-use crate::store::{audit, on, Tx};
+use crate::policy::{authorize, Action};
+use crate::store::{audit, Tx};
 use crate::timefmt::{audit_time, tokyo_midnight};
 
 /// A calendar month in Asia/Tokyo.
@@ -103,36 +106,20 @@ pub struct Report {
     pub complete: bool,
 }
 
+/// The report of `month` (default: the last complete one) for someone who may read it; audited
+/// as `report.monthly` (it names who read patient data).
+pub async fn read(tx: &mut Tx, actor: &Actor, month: Option<Month>) -> Result<Report> {
+    authorize(actor, Action::Oversee)?;
+    let month = month.unwrap_or_else(|| Month::last_complete(tx.clock().today_tokyo()));
+    let report = build(tx, month).await?;
+    tx.audit(actor, NewEvent::new("report.monthly", "report", &month.code()));
+    Ok(report)
+}
+
 pub async fn build(tx: &mut Tx, month: Month) -> Result<Report> {
     let (start, end) = (month.start(), month.next().start());
     let end_day = month.next().first_day();
-    // Every count binds the same two moments: $1 month start, $2 month end.
-    let counts = [
-        "SELECT COUNT(*) FROM loans WHERE lent_at >= $1 AND lent_at < $2",
-        "SELECT COUNT(*) FROM loan_devices ld JOIN loans l ON l.id = ld.loan_id WHERE l.lent_at >= $1 AND l.lent_at < $2",
-        "SELECT COUNT(*) FROM returns WHERE returned_at >= $1 AND returned_at < $2",
-        "SELECT COUNT(*) FROM loan_devices ld JOIN loans l ON l.id = ld.loan_id \
-         WHERE l.lent_at < $2 AND (ld.ended_at IS NULL OR ld.ended_at >= $2)",
-        "SELECT COUNT(*) FROM incidents WHERE kind IN ('lost', 'stolen') AND opened_at >= $1 AND opened_at < $2",
-        "SELECT COUNT(*) FROM wipes WHERE performed_at >= $1 AND performed_at < $2",
-        "SELECT COUNT(*) FROM wipes WHERE verified_at >= $1 AND verified_at < $2",
-        "SELECT COUNT(*) FROM incidents WHERE opened_at >= $1 AND opened_at < $2",
-        "SELECT COUNT(*) FROM incidents WHERE resolved_at >= $1 AND resolved_at < $2",
-        "SELECT COUNT(*) FROM problem_reports WHERE created_at >= $1 AND created_at < $2",
-        "SELECT COUNT(*) FROM problem_reports WHERE resolved_at >= $1 AND resolved_at < $2",
-        "SELECT COUNT(*) FROM custody_checks WHERE checked_at >= $1 AND checked_at < $2",
-        "SELECT COUNT(*) FROM consent_withdrawals WHERE withdrawn_at >= $1 AND withdrawn_at < $2",
-    ];
-    let mut n = Vec::with_capacity(counts.len());
-    for sql in counts {
-        n.push(on!(tx, c => sqlx::query_scalar::<_, i64>(sql).bind(start).bind(end).fetch_one(c).await)?);
-    }
-    let overdue_at_end = on!(tx, c => sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM loan_devices ld JOIN loans l ON l.id = ld.loan_id \
-         WHERE l.lent_at < $1 AND (ld.ended_at IS NULL OR ld.ended_at >= $1) AND l.due_on < $2")
-        .bind(end).bind(end_day)
-        .fetch_one(c)
-        .await)?;
+    let f = crate::store::monthly::figures(tx, start, end, end_day).await?;
     let (from, until) = (audit_time(start), audit_time(end));
     let events_by_action = audit::count_by_action(tx, &from, &until).await?;
     let of = |action: &str| events_by_action.iter().find(|(a, _)| a == action).map_or(0, |(_, n)| *n);
@@ -141,20 +128,20 @@ pub async fn build(tx: &mut Tx, month: Month) -> Result<Report> {
     let head_at_end = audit::head_at(tx, &until).await?;
     Ok(Report {
         month,
-        loans_made: n[0],
-        devices_lent: n[1],
-        devices_returned: n[2],
-        outstanding_at_end: n[3],
-        overdue_at_end,
-        lost_or_stolen: n[4],
-        wipes_recorded: n[5],
-        wipes_verified: n[6],
-        incidents_opened: n[7],
-        incidents_resolved: n[8],
-        problem_reports: n[9],
-        problem_reports_resolved: n[10],
-        custody_checks: n[11],
-        consents_withdrawn: n[12],
+        loans_made: f.loans_made,
+        devices_lent: f.devices_lent,
+        devices_returned: f.devices_returned,
+        outstanding_at_end: f.outstanding_at_end,
+        overdue_at_end: f.overdue_at_end,
+        lost_or_stolen: f.lost_or_stolen,
+        wipes_recorded: f.wipes_recorded,
+        wipes_verified: f.wipes_verified,
+        incidents_opened: f.incidents_opened,
+        incidents_resolved: f.incidents_resolved,
+        problem_reports: f.problem_reports,
+        problem_reports_resolved: f.problem_reports_resolved,
+        custody_checks: f.custody_checks,
+        consents_withdrawn: f.consents_withdrawn,
         events_by_action,
         patient_readers,
         failed_sign_ins,

@@ -5,7 +5,7 @@
 use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
-use crate::service::users::require_admin;
+use crate::policy::{authorize, Action};
 use crate::store::outbox::{self, FailedMail};
 use crate::store::Tx;
 
@@ -14,15 +14,13 @@ const LIST_MAX: i64 = 200;
 
 /// The failed mails and how many there are. Admins and auditors.
 pub async fn failed(tx: &mut Tx, actor: &Actor) -> Result<(Vec<FailedMail>, i64)> {
-    if actor.role == "nurse" {
-        return Err(Error::Forbidden);
-    }
+    authorize(actor, Action::Oversee)?;
     Ok((outbox::failed(tx, LIST_MAX).await?, outbox::count_failed(tx).await?))
 }
 
 /// Queues a failed mail again with fresh attempts (audited).
 pub async fn retry(tx: &mut Tx, actor: &Actor, id: &str) -> Result<()> {
-    require_admin(actor)?;
+    authorize(actor, Action::ManageStaff)?;
     if !outbox::requeue(tx, id).await? {
         return Err(not_failed());
     }
@@ -32,7 +30,7 @@ pub async fn retry(tx: &mut Tx, actor: &Actor, id: &str) -> Result<()> {
 
 /// Sets a failed mail aside: kept in the database, no longer listed or counted (audited).
 pub async fn dismiss(tx: &mut Tx, actor: &Actor, id: &str) -> Result<()> {
-    require_admin(actor)?;
+    authorize(actor, Action::ManageStaff)?;
     if !outbox::dismiss(tx, id).await? {
         return Err(not_failed());
     }

@@ -6,11 +6,14 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use ed25519_dalek::VerifyingKey;
+
 use crate::actor::Actor;
-use crate::audit::NewEvent;
+use crate::audit::{Break, EventRow, NewEvent};
 use crate::error::Result;
+use crate::policy::{authorize, Action};
 use crate::store::dashboard::{self, Filter, Row, Summary, Thresholds};
-use crate::store::{Store, Tx};
+use crate::store::{audit, Store, Tx};
 use crate::timefmt::{date_ja, datetime_ja};
 
 /// At most this many rows go into one export.
@@ -61,6 +64,7 @@ pub async fn dashboard(
     f: &Filter,
     t: Thresholds,
 ) -> Result<Dashboard> {
+    authorize(actor, Action::Read)?;
     let ((summary, counted_at), rows, total) = tokio::try_join!(
         cache.get(store, t),
         async { dashboard::page(&mut store.read().await?, f, t).await },
@@ -74,6 +78,7 @@ pub async fn dashboard(
 
 /// One page of a view for the API (the same rows as the dashboard), audited.
 pub async fn outstanding(store: &Store, actor: &Actor, f: &Filter, t: Thresholds) -> Result<(Vec<Row>, i64)> {
+    authorize(actor, Action::Read)?;
     let (rows, total) = dashboard::list(&mut store.read().await?, f, t).await?;
     let mut tx = store.begin().await?;
     audit_read(&mut tx, actor, "report.outstanding", f, &rows);
@@ -83,6 +88,7 @@ pub async fn outstanding(store: &Store, actor: &Actor, f: &Filter, t: Thresholds
 
 /// Every row of a view as CSV: UTF-8 with a BOM so Excel opens it in Japanese, one header row.
 pub async fn outstanding_csv(store: &Store, actor: &Actor, f: &Filter, t: Thresholds) -> Result<Vec<u8>> {
+    authorize(actor, Action::Read)?;
     let rows = dashboard::all(&mut store.read().await?, f, t, EXPORT_LIMIT).await?;
     let mut tx = store.begin().await?;
     audit_read(&mut tx, actor, "report.outstanding", f, &rows);
@@ -153,6 +159,40 @@ pub(crate) fn audit_read(tx: &mut Tx, actor: &Actor, action: &str, f: &Filter, r
             "patient_ids": patients,
         })),
     );
+}
+
+/// A page of the audit log for someone who may read it (newest first, at most `limit` events).
+/// Reading the log is itself logged: auditors are accountable too.
+pub async fn audit_log(tx: &mut Tx, actor: &Actor, search: &audit::Search, limit: i64) -> Result<Vec<EventRow>> {
+    authorize(actor, Action::Oversee)?;
+    let rows = audit::search(tx, search, limit).await?;
+    tx.audit(
+        actor,
+        NewEvent::new("audit.search", "audit", "").details(&json!({
+            "user": search.actor_id, "patient_id": search.patient_id, "device_id": search.target_id,
+            "action": search.action, "from": search.from, "until": search.until, "rows": rows.len(),
+        })),
+    );
+    Ok(rows)
+}
+
+/// Verifies the whole audit chain and its signed checkpoints for someone who may (audited with
+/// the outcome): the number of events, or where the chain breaks.
+pub async fn verify_chain(store: &Store, actor: &Actor, key: &VerifyingKey) -> Result<std::result::Result<i64, Break>> {
+    authorize(actor, Action::Oversee)?;
+    let outcome = match audit::verify(store).await? {
+        // The chain, then its signed checkpoints (a chain rewritten as a whole fails only those).
+        Ok(n) => super::checkpoints::verify(store, key, &[]).await?.map(|_| n),
+        Err(b) => Err(b),
+    };
+    let details = match &outcome {
+        Ok(n) => json!({ "intact": true, "events": n }),
+        Err(b) => json!({ "intact": false, "first_bad": b.seq() }),
+    };
+    let mut tx = store.begin().await?;
+    tx.audit(actor, NewEvent::new("audit.verify", "audit", "").details(&details));
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 #[cfg(test)]

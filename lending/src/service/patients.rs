@@ -5,7 +5,8 @@ use serde_json::json;
 
 use crate::actor::Actor;
 use crate::audit::NewEvent;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::policy::{authorize, Action};
 use crate::store::patients::{self, Patient, Search};
 use crate::store::Tx;
 
@@ -42,6 +43,7 @@ impl Found {
 /// Page `page` (1-based) of the patients whose 院内ID, name or kana holds what was typed
 /// (see [`Search::new`] for the folding), by 院内ID; audited.
 pub async fn search(tx: &mut Tx, actor: &Actor, q: &str, page: i64, per_page: i64) -> Result<Found> {
+    authorize(actor, Action::Read)?;
     let s = Search::new(q);
     let page = page.clamp(1, 100_000);
     let found = patients::search(tx, &s, per_page, (page - 1) * per_page).await?;
@@ -55,4 +57,13 @@ pub async fn search(tx: &mut Tx, actor: &Actor, q: &str, page: i64, per_page: i6
         })),
     );
     Ok(Found { patients: found, total, page, per_page })
+}
+
+/// One patient's record, for someone about to act on it (the explanation page, the API); audited
+/// as `patient.view`.
+pub async fn view(tx: &mut Tx, actor: &Actor, id: &str) -> Result<Patient> {
+    authorize(actor, Action::Read)?;
+    let patient = patients::get(tx, id).await?.ok_or(Error::NotFound)?;
+    tx.audit(actor, NewEvent::new("patient.view", "patient", &patient.id).patient(&patient.id));
+    Ok(patient)
 }

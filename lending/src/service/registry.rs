@@ -4,19 +4,20 @@
 use chrono::NaiveDate;
 use serde_json::json;
 
-use super::{bounded, require_writer, required};
+use super::{bounded, required};
 use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::ids::{new_id, sha256_hex, AssetTag, QrToken};
 use crate::lifecycle::DeviceStatus;
+use crate::policy::{authorize, Action};
 use crate::store::devices::{self, Device};
 use crate::store::patients::{self, Patient};
 use crate::store::registry::{self, DeviceModel, Document, Institution, Vendor};
 use crate::store::Tx;
 
 pub async fn save_institution(tx: &mut Tx, actor: &Actor, inst: &Institution) -> Result<()> {
-    require_writer(actor)?;
+    authorize(actor, Action::EditRegistry)?;
     required("name", &inst.name, 100, "医療機関名")?;
     required("day_phone", &inst.day_phone, 30, "日中の電話番号")?;
     required("night_phone", &inst.night_phone, 30, "夜間・休日の電話番号")?;
@@ -26,7 +27,7 @@ pub async fn save_institution(tx: &mut Tx, actor: &Actor, inst: &Institution) ->
 }
 
 pub async fn create_vendor(tx: &mut Tx, actor: &Actor, mut v: Vendor) -> Result<Vendor> {
-    require_writer(actor)?;
+    authorize(actor, Action::EditRegistry)?;
     v.id = new_id();
     v.name = required("name", &v.name, 100, "事業者名")?;
     v.support_phone = bounded("support_phone", &v.support_phone, 30, "サポート電話番号")?;
@@ -48,7 +49,7 @@ pub struct NewDocument {
 }
 
 pub async fn add_document_version(tx: &mut Tx, actor: &Actor, model_id: &str, d: NewDocument) -> Result<Document> {
-    require_writer(actor)?;
+    authorize(actor, Action::EditRegistry)?;
     let title_ja = required("title_ja", &d.title_ja, 200, "表題")?;
     let body_ja = required("body_ja", &d.body_ja, 20_000, "本文")?;
     if registry::model(tx, model_id).await?.is_none() {
@@ -171,7 +172,7 @@ pub async fn create_model(
     mut m: DeviceModel,
     document: NewDocument,
 ) -> Result<DeviceModel> {
-    require_writer(actor)?;
+    authorize(actor, Action::EditRegistry)?;
     m.id = new_id();
     m.manufacturer = required("manufacturer", &m.manufacturer, 100, "製造販売業者")?;
     m.model_name = required("model_name", &m.model_name, 100, "機種名")?;
@@ -213,7 +214,7 @@ pub struct NewDevice {
 }
 
 pub async fn register_device(tx: &mut Tx, actor: &Actor, d: NewDevice) -> Result<Device> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let tag = AssetTag::parse(&d.asset_tag)?;
     if registry::model(tx, &d.model_id).await?.is_none() {
         return Err(Error::invalid("model_id", "機種が見つかりません。", "Unknown device model."));
@@ -278,7 +279,7 @@ fn birth_date(value: &str, today: NaiveDate) -> Result<Option<NaiveDate>> {
 }
 
 pub async fn create_patient(tx: &mut Tx, actor: &Actor, p: NewPatient) -> Result<Patient> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     // Numbers and kana are read aloud and typed on phones: folded once here (SPEC §9).
     let patient = Patient {
         id: new_id(),

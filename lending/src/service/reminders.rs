@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::ids::new_id;
 use crate::store::dashboard::{self, Thresholds, View};
 use crate::store::outbox::{self, Mail};
-use crate::store::{on, Tx};
+use crate::store::Tx;
 use crate::timefmt::date_ja;
 
 /// When reminders go out, in days (`LENDING_REMINDER_CADENCE`, default `2,1,3,7`).
@@ -55,27 +55,11 @@ impl Cadence {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct OpenLoan {
-    id: String,
-    due_on: NaiveDate,
-    nurse_email: String,
-    site: String,
-    /// Due-date extensions: the reminders start again for the new date.
-    extensions: i64,
-}
-
 /// Queues the reminders due today (Asia/Tokyo). Returns how many mails were queued.
 pub async fn queue_due(tx: &mut Tx, cadence: Cadence, staff_base_url: &str) -> Result<usize> {
     let today = tx.clock().today_tokyo();
     let horizon = today + chrono::Duration::days(cadence.due_soon);
-    let loans: Vec<OpenLoan> = on!(tx, c => sqlx::query_as::<_, OpenLoan>(
-        "SELECT l.id, l.due_on, u.email AS nurse_email, u.site, \
-         (SELECT COUNT(*) FROM loan_extensions e WHERE e.loan_id = l.id) AS extensions \
-         FROM loans l JOIN users u ON u.id = l.lent_by WHERE l.closed_at IS NULL AND l.due_on <= $1 ORDER BY l.due_on")
-        .bind(horizon)
-        .fetch_all(c)
-        .await)?;
+    let loans = crate::store::loans::open_due_by(tx, horizon).await?;
     let mut queued = 0;
     for loan in loans {
         let overdue = (today - loan.due_on).num_days();
@@ -87,23 +71,14 @@ pub async fn queue_due(tx: &mut Tx, cadence: Cadence, staff_base_url: &str) -> R
             steps.push(("overdue_nurse", vec![loan.nurse_email.clone()]));
         }
         if overdue >= cadence.overdue_site {
-            let site: Vec<String> = on!(tx, c => sqlx::query_scalar(
-                "SELECT email FROM users WHERE role = 'nurse' AND site = $1 AND disabled = $2 AND email <> '' ORDER BY login")
-                .bind(&loan.site).bind(false)
-                .fetch_all(c)
-                .await)?;
+            let site = crate::store::users::nurse_emails_at_site(tx, &loan.site).await?;
             steps.push(("overdue_site", site));
         }
         if overdue >= cadence.overdue_admins {
             let admins = crate::store::users::admin_emails(tx).await?;
             steps.push(("overdue_admins", admins));
         }
-        let tags: Vec<String> = on!(tx, c => sqlx::query_scalar(
-            "SELECT d.asset_tag FROM loan_devices ld JOIN devices d ON d.id = ld.device_id \
-             WHERE ld.loan_id = $1 AND ld.ended_at IS NULL ORDER BY d.asset_tag")
-            .bind(&loan.id)
-            .fetch_all(c)
-            .await)?;
+        let tags = crate::store::loans::open_asset_tags(tx, &loan.id).await?;
         for (step, recipients) in steps {
             let (subject, body) = text(step, &tags, loan.due_on, overdue, &format!("{staff_base_url}/devices"));
             for to in recipients.into_iter().filter(|r| !r.is_empty()) {
@@ -138,12 +113,7 @@ pub async fn queue_digest(tx: &mut Tx, thresholds: Thresholds, staff_base_url: &
     }
     let today = local.date_naive();
     // Checked first so the every-few-seconds worker does not recount the dashboard all day.
-    let sent_today: i64 = on!(tx, c => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM mail_outbox WHERE dedupe_key >= $1 AND dedupe_key < $2")
-        .bind(format!("digest:{today}:"))
-        .bind(format!("digest:{today};"))
-        .fetch_one(c)
-        .await)?;
+    let sent_today = outbox::count_keys_between(tx, &format!("digest:{today}:"), &format!("digest:{today};")).await?;
     if sent_today > 0 {
         return Ok(0);
     }
@@ -170,11 +140,7 @@ pub async fn queue_digest(tx: &mut Tx, thresholds: Thresholds, staff_base_url: &
     let body = format!(
         "管理者各位\n\n本日時点で対応が必要な件数です。\n\n{counts}\n一覧はスタッフ画面の「状況」で確認してください（このメールには患者さまの情報を載せていません）。\n{staff_base_url}/dashboard\n\n-- \n医療機器 貸出管理（自動送信）\n"
     );
-    let admins: Vec<String> = on!(tx, c => sqlx::query_scalar(
-        "SELECT email FROM users WHERE role = 'admin' AND disabled = $1 AND email <> '' ORDER BY login")
-        .bind(false)
-        .fetch_all(c)
-        .await)?;
+    let admins = crate::store::users::admin_emails(tx).await?;
     let mut queued = 0;
     for to in admins {
         let mail = staff_mail(format!("digest:{today}:{to}"), &to, &subject, &body);
@@ -204,7 +170,7 @@ fn system() -> Actor {
     Actor {
         user_id: String::new(),
         login: "reminders".into(),
-        role: "system".into(),
+        role: crate::policy::Principal::Cli,
         source: "worker".into(),
         credential: crate::Credential::None,
     }

@@ -2,7 +2,6 @@
 //! staff service picks new reports up, audits them and queues an alert mail that carries no
 //! patient data, only a link into the staff app.
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::bounded;
@@ -11,9 +10,10 @@ use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::mail::ProblemReportEmail;
+use crate::policy::{authorize, Action};
 use crate::store::outbox::{self, Mail};
 use crate::store::public::{self, NewReport};
-use crate::store::{on, Tx};
+use crate::store::{reports, Tx};
 
 /// (value, Japanese, English) in the order the form shows them.
 pub const CATEGORIES: [(&str, &str, &str); 6] = [
@@ -74,49 +74,22 @@ pub async fn submit(tx: &mut Tx, token: &str, input: &ReportInput) -> Result<Str
     Ok(id)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
-pub struct ReportRow {
-    pub id: String,
-    pub device_id: String,
-    pub asset_tag: String,
-    pub category: String,
-    pub body: String,
-    pub callback_phone: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub status: String,
-    pub resolution: String,
-}
-
-const REPORT_COLUMNS: &str =
-    "r.id, r.device_id, d.asset_tag, r.category, r.body, r.callback_phone, r.created_at, r.status, r.resolution";
+pub use crate::store::reports::ReportRow;
 
 /// Reports, newest first; only open ones unless `all`.
 pub async fn list(tx: &mut Tx, all: bool) -> Result<Vec<ReportRow>> {
-    let sql = format!(
-        "SELECT {REPORT_COLUMNS} FROM problem_reports r JOIN devices d ON d.id = r.device_id \
-         WHERE ($1 OR r.status <> 'resolved') ORDER BY r.created_at DESC LIMIT 500"
-    );
-    Ok(on!(tx, c => sqlx::query_as::<_, ReportRow>(&sql).bind(all).fetch_all(c).await)?)
+    reports::list(tx, all).await
 }
 
 /// Reports not yet resolved (the digest mail and `/metrics`).
 pub async fn open_count(tx: &mut Tx) -> Result<i64> {
-    Ok(on!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM problem_reports WHERE status <> 'resolved'")
-        .fetch_one(c)
-        .await)?)
+    reports::open_count(tx).await
 }
 
 pub async fn resolve(tx: &mut Tx, actor: &Actor, id: &str, note: &str) -> Result<()> {
-    super::require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let note = bounded("resolution", note, 2000, "対応内容")?;
-    let now = tx.now();
-    let n = on!(tx, c => sqlx::query(
-        "UPDATE problem_reports SET status = 'resolved', resolved_by = $1, resolved_at = $2, resolution = $3 \
-         WHERE id = $4 AND status <> 'resolved'")
-        .bind(&actor.user_id).bind(now).bind(&note).bind(id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    let n = reports::resolve(tx, id, &actor.user_id, &note).await?;
     if n != 1 {
         return Err(Error::conflict("この連絡は見つからないか、すでに対応済みです。", "No such open report."));
     }
@@ -133,18 +106,11 @@ pub const ALERT_EVERY_MINUTES: i64 = 5;
 /// once every [`ALERT_EVERY_MINUTES`]. Returns how many reports were picked up.
 pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
     let now = tx.now();
-    let last: Option<DateTime<Utc>> = on!(tx, c => sqlx::query_scalar(
-        "SELECT alerted_at FROM problem_reports WHERE alerted_at IS NOT NULL ORDER BY alerted_at DESC LIMIT 1")
-        .fetch_optional(c)
-        .await)?;
+    let last = reports::last_alerted_at(tx).await?;
     if last.is_some_and(|at| at > now - chrono::Duration::minutes(ALERT_EVERY_MINUTES)) {
         return Ok(0);
     }
-    let new: Vec<(String, String, String)> = on!(tx, c => sqlx::query_as(
-        "SELECT r.id, d.asset_tag, r.category FROM problem_reports r JOIN devices d ON d.id = r.device_id \
-         WHERE r.alerted_at IS NULL ORDER BY r.created_at LIMIT 100")
-        .fetch_all(c)
-        .await)?;
+    let new = reports::not_alerted(tx, 100).await?;
     if new.is_empty() {
         return Ok(0);
     }
@@ -152,18 +118,14 @@ pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
     let system = Actor {
         user_id: String::new(),
         login: "mobile-api".into(),
-        role: "public".into(),
+        role: crate::policy::Principal::Public,
         source: "qr".into(),
         credential: crate::Credential::None,
     };
     let mut claimed = Vec::new();
     for (id, asset_tag, category) in &new {
         // Claim the report first: with several staff replicas, only one alerts for it.
-        let n = on!(tx, c => sqlx::query("UPDATE problem_reports SET alerted_at = $1 WHERE id = $2 AND alerted_at IS NULL")
-            .bind(now).bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let n = reports::claim_alert(tx, id, now).await?;
         if n != 1 {
             continue;
         }

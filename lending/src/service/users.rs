@@ -10,6 +10,7 @@ use crate::audit::NewEvent;
 use crate::auth::passwords;
 use crate::error::{Error, Result};
 use crate::ids::{new_id, random_token, sha256_hex};
+use crate::policy::{authorize, Action};
 use crate::store::users::{self, User};
 use crate::store::{Store, Tx};
 
@@ -24,7 +25,7 @@ pub struct NewUser {
 /// Adds a staff user with a temporary password (returned once), to be changed at first
 /// sign-in together with the second factor's enrolment.
 pub async fn add_user(tx: &mut Tx, actor: &Actor, u: NewUser) -> Result<(User, String)> {
-    require_admin(actor)?;
+    authorize(actor, Action::ManageStaff)?;
     let login = required("login", &u.login, 64, "ログインID")?;
     if !login.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
         return Err(Error::invalid(
@@ -65,15 +66,6 @@ fn email_address(value: &str) -> Result<String> {
     Ok(email)
 }
 
-/// Only admins (or the operator at the command line) manage users and tokens.
-pub(crate) fn require_admin(actor: &Actor) -> Result<()> {
-    if actor.role == "admin" || actor.role == "system" {
-        Ok(())
-    } else {
-        Err(Error::Forbidden)
-    }
-}
-
 /// Whom a new API token acts for.
 #[derive(Debug, Clone, Copy)]
 pub enum TokenFor<'a> {
@@ -88,12 +80,18 @@ pub enum TokenFor<'a> {
 /// the operator at the command line, and such a token never counts as its owner's own
 /// credential (see [`Credential::is_own`]).
 pub async fn create_token(tx: &mut Tx, actor: &Actor, owner: TokenFor<'_>, name: &str, days: i64) -> Result<String> {
+    authorize(actor, Action::OwnAccount)?;
     let user = match (owner, &actor.credential) {
         (TokenFor::Myself, Credential::Session(_)) => users::get(tx, &actor.user_id).await?.ok_or(Error::NotFound)?,
         (TokenFor::Login(login), Credential::Cli(_)) => users::by_login(tx, login)
             .await?
             .ok_or_else(|| Error::invalid("login", "そのログインIDの職員はいません。", "No such user."))?,
-        _ => return Err(Error::Forbidden),
+        // A token for oneself needs one's own signed-in session; one for someone else only the
+        // command line may mint.
+        (TokenFor::Myself, Credential::None | Credential::Token { .. } | Credential::Cli(_))
+        | (TokenFor::Login(_), Credential::None | Credential::Session(_) | Credential::Token { .. }) => {
+            return Err(Error::Forbidden)
+        }
     };
     if user.disabled {
         return Err(Error::conflict("無効化された職員にはトークンを発行できません。", "The user is disabled."));
@@ -164,17 +162,16 @@ pub async fn record_token_refusal(store: &Store, source: &str, why: TokenRefusal
 
 /// API tokens: everyone's for admins and auditors, otherwise the actor's own.
 pub async fn tokens(tx: &mut Tx, actor: &Actor, everyone: bool) -> Result<Vec<users::TokenInfo>> {
-    if everyone && !matches!(actor.role.as_str(), "admin" | "auditor") {
-        return Err(Error::Forbidden);
-    }
+    authorize(actor, if everyone { Action::Oversee } else { Action::Read })?;
     users::tokens(tx, (!everyone).then_some(actor.user_id.as_str())).await
 }
 
 /// Revokes a token: its owner may, and so may an admin (nobody else learns it exists).
 pub async fn revoke_token(tx: &mut Tx, actor: &Actor, token_id: &str) -> Result<()> {
+    authorize(actor, Action::Read)?;
     let token = users::token(tx, token_id).await?.ok_or(Error::NotFound)?;
     if token.user_id != actor.user_id {
-        require_admin(actor)?;
+        authorize(actor, Action::ManageStaff)?;
     }
     if !users::revoke_token(tx, token_id).await? {
         return Err(Error::NotFound);

@@ -4,13 +4,14 @@
 
 use serde_json::json;
 
+use super::bounded;
 use super::idempotency::{self, IdempotencyKey, Operation};
-use super::{bounded, require_writer};
 use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::lifecycle::DeviceStatus;
+use crate::policy::{authorize, Action};
 use crate::store::registry::{self, DeviceModel};
 use crate::store::wipes::{self, Wipe};
 use crate::store::{devices, Tx};
@@ -37,7 +38,7 @@ pub struct WipeRequest {
 }
 
 pub async fn record(tx: &mut Tx, actor: &Actor, req: WipeRequest) -> Result<Wipe> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     if !["clear", "purge", "destroy"].contains(&req.method.as_str()) {
         return Err(Error::invalid(
             "method",
@@ -71,7 +72,7 @@ pub async fn record(tx: &mut Tx, actor: &Actor, req: WipeRequest) -> Result<Wipe
             "Some checklist items are not done.",
         ));
     }
-    let last_loan = loans_for_wipe(tx, &device.id).await?;
+    let last_loan = crate::store::loans::last_returned_from(tx, &device.id).await?;
     let wipe = Wipe {
         id: new_id(),
         device_id: device.id.clone(),
@@ -99,19 +100,10 @@ pub async fn record(tx: &mut Tx, actor: &Actor, req: WipeRequest) -> Result<Wipe
     Ok(wipe)
 }
 
-/// The loan the device last came back from, if any (printed on the certificate).
-async fn loans_for_wipe(tx: &mut Tx, device_id: &str) -> Result<Option<String>> {
-    Ok(crate::store::on!(tx, c => sqlx::query_scalar(
-        "SELECT loan_id FROM returns WHERE device_id = $1 ORDER BY returned_at DESC LIMIT 1")
-        .bind(device_id)
-        .fetch_optional(c)
-        .await)?)
-}
-
 /// A second person confirms the wipe. A passing wipe makes the device available again
 /// (or retired, when it was destroyed).
 pub async fn verify(tx: &mut Tx, actor: &Actor, wipe_id: &str) -> Result<Wipe> {
-    require_writer(actor)?;
+    authorize(actor, Action::Operate)?;
     let wipe = wipes::get(tx, wipe_id).await?.ok_or(Error::NotFound)?;
     if wipe.verified_by.is_some() {
         return Err(Error::conflict("この消去記録はすでに確認済みです。", "This wipe is already verified."));
@@ -162,6 +154,7 @@ pub async fn verify(tx: &mut Tx, actor: &Actor, wipe_id: &str) -> Result<Wipe> {
 /// [`record`] once per idempotency key: the same device's wipe submitted again with the key gets
 /// the first record back.
 pub async fn record_once(tx: &mut Tx, actor: &Actor, req: WipeRequest, key: Option<&IdempotencyKey>) -> Result<Wipe> {
+    authorize(actor, Action::Operate)?;
     let fingerprint = req.device_id.clone();
     idempotency::once(
         tx,
@@ -177,12 +170,13 @@ pub async fn record_once(tx: &mut Tx, actor: &Actor, req: WipeRequest, key: Opti
 
 /// Whether `actor` may verify wipes at all (pages ask before asking what was checked).
 pub fn may_verify(actor: &Actor) -> Result<()> {
-    require_writer(actor)
+    authorize(actor, Action::Operate)
 }
 
 /// [`verify`] once per idempotency key: a repeated confirmation gets the verified wipe back
 /// instead of "already verified".
 pub async fn verify_once(tx: &mut Tx, actor: &Actor, wipe_id: &str, key: Option<&IdempotencyKey>) -> Result<Wipe> {
+    authorize(actor, Action::Operate)?;
     idempotency::once(
         tx,
         actor,

@@ -38,7 +38,7 @@ pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Resul
             at: at.clone(),
             actor_id: actor.user_id,
             actor_login: actor.login,
-            role: actor.role,
+            role: actor.role.as_str().to_owned(),
             action: ev.action,
             target_type: ev.target_type,
             target_id: ev.target_id,

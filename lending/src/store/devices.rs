@@ -57,6 +57,28 @@ pub async fn by_asset_tag_ignoring_case(tx: &mut Tx, tag: &str) -> Result<Option
     Ok(if found.len() == 1 { found.pop() } else { None })
 }
 
+/// Every asset tag in the registry (the CSV import checks new rows against them).
+pub async fn all_asset_tags(tx: &mut Tx) -> Result<Vec<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar::<_, String>("SELECT asset_tag FROM devices").fetch_all(c).await)?)
+}
+
+/// Gives the device a new QR token; the old one is kept as retired so a scan of an old label
+/// can say the label was replaced.
+pub async fn replace_qr_token(tx: &mut Tx, device: &Device, new_token: &str) -> Result<()> {
+    let now = tx.now();
+    on!(tx, c => sqlx::query("INSERT INTO retired_qr_tokens (token, device_id, retired_at) VALUES ($1, $2, $3)")
+        .bind(&device.qr_token).bind(&device.id).bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    on!(tx, c => sqlx::query("UPDATE devices SET qr_token = $1, updated_at = $2 WHERE id = $3")
+        .bind(new_token).bind(now).bind(&device.id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 pub async fn by_qr_token(tx: &mut Tx, token: &str) -> Result<Option<Device>> {
     let sql = format!("SELECT {COLUMNS} FROM devices WHERE qr_token = $1");
     Ok(on!(tx, c => sqlx::query_as::<_, Device>(&sql).bind(token).fetch_optional(c).await)?)

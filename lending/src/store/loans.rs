@@ -170,6 +170,90 @@ pub async fn consent_ids(tx: &mut Tx) -> Result<Vec<String>> {
     Ok(on!(tx, c => sqlx::query_scalar("SELECT id FROM consents ORDER BY signed_at, id").fetch_all(c).await)?)
 }
 
+/// The loan the device last came back from, if any (printed on the certificate of wiping).
+pub async fn last_returned_from(tx: &mut Tx, device_id: &str) -> Result<Option<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar(
+        "SELECT loan_id FROM returns WHERE device_id = $1 ORDER BY returned_at DESC LIMIT 1")
+        .bind(device_id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Records that the consent was withdrawn; `false` if it already was.
+pub async fn insert_withdrawal(
+    tx: &mut Tx,
+    consent_id: &str,
+    recorded_by: &str,
+    signer_name: &str,
+    reason: &str,
+) -> Result<bool> {
+    let now = tx.now();
+    let inserted = on!(tx, c => sqlx::query(
+        "INSERT INTO consent_withdrawals (id, consent_id, withdrawn_at, recorded_by, signer_name, reason) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(crate::ids::new_id()).bind(consent_id).bind(now).bind(recorded_by).bind(signer_name).bind(reason)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()));
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Open loans whose consent was given on an explanation document that is no longer the
+/// model's current one.
+pub async fn needing_reconsent(tx: &mut Tx) -> Result<Vec<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar(
+        "SELECT DISTINCT l.id FROM loans l \
+         JOIN consent_documents cd ON cd.consent_id = l.consent_id \
+         JOIN explanation_documents d ON d.id = cd.document_id \
+         JOIN device_models m ON m.id = d.model_id \
+         WHERE l.closed_at IS NULL AND m.current_document_id <> d.id ORDER BY l.id")
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The consent with this verification code (as printed: `XXXX-XXXX-…`), if any.
+pub async fn consent_id_by_code(tx: &mut Tx, code: &str) -> Result<Option<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar("SELECT id FROM consents WHERE verification_code = $1")
+        .bind(code)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// An open loan due on or before a day, with what its reminders need.
+#[derive(Debug, sqlx::FromRow)]
+pub struct OpenLoanDue {
+    pub id: String,
+    pub due_on: NaiveDate,
+    pub nurse_email: String,
+    pub site: String,
+    /// Due-date extensions: the reminders start again for the new date.
+    pub extensions: i64,
+}
+
+/// Open loans due on or before `horizon`, earliest first.
+pub async fn open_due_by(tx: &mut Tx, horizon: NaiveDate) -> Result<Vec<OpenLoanDue>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, OpenLoanDue>(
+        "SELECT l.id, l.due_on, u.email AS nurse_email, u.site, \
+         (SELECT COUNT(*) FROM loan_extensions e WHERE e.loan_id = l.id) AS extensions \
+         FROM loans l JOIN users u ON u.id = l.lent_by WHERE l.closed_at IS NULL AND l.due_on <= $1 ORDER BY l.due_on")
+        .bind(horizon)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The asset tags of the devices of a loan not yet returned.
+pub async fn open_asset_tags(tx: &mut Tx, loan_id: &str) -> Result<Vec<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar(
+        "SELECT d.asset_tag FROM loan_devices ld JOIN devices d ON d.id = ld.device_id \
+         WHERE ld.loan_id = $1 AND ld.ended_at IS NULL ORDER BY d.asset_tag")
+        .bind(loan_id)
+        .fetch_all(c)
+        .await)?)
+}
+
 pub async fn get_return(tx: &mut Tx, id: &str) -> Result<Option<Return>> {
     Ok(on!(tx, c => sqlx::query_as::<_, Return>(
         "SELECT id, loan_id, device_id, returned_at, received_by, damaged, accessories_complete, cleaned, \

@@ -116,6 +116,16 @@ pub async fn failed(tx: &mut Tx, limit: i64) -> Result<Vec<FailedMail>> {
 }
 
 /// How many mails wait to be sent (queued or being retried).
+/// How many mails have a dedupe key in `[from, until)` (e.g. today's digests).
+pub async fn count_keys_between(tx: &mut Tx, from: &str, until: &str) -> Result<i64> {
+    Ok(on!(tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM mail_outbox WHERE dedupe_key >= $1 AND dedupe_key < $2")
+        .bind(from)
+        .bind(until)
+        .fetch_one(c)
+        .await)?)
+}
+
 pub async fn count_pending(tx: &mut Tx) -> Result<i64> {
     Ok(on!(tx, c => sqlx::query_scalar(
         "SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL")

@@ -5,11 +5,41 @@ use chrono::{DateTime, Utc};
 use super::{on, Tx};
 use crate::error::Result;
 
+/// How far a sign-in has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The password was accepted; the second factor (or the first sign-in's set-up) is still due.
+    Password,
+    /// Password and second factor: the person may act.
+    Full,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Full => "full",
+        }
+    }
+}
+
+impl TryFrom<String> for Stage {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        match s.as_str() {
+            "password" => Ok(Self::Password),
+            "full" => Ok(Self::Full),
+            other => Err(format!("unknown session stage {other:?}")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Session {
     pub id_hash: String,
     pub user_id: String,
-    pub stage: String,
+    #[sqlx(try_from = "String")]
+    pub stage: Stage,
     pub csrf_token: String,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
@@ -19,7 +49,7 @@ pub async fn insert(tx: &mut Tx, s: &Session, source: &str) -> Result<()> {
     on!(tx, c => sqlx::query(
         "INSERT INTO sessions (id_hash, user_id, stage, csrf_token, created_at, last_seen_at, source) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(&s.id_hash).bind(&s.user_id).bind(&s.stage).bind(&s.csrf_token).bind(s.created_at).bind(s.last_seen_at)
+        .bind(&s.id_hash).bind(&s.user_id).bind(s.stage.as_str()).bind(&s.csrf_token).bind(s.created_at).bind(s.last_seen_at)
         .bind(source)
         .execute(c)
         .await

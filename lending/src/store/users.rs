@@ -278,3 +278,12 @@ pub async fn admin_emails(tx: &mut Tx) -> Result<Vec<String>> {
         .fetch_all(c)
         .await)?)
 }
+
+/// The e-mail addresses of the enabled nurses of a site.
+pub async fn nurse_emails_at_site(tx: &mut Tx, site: &str) -> Result<Vec<String>> {
+    Ok(on!(tx, c => sqlx::query_scalar(
+        "SELECT email FROM users WHERE role = 'nurse' AND site = $1 AND disabled = $2 AND email <> '' ORDER BY login")
+        .bind(site).bind(false)
+        .fetch_all(c)
+        .await)?)
+}

@@ -11,6 +11,7 @@ mod import;
 mod lifecycle;
 mod migrations;
 mod oversight;
+mod policy;
 mod receipts;
 mod reminders;
 mod smtp;

@@ -7,13 +7,14 @@ use axum::http::{HeaderMap, HeaderValue};
 use lending::service::auth::{self, SessionPolicy};
 use lending::store::sessions::Session;
 use lending::store::users::{self, User};
-use lending::{Actor, Config, Credential, Error, Role};
+use lending::{Actor, Config, Credential, Error};
 use serde::de::DeserializeOwned;
 
 use super::{lang_of, nav, role_label, Chrome, PageError, UserChip};
 use crate::auth::client_addr;
 use crate::i18n::Lang;
 use crate::AppState;
+use lending::store::sessions::Stage;
 
 /// `__Host-` needs TLS (Secure); in plain-HTTP development the name drops the prefix.
 pub fn cookie_name(cfg: &Config) -> &'static str {
@@ -73,7 +74,7 @@ impl std::ops::Deref for Staff {
 
 impl Pending {
     pub fn chrome(&self) -> Chrome {
-        let full = self.session.stage == "full";
+        let full = self.session.stage == Stage::Full;
         Chrome {
             t: self.lang.t(),
             lang: self.lang,
@@ -103,22 +104,15 @@ impl Pending {
 }
 
 impl Staff {
-    /// Admin-only actions; auditors and nurses get 403.
-    pub fn require_admin(&self) -> Result<(), PageError> {
-        if self.user.role == Role::Admin {
-            Ok(())
-        } else {
-            Err(self.error(Error::Forbidden))
-        }
+    /// 403 (in the page's language) unless the role may do `action` ([`lending::policy`]). The
+    /// service called next checks again; this only keeps a form from being shown in vain.
+    pub fn require(&self, action: lending::Action) -> Result<(), PageError> {
+        lending::authorize(&self.actor, action).map_err(|e| self.error(e))
     }
 
-    /// Pages admins and auditors may read.
-    pub fn require_admin_or_auditor(&self) -> Result<(), PageError> {
-        if matches!(self.user.role, Role::Admin | Role::Auditor) {
-            Ok(())
-        } else {
-            Err(self.error(Error::Forbidden))
-        }
+    /// Whether the role may do `action` (to offer a link or button only to those who may).
+    pub fn may(&self, action: lending::Action) -> bool {
+        lending::policy::allows(self.actor.role, action)
     }
 }
 
@@ -133,7 +127,7 @@ impl FromRequestParts<AppState> for Pending {
         let (session, user) = found.ok_or(PageError::SignIn)?;
         // Audit events name the session by a prefix of its stored hash (never the cookie value);
         // only a full session is a credential of its own.
-        let credential = if session.stage == "full" {
+        let credential = if session.stage == Stage::Full {
             Credential::Session(session.id_hash.chars().take(16).collect())
         } else {
             Credential::None
@@ -149,7 +143,7 @@ impl FromRequestParts<AppState> for Staff {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let p = Pending::from_request_parts(parts, state).await?;
-        if p.session.stage != "full" {
+        if p.session.stage != Stage::Full {
             return Err(PageError::Redirect(next_page(state, &p.user).await?.into()));
         }
         let mut tx = state.store.read().await?;

@@ -158,7 +158,7 @@ impl TestApp {
             &lending::store::sessions::Session {
                 id_hash: lending::ids::sha256_hex(&token),
                 user_id: user.id,
-                stage: "full".into(),
+                stage: lending::store::sessions::Stage::Full,
                 csrf_token: csrf.clone(),
                 created_at: at,
                 last_seen_at: at,

@@ -2,10 +2,8 @@
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use lending::audit::NewEvent;
 use lending::service::patients as patient_search;
-use lending::store::patients::{self, Patient};
-use lending::Error;
+use lending::store::patients::Patient;
 use serde::Deserialize;
 
 use crate::auth::ApiUser;
@@ -47,8 +45,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Patient>> {
     let mut tx = state.store.begin().await?;
-    let patient = patients::get(&mut tx, &id).await?.ok_or(Error::NotFound)?;
-    tx.audit(&actor, NewEvent::new("patient.view", "patient", &patient.id).patient(&patient.id));
+    let patient = lending::service::patients::view(&mut tx, &actor, &id).await?;
     tx.commit().await?;
     Ok(Json(patient))
 }

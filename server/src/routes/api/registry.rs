@@ -37,17 +37,8 @@ async fn save_institution(
     State(state): State<AppState>,
     ApiJson(i): ApiJson<Institution>,
 ) -> ApiResult<StatusCode> {
-    require_admin(&actor)?;
     write_tx!(state, |tx| registry::save_institution(tx, &actor, &i));
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn require_admin(actor: &lending::Actor) -> Result<(), lending::Error> {
-    if actor.role == "admin" {
-        Ok(())
-    } else {
-        Err(lending::Error::Forbidden)
-    }
 }
 
 async fn vendors(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json<Vec<Vendor>>> {
@@ -80,7 +71,6 @@ async fn create_vendor(
     State(state): State<AppState>,
     ApiJson(v): ApiJson<NewVendor>,
 ) -> ApiResult<(StatusCode, Json<Vendor>)> {
-    require_admin(&actor)?;
     let vendor = Vendor {
         id: String::new(),
         name: v.name,
@@ -106,7 +96,6 @@ async fn create_model(
     State(state): State<AppState>,
     ApiJson(m): ApiJson<NewModel>,
 ) -> ApiResult<(StatusCode, Json<DeviceModel>)> {
-    require_admin(&actor)?;
     let (model, document) = m.into_parts();
     Ok((StatusCode::CREATED, Json(write_tx!(state, |tx| registry::create_model(tx, &actor, model, document)))))
 }
@@ -117,7 +106,6 @@ async fn add_document(
     Path(id): Path<String>,
     ApiJson(d): ApiJson<NewDocument>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    require_admin(&actor)?;
     let doc = write_tx!(state, |tx| registry::add_document_version(tx, &actor, &id, d));
     Ok((StatusCode::CREATED, Json(json!({ "id": doc.id, "version": doc.version, "sha256": doc.sha256 }))))
 }

@@ -68,16 +68,9 @@ async fn monthly_report(
     State(state): State<AppState>,
     Query(q): Pairs,
 ) -> ApiResult<Json<Report>> {
-    if !matches!(actor.role.as_str(), "admin" | "auditor") {
-        return Err(lending::Error::Forbidden.into());
-    }
+    let month = q.iter().find(|(k, _)| k == "month").map(|(_, m)| Month::parse(m)).transpose()?;
     let mut tx = state.store.begin().await?;
-    let month = match q.iter().find(|(k, _)| k == "month") {
-        Some((_, m)) => Month::parse(m)?,
-        None => Month::last_complete(tx.clock().today_tokyo()),
-    };
-    let report = monthly::build(&mut tx, month).await?;
-    tx.audit(&actor, lending::audit::NewEvent::new("report.monthly", "report", &month.code()));
+    let report = monthly::read(&mut tx, &actor, month).await?;
     tx.commit().await?;
     Ok(Json(report))
 }

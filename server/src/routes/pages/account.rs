@@ -17,6 +17,7 @@ use crate::routes::Routes;
 use crate::web::session::{clear_session, next_page, set_session, Pending, PendingForm, Staff, StaffForm};
 use crate::web::{change_then_go, render, Chrome, PageError};
 use crate::AppState;
+use lending::store::sessions::Stage;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -63,7 +64,7 @@ async fn password_access(state: &AppState, p: &Pending) -> Result<bool, PageErro
     let mut tx = state.store.read().await?;
     let creds = users::credentials(&mut tx, &p.user.id).await?.ok_or(PageError::SignIn)?;
     drop(tx);
-    if p.session.stage == "full" {
+    if p.session.stage == Stage::Full {
         return Ok(creds.must_change_password);
     }
     if next_page(state, &p.user).await? == "/account/password" {
@@ -117,17 +118,17 @@ async fn change_password(
         Err(e @ Error::Validation(_)) => return Ok(again(p.error_text(&e))),
         Err(e) => return Err(p.error(e)),
     }
-    let to = if p.session.stage == "full" { "/" } else { next_page(&state, &p.user).await? };
+    let to = if p.session.stage == Stage::Full { "/" } else { next_page(&state, &p.user).await? };
     Ok(Redirect::to(to).into_response())
 }
 
 /// Enrolment is only for a pending session whose next step it is.
 async fn require_enrolment_step(state: &AppState, p: &Pending) -> Result<(), PageError> {
     let next = next_page(state, &p.user).await?;
-    if p.session.stage == "password" && next == "/account/totp" {
+    if p.session.stage == Stage::Password && next == "/account/totp" {
         Ok(())
     } else {
-        Err(PageError::Redirect(if p.session.stage == "full" { "/".into() } else { next.into() }))
+        Err(PageError::Redirect(if p.session.stage == Stage::Full { "/".into() } else { next.into() }))
     }
 }
 

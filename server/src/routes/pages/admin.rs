@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use lending::service::{auth, users as user_service};
 use lending::store::users;
 use lending::timefmt::datetime_ja;
+use lending::Action;
 use lending::Role;
 
 use super::Empty;
@@ -66,12 +67,12 @@ async fn users_view(state: &AppState, s: &Staff, shown_once: Option<String>) -> 
     let roles =
         [Role::Nurse, Role::Admin, Role::Auditor].into_iter().map(|r| (r.as_str(), role_label(r, s.lang))).collect();
     let status = if shown_once.is_some() { StatusCode::CREATED } else { StatusCode::OK };
-    let page = UsersPage { c: s.chrome(), users: rows, roles, can_write: s.user.role == Role::Admin, shown_once };
+    let page = UsersPage { c: s.chrome(), users: rows, roles, can_write: s.may(Action::ManageStaff), shown_once };
     Ok((status, render(&page)).into_response())
 }
 
 async fn users_page(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
-    s.require_admin_or_auditor()?;
+    s.require(Action::Oversee)?;
     users_view(&state, &s, None).await
 }
 
@@ -88,7 +89,7 @@ struct NewUserForm {
 
 async fn add_user(State(state): State<AppState>, form: StaffForm<NewUserForm>) -> Result<Response, PageError> {
     let (s, f) = (form.who, form.form);
-    s.require_admin()?;
+    s.require(Action::ManageStaff)?;
     let role = Role::parse(&f.role)
         .ok_or_else(|| s.error(lending::Error::invalid("role", "役割を選んでください。", "Choose a role.")))?;
     let mut tx = state.store.begin().await?;
@@ -100,7 +101,7 @@ async fn add_user(State(state): State<AppState>, form: StaffForm<NewUserForm>) -
 
 /// Runs one admin action on a user and returns to the list.
 async fn user_action(state: &AppState, s: &Staff, id: &str, action: &str) -> Result<Response, PageError> {
-    s.require_admin()?;
+    s.require(Action::ManageStaff)?;
     let mut tx = state.store.begin().await?;
     let done = match action {
         "disable" => auth::set_disabled(&mut tx, &s.actor, id, true).await,
@@ -142,7 +143,7 @@ async fn reset_password(
     form: StaffForm<Empty>,
 ) -> Result<Response, PageError> {
     let s = form.who;
-    s.require_admin()?;
+    s.require(Action::ManageStaff)?;
     let mut tx = state.store.begin().await?;
     let temporary = auth::reset_password(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
     tx.commit().await?;
@@ -199,7 +200,7 @@ pub(super) async fn tokens_view(
         })
         .collect();
     let status = if shown_once.is_some() { StatusCode::CREATED } else { StatusCode::OK };
-    let can_revoke = own || s.user.role == Role::Admin;
+    let can_revoke = own || s.may(Action::ManageStaff);
     let page = TokensPage { c: s.chrome(), tokens, own, can_revoke, shown_once };
     Ok((status, render(&page)).into_response())
 }

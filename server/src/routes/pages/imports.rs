@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use lending::service::import;
+use lending::Action;
 use lending::Error;
 
 use crate::i18n::Lang;
@@ -40,21 +41,13 @@ fn view(c: Chrome, csv: String, errors: Vec<String>) -> ImportPage {
 }
 
 /// Nurses and admins register devices; auditors only read.
-fn require_writer(s: &Staff) -> Result<(), PageError> {
-    if s.actor.role == "auditor" {
-        Err(s.error(Error::Forbidden))
-    } else {
-        Ok(())
-    }
-}
-
 #[derive(serde::Deserialize, Default)]
 struct Done {
     imported: Option<usize>,
 }
 
 async fn page(s: Staff, Query(done): Query<Done>) -> Result<Response, PageError> {
-    require_writer(&s)?;
+    s.require(Action::Operate)?;
     let mut c = s.chrome();
     c.flash = done.imported.map(|n| match s.lang {
         Lang::Ja => format!("{n}台を登録しました。"),
@@ -87,7 +80,7 @@ async fn upload(State(state): State<AppState>, s: Staff, body: Body) -> Result<R
     if !tokens_match(&form.csrf, &s.session.csrf_token) {
         return Err(PageError::Csrf);
     }
-    require_writer(&s)?;
+    s.require(Action::Operate)?;
     if crate::web::session::has_nul(&bytes) {
         return Err(s.error(crate::web::session::nul_error()));
     }

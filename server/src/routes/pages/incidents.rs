@@ -42,7 +42,7 @@ async fn lost_page(State(state): State<AppState>, s: Staff, Path(id): Path<Strin
     let mut tx = state.store.read().await?;
     let d = devices::get(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
     // Auditors see the device's status, not the forms.
-    let writer = s.actor.role != "auditor";
+    let writer = lending::policy::allows(s.actor.role, lending::Action::Operate);
     Ok(render(&LostPage {
         c: s.chrome(),
         can_report: writer && d.status.can_become(DeviceStatus::Lost),
@@ -105,7 +105,7 @@ async fn write_off(
     form: StaffForm<WriteOffForm>,
 ) -> Result<Response, PageError> {
     let (s, f) = (form.who, form.form);
-    if s.actor.role == "auditor" {
+    if !lending::policy::allows(s.actor.role, lending::Action::Operate) {
         return Err(s.error(Error::Forbidden));
     }
     if f.confirm != "yes" {

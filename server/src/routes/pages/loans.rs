@@ -95,7 +95,7 @@ async fn choose_view(
     chosen: Chosen,
     error: Option<Error>,
 ) -> Result<Response, PageError> {
-    if !s.actor.role.eq("nurse") && !s.actor.role.eq("admin") {
+    if !lending::policy::allows(s.actor.role, lending::Action::Operate) {
         return Err(s.error(Error::Forbidden));
     }
     let mut tx = state.store.begin().await?;
@@ -257,17 +257,21 @@ async fn sign_view(
     let due_on = due(&pairs, state.store.clock().today_tokyo()).map_err(|e| problems.push(e)).ok();
     let device_ids = chosen_devices(state, chosen).await.map_err(|e| problems.push(e)).ok();
     let mut tx = state.store.begin().await?;
-    let patient = patients::get(&mut tx, &chosen.patient_id).await?;
-    if patient.is_none() {
-        problems.push(Error::invalid("patient_id", "患者を選んでください。", "Choose the patient."));
-    }
+    // Viewing the patient to explain to them is an audited read (dropped if anything is refused).
+    let patient = match lending::service::patients::view(&mut tx, &s.actor, &chosen.patient_id).await {
+        Ok(p) => Some(p),
+        Err(Error::NotFound) => {
+            problems.push(Error::invalid("patient_id", "患者を選んでください。", "Choose the patient."));
+            None
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(e) = problems.into_iter().reduce(merge) {
         return Err(e);
     }
     let (Some(patient), Some(due_on), Some(device_ids)) = (patient, due_on, device_ids) else {
         return Err(Error::NotFound);
     };
-    tx.audit(&s.actor, NewEvent::new("patient.view", "patient", &patient.id).patient(&patient.id));
     let explanation = loans::explain(&mut tx, &device_ids).await?;
     tx.commit().await?;
     let page = SignPage {

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use lending::service::outbox;
 use lending::store::outbox::FailedMail;
 use lending::timefmt::datetime_ja;
-use lending::Role;
+use lending::Action;
 
 use super::Empty;
 use crate::routes::Routes;
@@ -60,7 +60,7 @@ async fn failed_page(State(state): State<AppState>, s: Staff) -> Result<Response
         c: s.chrome(),
         mails: mails.into_iter().map(FailedRow::from).collect(),
         total,
-        can_write: s.user.role == Role::Admin,
+        can_write: s.may(Action::ManageStaff),
     };
     Ok(render(&page).into_response())
 }

@@ -6,13 +6,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, Utc};
-use lending::audit::{EventRow, NewEvent};
+use lending::audit::EventRow;
 use lending::service::custody::{self, NewCheck};
 use lending::service::monthly::{self, Month, Report};
 use lending::service::oversight;
 use lending::store::dashboard::{Filter, Group, Row, Sort, View};
 use lending::store::{audit, custody as custody_rows, devices, loans, patients, users};
 use lending::timefmt::{audit_time, date_ja, datetime_ja, tokyo_midnight};
+use lending::Action;
 use lending::{Error, Role};
 
 use super::Empty;
@@ -344,7 +345,7 @@ fn day_start(field: &str, date: &str) -> Result<String, Error> {
 }
 
 async fn audit_log(State(state): State<AppState>, s: Staff, Query(pairs): Pairs) -> Result<Response, PageError> {
-    s.require_admin_or_auditor()?;
+    s.require(Action::Oversee)?;
     render_audit_log(&state, &s, &pairs, None).await
 }
 
@@ -384,7 +385,7 @@ async fn render_audit_log(
         let d = devices::by_asset_tag(&mut tx, &device).await?.ok_or_else(|| unknown("device", "その資産番号"))?;
         search.target_id = d.id;
     }
-    let rows = audit::search(&mut tx, &search, AUDIT_PAGE).await?;
+    let rows = oversight::audit_log(&mut tx, &s.actor, &search, AUDIT_PAGE).await.map_err(|e| s.error(e))?;
     let head = audit::head(&mut tx).await?;
     let staff = users::list(&mut tx).await?;
     let mut numbers: Vec<(String, String)> = Vec::new();
@@ -394,14 +395,6 @@ async fn render_audit_log(
             numbers.push((id.clone(), number));
         }
     }
-    // Reading the log is itself logged: auditors are accountable too.
-    tx.audit(
-        &s.actor,
-        NewEvent::new("audit.search", "audit", "").details(&serde_json::json!({
-            "user": search.actor_id, "patient_id": search.patient_id, "device_id": search.target_id,
-            "action": search.action, "from": search.from, "until": search.until, "rows": rows.len(),
-        })),
-    );
     tx.commit().await?;
     let older = (i64::try_from(rows.len()) == Ok(AUDIT_PAGE)).then(|| {
         let last = rows.last().map_or(0, |r: &EventRow| r.seq).to_string();
@@ -455,20 +448,8 @@ async fn render_audit_log(
 /// above the log.
 async fn verify_chain(State(state): State<AppState>, form: StaffForm<Empty>) -> Result<Response, PageError> {
     let s = form.who;
-    s.require_admin_or_auditor()?;
     let key = state.receipts.public_key();
-    let outcome = match audit::verify(&state.store).await? {
-        // The chain, then its signed checkpoints (a chain rewritten as a whole fails only those).
-        Ok(n) => lending::service::checkpoints::verify(&state.store, &key, &[]).await?.map(|_| n),
-        Err(b) => Err(b),
-    };
-    let mut tx = state.store.begin().await?;
-    let details = match &outcome {
-        Ok(n) => serde_json::json!({ "intact": true, "events": n }),
-        Err(b) => serde_json::json!({ "intact": false, "first_bad": b.seq() }),
-    };
-    tx.audit(&s.actor, NewEvent::new("audit.verify", "audit", "").details(&details));
-    tx.commit().await?;
+    let outcome = oversight::verify_chain(&state.store, &s.actor, &key).await.map_err(|e| s.error(e))?;
     render_audit_log(&state, &s, &[], Some(outcome.map_err(|b| b.describe()))).await
 }
 
@@ -489,18 +470,13 @@ async fn management_report(
     s: Staff,
     Query(pairs): Pairs,
 ) -> Result<Response, PageError> {
-    s.require_admin_or_auditor()?;
     let requested = value(&pairs, "month");
+    let month = (!requested.is_empty()).then(|| Month::parse(&requested)).transpose().map_err(|e| s.error(e))?;
     let mut tx = state.store.begin().await?;
-    let month = if requested.is_empty() {
-        Month::last_complete(tx.clock().today_tokyo())
-    } else {
-        Month::parse(&requested).map_err(|e| s.error(e))?
-    };
-    let r = monthly::build(&mut tx, month).await?;
+    let r = monthly::read(&mut tx, &s.actor, month).await.map_err(|e| s.error(e))?;
+    let month = r.month;
     let institution = lending::store::registry::institution(&mut tx).await?.map(|i| i.name).unwrap_or_default();
     let generated = datetime_ja(tx.now());
-    tx.audit(&s.actor, NewEvent::new("report.monthly", "report", &month.code()));
     tx.commit().await?;
     Ok(render(&ReportPage {
         c: s.chrome(),

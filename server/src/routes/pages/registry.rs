@@ -10,7 +10,8 @@ use chrono::NaiveDate;
 use lending::service::registry::{self as service, NewDocument, NewModel};
 use lending::store::registry::{self, DeviceModel, Institution, Vendor};
 use lending::timefmt::{date_ja, datetime_ja};
-use lending::{Error, Role};
+use lending::Action;
+use lending::Error;
 
 use crate::i18n::Lang;
 use crate::routes::Routes;
@@ -99,7 +100,7 @@ async fn institution_page(
         address: String::new(),
         public_base_url: String::new(),
     });
-    Ok(render(&InstitutionPage { c: chrome(&s, &saved), i, can_write: s.user.role == Role::Admin }))
+    Ok(render(&InstitutionPage { c: chrome(&s, &saved), i, can_write: s.may(Action::EditRegistry) }))
 }
 
 async fn save_institution(
@@ -107,7 +108,7 @@ async fn save_institution(
     form: StaffForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let (s, p) = (form.who, form.form);
-    s.require_admin()?;
+    s.require(Action::EditRegistry)?;
     let i = Institution {
         name: field(&p, "name"),
         name_en: field(&p, "name_en"),
@@ -153,7 +154,7 @@ async fn vendors_page(
         .into_iter()
         .map(|v| VendorRow { review: v.review_date.map(date_ja).unwrap_or_default(), v })
         .collect();
-    Ok(render(&VendorsPage { c: chrome(&s, &saved), vendors, can_write: s.user.role == Role::Admin }))
+    Ok(render(&VendorsPage { c: chrome(&s, &saved), vendors, can_write: s.may(Action::EditRegistry) }))
 }
 
 async fn add_vendor(
@@ -161,7 +162,7 @@ async fn add_vendor(
     form: StaffForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let (s, p) = (form.who, form.form);
-    s.require_admin()?;
+    s.require(Action::EditRegistry)?;
     let vendor = Vendor {
         id: String::new(),
         name: field(&p, "name"),
@@ -246,7 +247,7 @@ async fn models_page(
         c,
         models,
         vendors: vendors.into_iter().map(|v| (v.id, v.name)).collect(),
-        can_write: s.user.role == Role::Admin,
+        can_write: s.may(Action::EditRegistry),
     };
     Ok(render(&page))
 }
@@ -256,7 +257,7 @@ async fn add_model(
     form: StaffForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let (s, p) = (form.who, form.form);
-    s.require_admin()?;
+    s.require(Action::EditRegistry)?;
     let vendor_id = Some(field(&p, "vendor_id")).filter(|v| !v.is_empty());
     let input = NewModel {
         vendor_id,
@@ -363,7 +364,7 @@ async fn model_page(
         troubleshooting_en: DeviceModel::list(&m.troubleshooting_en),
         m,
         versions,
-        can_write: s.user.role == Role::Admin,
+        can_write: s.may(Action::EditRegistry),
     };
     Ok(render(&page))
 }
@@ -374,7 +375,7 @@ async fn add_document(
     form: StaffForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let (s, p) = (form.who, form.form);
-    s.require_admin()?;
+    s.require(Action::EditRegistry)?;
     let mut tx = state.store.begin().await?;
     service::add_document_version(&mut tx, &s.actor, &id, document_input(&p)).await.map_err(|e| s.error(e))?;
     tx.commit().await?;

@@ -12,6 +12,7 @@ use crate::routes::Routes;
 use crate::web::session::{clear_session, next_page, set_session, Pending, PendingForm};
 use crate::web::{lang_of, render, Chrome, PageError};
 use crate::AppState;
+use lending::store::sessions::Stage;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -102,7 +103,7 @@ async fn login(
 }
 
 async fn code_page(State(state): State<AppState>, p: Pending) -> Result<Response, PageError> {
-    if next_page(&state, &p.user).await? != "/login/code" || p.session.stage == "full" {
+    if next_page(&state, &p.user).await? != "/login/code" || p.session.stage == Stage::Full {
         return Ok(Redirect::to("/").into_response());
     }
     Ok(render(&CodePage { c: p.chrome(), error: None }))
