@@ -29,6 +29,11 @@ impl Clock {
         }
     }
 
+    /// Whether this is a manual clock (tests, the demo's back-dating).
+    pub fn is_manual(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Today's date in Japan, where due dates are set.
     pub fn today_tokyo(&self) -> NaiveDate {
         self.now().with_timezone(&chrono_tz::Asia::Tokyo).date_naive()

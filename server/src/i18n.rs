@@ -1,7 +1,7 @@
 //! Staff page texts in Japanese (default) and English. One struct, so a template that names a
 //! text the other language lacks does not compile.
 
-/// Which language a page is in: `?lang=`, then the `lang` cookie, then Accept-Language.
+/// Which language a page is in: the `lang` cookie (set by `/lang`), then Accept-Language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Ja,

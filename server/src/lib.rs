@@ -1,4 +1,5 @@
-//! The internal staff service: staff JSON API (`/api/v1`), health check, and the command line.
+//! The internal staff service: the staff pages, the staff JSON API (`/api/v1`), health and
+//! readiness checks, the background worker, and the command line.
 
 pub mod auth;
 pub mod cli;
@@ -38,14 +39,16 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, cfg: Config, keys: SecretBox, receipts: lending::receipts::ReceiptKey) -> Self {
+        let clock = store.clock().clone();
         Self {
             store,
             cfg: Arc::new(cfg),
             keys,
             receipts,
-            sign_in_throttle: Arc::new(web::throttle::sign_in_throttle()),
-            token_failures: Arc::new(web::throttle::PerClient::per_minute(
+            sign_in_throttle: Arc::new(web::throttle::sign_in_throttle(&clock)),
+            token_failures: Arc::new(web::throttle::PerClient::per_minute_following(
                 web::throttle::TOKEN_FAILURES_AUDITED_PER_MINUTE,
+                &clock,
             )),
             dashboard_counts: Arc::default(),
             metrics: Arc::default(),
@@ -53,8 +56,8 @@ impl AppState {
     }
 }
 
-/// The largest request: a device CSV import (forms are held to `lending::web::MAX_BODY_BYTES`,
-/// JSON to axum's 2 MB).
+/// The largest request: a device CSV import (every other form and JSON body is held to
+/// `lending::web::MAX_BODY_BYTES`).
 pub const MAX_UPLOAD_BYTES: usize = 4 * 1024 * 1024;
 
 /// Staff pages and API answers hold patient data: never cached.

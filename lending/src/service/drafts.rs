@@ -45,7 +45,7 @@ pub async fn keep(
 
 /// The actor's unexpired drafts: (id, saved at).
 pub async fn mine(tx: &mut Tx, actor: &Actor) -> Result<Vec<(String, DateTime<Utc>)>> {
-    authorize(actor, Action::Operate)?;
+    authorize(actor, Action::OwnAccount)?;
     let now = tx.now();
     Ok(drafts::of_user(tx, &actor.user_id, now).await?.into_iter().map(|d| (d.id, d.saved_at)).collect())
 }

@@ -1,5 +1,7 @@
-//! Domain operations: each validates its input, checks the lifecycle, writes through the
-//! `Store` in one transaction and records its audit event. Handlers and the CLI call these.
+//! Domain operations: each authorises its caller first ([`crate::policy`]), validates its input,
+//! checks the lifecycle, writes through the `Store` (SQL lives only in `store/`) in the caller's
+//! transaction and records its audit event, reads of patient data included. Handlers and the CLI
+//! call these.
 
 pub mod auth;
 pub mod checkpoints;

@@ -74,7 +74,7 @@ pub async fn end_device(tx: &mut Tx, loan_id: &str, device_id: &str, reason: &st
     Ok(())
 }
 
-/// The device ids of a loan, in the order they were added.
+/// The device ids of a loan, by id.
 pub async fn device_ids(tx: &mut Tx, loan_id: &str) -> Result<Vec<String>> {
     Ok(on!(tx, c => sqlx::query_scalar("SELECT device_id FROM loan_devices WHERE loan_id = $1 ORDER BY device_id")
         .bind(loan_id)

@@ -5,8 +5,9 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
@@ -17,14 +18,48 @@ pub const PRUNE_EVERY: u32 = 1024;
 
 type Keyed<C> = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
-pub struct PerClient<C: Clock = DefaultClock> {
+/// The limiter's time: monotonic in service; a manual [`crate::Clock`] when one is injected, so
+/// what a test counts does not depend on how fast the machine runs it.
+#[derive(Debug, Clone)]
+pub struct LimitClock {
+    manual: Option<crate::Clock>,
+    start: std::time::Instant,
+}
+
+impl LimitClock {
+    pub fn following(clock: &crate::Clock) -> Self {
+        Self { manual: clock.is_manual().then(|| clock.clone()), start: std::time::Instant::now() }
+    }
+}
+
+impl Clock for LimitClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        match &self.manual {
+            Some(clock) => {
+                let since = clock.now() - chrono::DateTime::UNIX_EPOCH;
+                Nanos::from(since.to_std().unwrap_or_default())
+            }
+            None => Nanos::from(self.start.elapsed()),
+        }
+    }
+}
+
+pub struct PerClient<C: Clock = LimitClock> {
     limiter: Keyed<C>,
     checks: AtomicU32,
 }
 
 impl PerClient {
+    /// `n` a minute per client, on the real monotonic clock.
     pub fn per_minute(n: u32) -> Self {
-        Self::with_clock(n, DefaultClock::default())
+        Self::per_minute_following(n, &crate::Clock::system())
+    }
+
+    /// `n` a minute per client, on `clock`'s time when it is a manual one.
+    pub fn per_minute_following(n: u32, clock: &crate::Clock) -> Self {
+        Self::with_clock(n, LimitClock::following(clock))
     }
 }
 

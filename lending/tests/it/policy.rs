@@ -30,7 +30,7 @@ const ENTRIES: &[(&str, Action)] = &[
     ("auth::reset_second_factor", Action::ManageStaff),
     ("auth::reset_password", Action::ManageStaff),
     ("custody::record", Action::Operate),
-    ("drafts::mine", Action::Operate),
+    ("drafts::mine", Action::OwnAccount),
     ("drafts::open", Action::Operate),
     ("drafts::sent", Action::Operate),
     ("home::home", Action::Read),

@@ -10,6 +10,7 @@ pub const SIGN_INS_PER_MINUTE: u32 = 20;
 /// Refused API tokens from one client written to the audit a minute (a trace, not a flood).
 pub const TOKEN_FAILURES_AUDITED_PER_MINUTE: u32 = 1;
 
-pub fn sign_in_throttle() -> PerClient {
-    PerClient::per_minute(SIGN_INS_PER_MINUTE)
+/// Follows the store's clock when it is a manual one (tests), else the monotonic clock.
+pub fn sign_in_throttle(clock: &lending::Clock) -> PerClient {
+    PerClient::per_minute_following(SIGN_INS_PER_MINUTE, clock)
 }
