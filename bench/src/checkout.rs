@@ -34,16 +34,7 @@ pub async fn run(count: usize, postgres: Option<String>) -> anyhow::Result<()> {
         let d = lending::service::registry::register_device(
             &mut tx,
             &Actor::cli(),
-            lending::service::registry::NewDevice {
-                asset_tag: format!("CO-{n:05}"),
-                serial: String::new(),
-                model_id: model.clone(),
-                firmware_version: String::new(),
-                firmware_updated_on: None,
-                site: String::new(),
-                location: String::new(),
-                notes: String::new(),
-            },
+            lending::service::registry::NewDevice::tagged(format!("CO-{n:05}"), model.clone()),
         )
         .await?;
         devices.push(d.id);

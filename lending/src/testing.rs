@@ -270,6 +270,21 @@ pub async fn seed_basic(store: &Store, devices: usize) -> Basic {
 }
 
 impl Basic {
+    /// A passed "clear" wipe of `device_id` with the model's whole checklist.
+    pub fn wipe_request(&self, device_id: &str) -> crate::service::wipes::WipeRequest {
+        crate::service::wipes::WipeRequest {
+            device_id: device_id.into(),
+            method: "clear".into(),
+            tool: "factory reset".into(),
+            tool_version: "1".into(),
+            checklist: self.wipe_steps.clone(),
+            evidence_ref: String::new(),
+            passed: true,
+            destination: String::new(),
+            notes: String::new(),
+        }
+    }
+
     /// A check-out request with a signed consent on the current document.
     pub fn check_out_request(&self, patient: usize, devices: &[usize]) -> crate::service::loans::CheckOutRequest {
         crate::service::loans::CheckOutRequest {

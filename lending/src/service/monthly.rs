@@ -9,6 +9,7 @@ use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::policy::{authorize, Action};
+use crate::store::monthly::Figures;
 use crate::store::{audit, Tx};
 use crate::timefmt::{audit_time, tokyo_midnight};
 
@@ -78,22 +79,9 @@ impl Month {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub month: Month,
-    pub loans_made: i64,
-    pub devices_lent: i64,
-    pub devices_returned: i64,
-    /// Devices still out at month end whose due date had passed by then.
-    pub overdue_at_end: i64,
-    /// Devices still out at month end.
-    pub outstanding_at_end: i64,
-    pub lost_or_stolen: i64,
-    pub wipes_recorded: i64,
-    pub wipes_verified: i64,
-    pub incidents_opened: i64,
-    pub incidents_resolved: i64,
-    pub problem_reports: i64,
-    pub problem_reports_resolved: i64,
-    pub custody_checks: i64,
-    pub consents_withdrawn: i64,
+    /// The month's counts (flattened: the JSON keeps one flat object).
+    #[serde(flatten)]
+    pub figures: Figures,
     /// Audit events of the month, by action.
     pub events_by_action: Vec<(String, i64)>,
     /// Staff who read patient data, with how many reads.
@@ -119,7 +107,7 @@ pub async fn read(tx: &mut Tx, actor: &Actor, month: Option<Month>) -> Result<Re
 pub async fn build(tx: &mut Tx, month: Month) -> Result<Report> {
     let (start, end) = (month.start(), month.next().start());
     let end_day = month.next().first_day();
-    let f = crate::store::monthly::figures(tx, start, end, end_day).await?;
+    let figures = crate::store::monthly::figures(tx, start, end, end_day).await?;
     let (from, until) = (audit_time(start), audit_time(end));
     let events_by_action = audit::count_by_action(tx, &from, &until).await?;
     let of = |action: &str| events_by_action.iter().find(|(a, _)| a == action).map_or(0, |(_, n)| *n);
@@ -128,20 +116,7 @@ pub async fn build(tx: &mut Tx, month: Month) -> Result<Report> {
     let head_at_end = audit::head_at(tx, &until).await?;
     Ok(Report {
         month,
-        loans_made: f.loans_made,
-        devices_lent: f.devices_lent,
-        devices_returned: f.devices_returned,
-        outstanding_at_end: f.outstanding_at_end,
-        overdue_at_end: f.overdue_at_end,
-        lost_or_stolen: f.lost_or_stolen,
-        wipes_recorded: f.wipes_recorded,
-        wipes_verified: f.wipes_verified,
-        incidents_opened: f.incidents_opened,
-        incidents_resolved: f.incidents_resolved,
-        problem_reports: f.problem_reports,
-        problem_reports_resolved: f.problem_reports_resolved,
-        custody_checks: f.custody_checks,
-        consents_withdrawn: f.consents_withdrawn,
+        figures,
         events_by_action,
         patient_readers,
         failed_sign_ins,

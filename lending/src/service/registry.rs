@@ -195,7 +195,7 @@ pub async fn create_model(
     Ok(m)
 }
 
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct NewDevice {
     pub asset_tag: String,
     #[serde(default)]
@@ -211,6 +211,13 @@ pub struct NewDevice {
     pub location: String,
     #[serde(default)]
     pub notes: String,
+}
+
+impl NewDevice {
+    /// A device with only its tag and model (the rest blank).
+    pub fn tagged(asset_tag: impl Into<String>, model_id: impl Into<String>) -> Self {
+        Self { asset_tag: asset_tag.into(), model_id: model_id.into(), ..Self::default() }
+    }
 }
 
 pub async fn register_device(tx: &mut Tx, actor: &Actor, d: NewDevice) -> Result<Device> {

@@ -6,7 +6,7 @@ use super::{on, Tx};
 use crate::error::Result;
 
 /// What happened between two moments, and what was outstanding at the end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Figures {
     pub loans_made: i64,
     pub devices_lent: i64,

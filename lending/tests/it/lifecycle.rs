@@ -105,16 +105,7 @@ async fn run_case(store: &Store, b: &Basic, case: usize, ops: Vec<Op>) -> Result
         let d = registry::register_device(
             &mut tx,
             &b.admin,
-            registry::NewDevice {
-                asset_tag: format!("C{case}-{n}"),
-                serial: String::new(),
-                model_id: b.model_id.clone(),
-                firmware_version: String::new(),
-                firmware_updated_on: None,
-                site: String::new(),
-                location: String::new(),
-                notes: String::new(),
-            },
+            registry::NewDevice::tagged(format!("C{case}-{n}"), b.model_id.clone()),
         )
         .await
         .unwrap();

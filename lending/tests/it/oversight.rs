@@ -157,16 +157,16 @@ both_dbs!(
         let head = lending::store::audit::head(&mut tx).await.unwrap();
         drop(tx);
         assert!(r.complete);
-        assert_eq!((r.loans_made, r.devices_lent, r.devices_returned, r.lost_or_stolen), (4, 5, 1, 1));
-        assert_eq!((r.outstanding_at_end, r.overdue_at_end), (3, 2), "the kit was due on 11-24; T-0000 on 12-02");
-        assert_eq!((r.custody_checks, r.incidents_opened), (2, 1));
+        assert_eq!((r.figures.loans_made, r.figures.devices_lent, r.figures.devices_returned, r.figures.lost_or_stolen), (4, 5, 1, 1));
+        assert_eq!((r.figures.outstanding_at_end, r.figures.overdue_at_end), (3, 2), "the kit was due on 11-24; T-0000 on 12-02");
+        assert_eq!((r.figures.custody_checks, r.figures.incidents_opened), (2, 1));
         assert_eq!(r.head_at_end, Some(head), "nothing happened since November");
         assert!(r.events_by_action.iter().any(|(a, n)| a == "loan.check_out" && *n == 4));
         let december = {
             let mut tx = store.read().await.unwrap();
             monthly::build(&mut tx, Month::parse("2026-12").unwrap()).await.unwrap()
         };
-        assert_eq!((december.loans_made, december.complete), (0, false));
+        assert_eq!((december.figures.loans_made, december.complete), (0, false));
         assert!(Month::parse("2026-13").is_err() && Month::parse("november").is_err());
         store.close().await;
     }

@@ -9,7 +9,6 @@ use lending::service::monthly::Month;
 use lending::service::oversight::SummaryCache;
 use lending::service::registry::{NewDevice, NewDocument, NewPatient};
 use lending::service::users::{NewUser, TokenFor};
-use lending::service::wipes::WipeRequest;
 use lending::service::{
     auth, custody, drafts, home, import, incidents, labels, loans, monthly, outbox, oversight, patients, registry,
     reports, users, wipes,
@@ -109,17 +108,7 @@ async fn call(name: &str, store: &Store, b: &Basic, actor: &Actor, n: usize) -> 
     let device = b.devices[0].as_str();
     let idem = IdempotencyKey::parse(Some(&format!("policy-test-key-{n:06}")))?;
     let idem = idem.as_ref();
-    let wipe = || WipeRequest {
-        device_id: device.into(),
-        method: "clear".into(),
-        tool: "factory reset".into(),
-        tool_version: "1".into(),
-        checklist: b.wipe_steps.clone(),
-        evidence_ref: String::new(),
-        passed: true,
-        destination: String::new(),
-        notes: String::new(),
-    };
+    let wipe = || b.wipe_request(device);
     let ret =
         || ReturnRequest { device_id: device.into(), returned_by_name: "山田".into(), ..ReturnRequest::default() };
     let kit = || KitReturn {
@@ -225,16 +214,7 @@ async fn call(name: &str, store: &Store, b: &Basic, actor: &Actor, n: usize) -> 
             registry::create_model(tx, actor, model, document()).await.map(drop)
         }
         "registry::register_device" => {
-            let d = NewDevice {
-                asset_tag: format!("P-{n:04}"),
-                serial: String::new(),
-                model_id: b.model_id.clone(),
-                firmware_version: String::new(),
-                firmware_updated_on: None,
-                site: String::new(),
-                location: String::new(),
-                notes: String::new(),
-            };
+            let d = NewDevice::tagged(format!("P-{n:04}"), b.model_id.clone());
             registry::register_device(tx, actor, d).await.map(drop)
         }
         "registry::create_patient" => {

@@ -21,17 +21,7 @@ async fn wipe_recorded(store: &Store, b: &Basic) -> String {
     loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0]), &lending::testing::receipt_key()).await.unwrap();
     let back = loans::ReturnRequest { device_id: b.devices[0].clone(), ..Default::default() };
     loans::return_device(&mut tx, &b.nurse, back).await.unwrap();
-    let req = wipes::WipeRequest {
-        device_id: b.devices[0].clone(),
-        method: "clear".into(),
-        tool: "factory reset".into(),
-        tool_version: "1".into(),
-        checklist: b.wipe_steps.clone(),
-        evidence_ref: String::new(),
-        passed: true,
-        destination: String::new(),
-        notes: String::new(),
-    };
+    let req = b.wipe_request(&b.devices[0]);
     let wipe = wipes::record(&mut tx, &b.nurse, req).await.unwrap();
     tx.commit().await.unwrap();
     wipe.id
