@@ -247,7 +247,7 @@ pub async fn run(size: Size, postgres: Option<String>, runs: usize) -> anyhow::R
         println!(
             "| {name} | {p50:.1} | {p95:.1} | {:.0}× | {} |",
             p95 / baseline_95.max(1e-6),
-            if p95 < 50.0 { "met" } else { "NOT met" }
+            crate::verdict(p95 < 50.0)
         );
     };
     // What one request of the dashboard page costs: the summary, one page of the view, and the

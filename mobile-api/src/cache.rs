@@ -24,7 +24,26 @@ struct Cached {
     devices: HashMap<String, Arc<DeviceHelp>>,
     /// Rendered pages by (token, language, form-token period): the page is the same for
     /// everyone scanning that label in that period.
-    pages: HashMap<(String, &'static str, i64), axum::body::Bytes>,
+    pages: HashMap<PageKey, Rendered>,
+}
+
+/// (token, language, form-token period).
+pub type PageKey = (String, &'static str, i64);
+
+/// A rendered help page and its entity tag (a scan from the same phone within the period
+/// revalidates with `If-None-Match` and gets a 304 without the body).
+#[derive(Clone)]
+pub struct Rendered {
+    pub body: axum::body::Bytes,
+    pub etag: axum::http::HeaderValue,
+}
+
+impl Rendered {
+    pub fn new(html: String) -> Result<Self, axum::http::header::InvalidHeaderValue> {
+        let digest = lending::ids::sha256_bytes(html.as_bytes());
+        let etag = axum::http::HeaderValue::try_from(format!("\"{}\"", &digest[..32]))?;
+        Ok(Self { body: axum::body::Bytes::from(html), etag })
+    }
 }
 
 pub struct HelpCache {
@@ -70,11 +89,11 @@ impl HelpCache {
     }
 
     /// A rendered page, if one is cached (call after [`Self::device`], which refreshes).
-    pub fn page(&self, key: &(String, &'static str, i64)) -> Option<axum::body::Bytes> {
+    pub fn page(&self, key: &PageKey) -> Option<Rendered> {
         self.cached.read().unwrap_or_else(std::sync::PoisonError::into_inner).pages.get(key).cloned()
     }
 
-    pub fn keep_page(&self, key: (String, &'static str, i64), page: axum::body::Bytes) {
+    pub fn keep_page(&self, key: PageKey, page: Rendered) {
         let mut cached = self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cached.pages.len() >= MAX_ENTRIES {
             cached.pages.clear();

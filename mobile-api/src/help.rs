@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use lending::ids::QrToken;
@@ -14,7 +14,7 @@ use lending::store::public::{DeviceHelp, PublicInstitution};
 use lending::store::registry::DeviceModel;
 use serde_json::json;
 
-use crate::cache::Lookup;
+use crate::cache::{Lookup, Rendered};
 use crate::i18n::{Lang, Texts};
 use crate::AppState;
 
@@ -213,16 +213,26 @@ pub async fn lookup(
     Ok(Ok(found))
 }
 
-/// The help page from the rendered-page cache, rendering it on a miss.
-fn cached_page(state: &AppState, i: Option<&PublicInstitution>, d: &DeviceHelp, lang: Lang) -> Response {
+/// The help page from the rendered-page cache, rendering it on a miss; 304 when the phone
+/// already holds this very page (`If-None-Match`).
+fn cached_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    i: Option<&PublicInstitution>,
+    d: &DeviceHelp,
+    lang: Lang,
+) -> Response {
     let key = (d.token.clone(), lang.code(), crate::form_token::period(state.store.clock().now().timestamp()));
-    let body = match state.cache.page(&key) {
-        Some(body) => body,
-        None => match HelpPage::new(state, i, d, lang).render() {
-            Ok(rendered) => {
-                let body = axum::body::Bytes::from(rendered);
-                state.cache.keep_page(key, body.clone());
-                body
+    let page = match state.cache.page(&key) {
+        Some(page) => page,
+        None => match HelpPage::new(state, i, d, lang)
+            .render()
+            .map_err(|e| e.to_string())
+            .and_then(|html| Rendered::new(html).map_err(|e| e.to_string()))
+        {
+            Ok(page) => {
+                state.cache.keep_page(key, page.clone());
+                page
             }
             Err(e) => {
                 tracing::error!(error = %e, "template failed");
@@ -230,7 +240,27 @@ fn cached_page(state: &AppState, i: Option<&PublicInstitution>, d: &DeviceHelp, 
             }
         },
     };
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    // Revalidate every time (the form token inside changes with the period): never stale.
+    let cache = (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|tags| etag_matches(tags, &page.etag)) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, page.etag), cache]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (header::ETAG, page.etag),
+            cache,
+        ],
+        page.body,
+    )
+        .into_response()
+}
+
+/// Whether an `If-None-Match` list names `etag` (or is `*`).
+fn etag_matches(tags: &HeaderValue, etag: &HeaderValue) -> bool {
+    let Ok(tags) = tags.to_str() else { return false };
+    let ours = etag.to_str().unwrap_or_default();
+    tags.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == ours)
 }
 
 async fn page(
@@ -252,7 +282,7 @@ async fn page(
                     page.reported = true;
                     html(StatusCode::OK, &page)
                 } else {
-                    cached_page(&state, i, &d, lang)
+                    cached_page(&state, &headers, i, &d, lang)
                 }
             }
             Ok(Lookup::Revoked) => not_found_page(i, lang, true),

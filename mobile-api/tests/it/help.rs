@@ -184,13 +184,26 @@ both_dbs!(
     async fn edits_show_on_the_page_without_a_restart(backend) {
         let app = spawn(backend).await;
         let token = app.token(0).await;
-        assert!(app.client.get(app.url(&format!("/d/{token}"))).send().await.unwrap().text().await.unwrap().contains("03-0000-1111"));
+        let url = app.url(&format!("/d/{token}"));
+        let first = app.client.get(&url).send().await.unwrap();
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+        assert_eq!(first.headers()["cache-control"], "no-cache");
+        assert!(first.text().await.unwrap().contains("03-0000-1111"));
+        // A phone that holds this page revalidates and gets no body; another language is another page.
+        let again = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!((again.status(), again.headers()["etag"].to_str().unwrap()), (StatusCode::NOT_MODIFIED, etag.as_str()));
+        assert!(again.bytes().await.unwrap().is_empty());
+        let en = app.client.get(app.url(&format!("/d/{token}?lang=en"))).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!(en.status(), StatusCode::OK);
+        assert_ne!(en.headers()["etag"].to_str().unwrap(), etag);
         let mut tx = app.store.begin().await.unwrap();
         let mut inst = lending::store::registry::institution(&mut tx).await.unwrap().unwrap();
         inst.day_phone = "03-0000-9999".into();
         lending::service::registry::save_institution(&mut tx, &Actor::cli(), &inst).await.unwrap();
         tx.commit().await.unwrap();
-        let page = app.client.get(app.url(&format!("/d/{token}"))).send().await.unwrap().text().await.unwrap();
+        let changed = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!(changed.status(), StatusCode::OK, "an edit changes the page's tag");
+        let page = changed.text().await.unwrap();
         assert!(page.contains("03-0000-9999") && !page.contains("03-0000-1111"), "the cache followed the change");
         app.stop().await;
     }
