@@ -75,3 +75,26 @@ pub fn chrome_capabilities(profile_dir: &str, width: u32, height: u32) -> serde_
     caps.insert("goog:chromeOptions".into(), options);
     caps
 }
+
+/// axe-core's source, from `LENDING_AXE_JS`, else `$CARGO_TARGET_DIR/axe/axe.min.js`, else the
+/// workspace's `target/axe/axe.min.js` (`scripts/fetch-axe.sh` puts it there; `.ci/run` runs it).
+pub fn axe_source() -> String {
+    let path = std::env::var("LENDING_AXE_JS").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+        let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target")
+        });
+        target.join("axe").join("axe.min.js")
+    });
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{}: {e}; the accessibility checks need axe-core: run scripts/fetch-axe.sh", path.display())
+    })
+}
+
+/// For WebDriver's asynchronous script: runs axe-core (already injected) with its default rules
+/// (WCAG 2 A and AA, best practices) on the page and calls back with one line per violation:
+/// `rule (impact): selectors`.
+pub const AXE_RUN: &str = "const done = arguments[arguments.length - 1];
+axe.run(document, { resultTypes: ['violations'] }).then(
+    r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' @ '
+        + v.nodes.map(n => n.target.join(' ')).join(', '))),
+    e => done(['axe failed: ' + e]));";

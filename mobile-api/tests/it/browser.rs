@@ -1,8 +1,10 @@
 //! The help page in a real phone-sized browser (390×844), in Japanese and English: screenshots
-//! kept in test-artifacts/, tel: links present, no patient field anywhere on the page.
+//! kept in test-artifacts/, tel: links present, no patient field anywhere on the page, and no
+//! accessibility violation (axe-core) on the help page, its report form after a mistake, the
+//! thank-you page or an unknown label's page.
 
 use fantoccini::{ClientBuilder, Locator};
-use lending::browser::{chrome_capabilities, start_driver};
+use lending::browser::{axe_source, chrome_capabilities, start_driver, AXE_RUN};
 use lending::service::loans;
 use lending::Backend;
 
@@ -26,6 +28,7 @@ async fn help_page_on_a_phone_in_japanese_and_english() {
         .expect("chromedriver session");
     let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
+    let (axe_js, mut violations) = (axe_source(), Vec::new());
     for (lang, heading) in [("ja", "お困りのときの連絡先"), ("en", "Whom to call")] {
         c.goto(&app.url(&format!("/d/{token}?lang={lang}"))).await.unwrap();
         let body = c.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
@@ -42,7 +45,27 @@ async fn help_page_on_a_phone_in_japanese_and_english() {
             c.execute("return [document.documentElement.scrollWidth, window.innerWidth]", vec![]).await.unwrap();
         let (scroll, inner) = (sizes[0].as_i64().unwrap(), sizes[1].as_i64().unwrap());
         assert!(scroll <= inner, "{lang}: no sideways scrolling on a phone (content {scroll} px, window {inner} px)");
+        violations.extend(axe(&c, &axe_js, &format!("{lang} help page")).await);
+        // A report sent without its kind: the page comes back with the message.
+        c.execute("document.querySelector('input[name=category]').removeAttribute('required')", vec![]).await.unwrap();
+        c.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("body")).await.unwrap();
+        violations.extend(axe(&c, &axe_js, &format!("{lang} report with a mistake")).await);
+        c.find(Locator::Css("input[name=category]")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("body")).await.unwrap();
+        violations.extend(axe(&c, &axe_js, &format!("{lang} report sent")).await);
+        c.goto(&app.url(&format!("/d/unknown-label?lang={lang}"))).await.unwrap();
+        violations.extend(axe(&c, &axe_js, &format!("{lang} unknown label")).await);
     }
+    assert!(violations.is_empty(), "axe-core violations:\n{}", violations.join("\n"));
     c.close().await.unwrap();
     app.stop().await;
+}
+
+/// axe-core's violations on the page `c` shows, one line each, prefixed with `what`.
+async fn axe(c: &fantoccini::Client, axe_js: &str, what: &str) -> Vec<String> {
+    c.execute(axe_js, vec![]).await.unwrap();
+    let found = c.execute_async(AXE_RUN, vec![]).await.unwrap();
+    found.as_array().unwrap().iter().map(|v| format!("{what}: {}", v.as_str().unwrap())).collect()
 }

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod consent_pages;
 mod drills;
+mod every_page;
 mod home;
 mod idempotency;
 mod import_pages;
