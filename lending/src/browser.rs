@@ -79,12 +79,16 @@ pub fn chrome_capabilities(profile_dir: &str, width: u32, height: u32) -> serde_
 /// axe-core's source, from `LENDING_AXE_JS`, else `$CARGO_TARGET_DIR/axe/axe.min.js`, else the
 /// workspace's `target/axe/axe.min.js` (`scripts/fetch-axe.sh` puts it there; `.ci/run` runs it).
 pub fn axe_source() -> String {
-    let path = std::env::var("LENDING_AXE_JS").map(std::path::PathBuf::from).unwrap_or_else(|_| {
-        let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target")
-        });
-        target.join("axe").join("axe.min.js")
-    });
+    let path = std::env::var("LENDING_AXE_JS").map_or_else(
+        |_| {
+            let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+                |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"),
+                std::path::PathBuf::from,
+            );
+            target.join("axe").join("axe.min.js")
+        },
+        std::path::PathBuf::from,
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!("{}: {e}; the accessibility checks need axe-core: run scripts/fetch-axe.sh", path.display())
     })

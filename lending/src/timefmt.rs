@@ -23,6 +23,17 @@ pub fn audit_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// A date as English readers expect it: `Nov 22, 2026`.
+pub fn date_en(d: NaiveDate) -> String {
+    d.format("%b %-d, %Y").to_string()
+}
+
+/// `Nov 22, 2026 14:05`, in Asia/Tokyo.
+pub fn datetime_en(t: DateTime<Utc>) -> String {
+    let t = t.with_timezone(&Tokyo);
+    format!("{} {:02}:{:02}", date_en(t.date_naive()), t.hour(), t.minute())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,9 +44,11 @@ mod tests {
         // 15:30 UTC is 00:30 the next day in Tokyo.
         let t = Utc.with_ymd_and_hms(2026, 11, 21, 15, 30, 0).unwrap();
         assert_eq!(datetime_ja(t), "2026年11月22日 00:30");
+        assert_eq!(datetime_en(t), "Nov 22, 2026 00:30");
         assert_eq!(audit_time(t), "2026-11-21T15:30:00.000000Z");
         let new_year = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
         assert_eq!(tokyo_midnight(new_year), Utc.with_ymd_and_hms(2026, 12, 31, 15, 0, 0).unwrap());
         assert_eq!(tokyo_midnight(new_year).with_timezone(&Tokyo).date_naive(), new_year);
     }
 }
+

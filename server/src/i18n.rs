@@ -23,6 +23,22 @@ impl Lang {
         }
     }
 
+    /// A date in this language: 2026年11月22日 / Nov 22, 2026.
+    pub fn date(self, d: chrono::NaiveDate) -> String {
+        match self {
+            Self::Ja => lending::timefmt::date_ja(d),
+            Self::En => lending::timefmt::date_en(d),
+        }
+    }
+
+    /// A moment in Japan's time in this language: 2026年11月22日 14:05 / Nov 22, 2026 14:05.
+    pub fn datetime(self, t: chrono::DateTime<chrono::Utc>) -> String {
+        match self {
+            Self::Ja => lending::timefmt::datetime_ja(t),
+            Self::En => lending::timefmt::datetime_en(t),
+        }
+    }
+
     /// From the `lang` cookie or, failing that, the browser's first preference.
     pub fn detect(cookie: Option<&str>, accept_language: Option<&str>) -> Self {
         match cookie {

@@ -38,7 +38,10 @@ async fn seed(app: &TestApp) -> Seeded {
     tx.commit().await.unwrap();
     app.store.clock().advance(Duration::days(5));
     let mut tx = app.store.begin().await.unwrap();
-    let back = loans::ReturnRequest { device_id: b.devices[2].clone(), returned_by_name: "山田".into(), ..Default::default() };
+    let back =
+        loans::ReturnRequest {
+            device_id: b.devices[2].clone(), returned_by_name: "山田".into(), ..Default::default()
+        };
     loans::return_device(&mut tx, &b.nurse, back).await.unwrap();
     let wipe = wipes::record(&mut tx, &b.nurse, b.wipe_request(&b.devices[2])).await.unwrap();
     tx.commit().await.unwrap();
@@ -172,7 +175,9 @@ async fn entered_texts(app: &TestApp) -> Vec<String> {
     for m in lending::store::registry::models(&mut tx).await.unwrap() {
         out.extend([m.manufacturer, m.model_name, m.model_name_en, m.connectivity]);
     }
-    for p in lending::store::patients::search(&mut tx, &lending::store::patients::Search::new(""), 100, 0).await.unwrap() {
+    for p in
+        lending::store::patients::search(&mut tx, &lending::store::patients::Search::new(""), 100, 0).await.unwrap()
+    {
         out.extend(p.name.split_whitespace().map(str::to_owned));
         out.extend([p.name, p.kana]);
     }
@@ -220,7 +225,24 @@ fn without(html: &str, tag: &str) -> String {
 
 /// Words of two or more Latin letters that are not codes, units or URLs.
 fn latin_words(text: &str) -> Vec<String> {
-    const ALLOWED: &[&str] = &["QR", "ID", "CSV", "PDF", "API", "URL", "SHA", "OS", "PC", "NFC", "Wi", "Fi", "USB", "Bluetooth", "English", "SpO"];
+    const ALLOWED: &[&str] = &[
+        "QR",
+        "ID",
+        "CSV",
+        "PDF",
+        "API",
+        "URL",
+        "SHA",
+        "OS",
+        "PC",
+        "NFC",
+        "Wi",
+        "Fi",
+        "USB",
+        "Bluetooth",
+        "English",
+        "SpO",
+    ];
     text.split_whitespace()
         .filter(|w| !w.contains("://") && !w.contains('@'))
         .flat_map(|w| w.split(|c: char| !c.is_ascii_alphabetic()))

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use lending::service::{auth, users as user_service};
 use lending::store::users;
-use lending::timefmt::datetime_ja;
 use lending::Action;
 use lending::Role;
 
@@ -190,6 +189,7 @@ pub(super) async fn tokens_view(
     own: bool,
     shown_once: Option<String>,
 ) -> Result<Response, PageError> {
+    let lang = s.lang;
     let mut tx = state.store.read().await?;
     let now = state.store.clock().now();
     let tokens = user_service::tokens(&mut tx, &s.actor, !own)
@@ -202,9 +202,9 @@ pub(super) async fn tokens_view(
             id: t.id,
             login: t.login,
             name: t.name,
-            created: datetime_ja(t.created_at),
-            expires: t.expires_at.map(datetime_ja).unwrap_or_default(),
-            last_used: t.last_used_at.map(datetime_ja).unwrap_or_default(),
+            created: lang.datetime(t.created_at),
+            expires: t.expires_at.map(|t| lang.datetime(t)).unwrap_or_default(),
+            last_used: t.last_used_at.map(|t| lang.datetime(t)).unwrap_or_default(),
             revoked: t.revoked_at.is_some(),
         })
         .collect();

@@ -10,7 +10,6 @@ use lending::service::loans::{self, ReturnRequest};
 use lending::service::wipes::{self, WipeRequest};
 use lending::store::registry::{self, DeviceModel};
 use lending::store::{devices, users, wipes as wipe_rows};
-use lending::timefmt::datetime_ja;
 use lending::{DeviceStatus, Error, Role};
 
 use super::loans::strokes_svg;
@@ -317,6 +316,7 @@ async fn certificate(State(state): State<AppState>, s: Staff, Path(id): Path<Str
 
 /// The certificate of sanitization; for a second person who may verify it, the check to confirm.
 async fn certificate_view(state: &AppState, s: &Staff, id: &str, error: Option<Error>) -> Result<Response, PageError> {
+    let lang = s.lang;
     let mut tx = state.store.read().await?;
     let w = wipe_rows::get(&mut tx, id).await?.ok_or_else(|| s.error(Error::NotFound))?;
     let d = devices::get(&mut tx, &w.device_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
@@ -325,7 +325,7 @@ async fn certificate_view(state: &AppState, s: &Staff, id: &str, error: Option<E
     let name = |u: Option<users::User>| u.map(|u| u.name).unwrap_or_default();
     let performed_by = name(users::get(&mut tx, &w.performed_by).await?);
     let verified = match (&w.verified_by, w.verified_at) {
-        (Some(v), Some(at)) => format!("{}（{}）", name(users::get(&mut tx, v).await?), datetime_ja(at)),
+        (Some(v), Some(at)) => format!("{}（{}）", name(users::get(&mut tx, v).await?), lang.datetime(at)),
         _ => "未確認 / not yet verified".into(),
     };
     let inst = registry::institution(&mut tx).await?.map(|i| i.name).unwrap_or_default();
@@ -345,7 +345,7 @@ async fn certificate_view(state: &AppState, s: &Staff, id: &str, error: Option<E
         checklist: DeviceModel::list(&w.checklist),
         result: if w.result == "passed" { "完了 / passed" } else { "失敗 / failed" },
         performed_by,
-        performed_at: datetime_ja(w.performed_at),
+        performed_at: lang.datetime(w.performed_at),
         verified,
         evidence: w.evidence_ref,
         destination: w.destination,

@@ -6,7 +6,6 @@ use axum::response::Response;
 use lending::service::home::{self, Due, MyLoan};
 use lending::service::reports;
 use lending::store::dashboard::View;
-use lending::timefmt::{date_ja, datetime_ja};
 use lending::Role;
 
 use super::devices::PendingWipe;
@@ -70,11 +69,11 @@ struct HomePage {
     drafts: Vec<(String, String)>,
 }
 
-fn loan_line(l: MyLoan) -> LoanLine {
+fn loan_line(l: MyLoan, lang: Lang) -> LoanLine {
     LoanLine {
         patient: format!("{} {}", l.patient_number, l.patient_name),
-        who: PatientLine::shown(&l.patient_number, &l.patient_name, &l.patient_kana, l.patient_birth_date),
-        due: l.due_on.map(date_ja).unwrap_or_default(),
+        who: PatientLine::shown(&l.patient_number, &l.patient_name, &l.patient_kana, l.patient_birth_date, lang),
+        due: l.due_on.map(|d| lang.date(d)).unwrap_or_default(),
         state: match l.due {
             Due::Overdue => "overdue",
             Due::Soon => "soon",
@@ -93,6 +92,7 @@ fn loan_line(l: MyLoan) -> LoanLine {
 }
 
 async fn show(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
+    let lang = s.lang;
     let en = s.lang == Lang::En;
     let h = home::home(
         &state.store,
@@ -103,7 +103,7 @@ async fn show(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
     )
     .await
     .map_err(|e| s.error(e))?;
-    let loans: Option<Vec<LoanLine>> = h.loans.map(|ls| ls.into_iter().map(loan_line).collect());
+    let loans: Option<Vec<LoanLine>> = h.loans.map(|ls| ls.into_iter().map(|l| loan_line(l, lang)).collect());
     let custody = loans
         .iter()
         .flatten()
@@ -130,7 +130,7 @@ async fn show(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
         .into_iter()
         .map(|r| ReportLine {
             category: reports::category_label(&r.category, en),
-            received: datetime_ja(r.created_at),
+            received: lang.datetime(r.created_at),
             id: r.id,
             asset_tag: r.asset_tag,
         })
@@ -139,7 +139,7 @@ async fn show(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
     let drafts = lending::service::drafts::mine(&mut tx, &s.actor)
         .await?
         .into_iter()
-        .map(|(id, at)| (id, datetime_ja(at)))
+        .map(|(id, at)| (id, lang.datetime(at)))
         .collect();
     drop(tx);
     Ok(render(&HomePage {

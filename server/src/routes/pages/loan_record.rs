@@ -12,7 +12,6 @@ use lending::audit::NewEvent;
 use lending::service::idempotency::IdempotencyKey;
 use lending::service::loans::{self, DeviceCondition, KitReturn, LoanActions, LoanView};
 use lending::store::{devices, loans as loan_rows, patients, registry, users};
-use lending::timefmt::{date_ja, datetime_ja};
 use lending::Error;
 
 use super::loans::strokes_svg;
@@ -187,6 +186,7 @@ async fn page(
     kept: Kept,
     error: Option<Error>,
 ) -> Result<Response, PageError> {
+    let lang = s.lang;
     let mut tx = state.store.begin().await?;
     let v: LoanView =
         loans::view(&mut tx, &s.actor, &state.receipts, id, state.cfg.void_window()).await.map_err(|e| s.error(e))?;
@@ -208,7 +208,7 @@ async fn page(
         returns.push(ReturnLine {
             asset_tag: tag_of(&r.device_id),
             model: String::new(),
-            at: datetime_ja(r.returned_at),
+            at: lang.datetime(r.returned_at),
             condition: condition(t, r.damaged, r.accessories_complete, r.cleaned),
             notes: r.condition_notes.clone(),
             returned_by: r.returned_by_name.clone(),
@@ -219,20 +219,20 @@ async fn page(
     for e in &v.extensions {
         extensions.push(format!(
             "{} → {}（{}、{} {}）",
-            date_ja(e.old_due_on),
-            date_ja(e.new_due_on),
+            lang.date(e.old_due_on),
+            lang.date(e.new_due_on),
             e.reason,
             name_of(&mut tx, &e.extended_by).await?,
-            datetime_ja(e.extended_at)
+            lang.datetime(e.extended_at)
         ));
     }
     let withdrawal = v.withdrawal.as_ref().map(|w| {
-        format!("{}　{}: {}　{}: {}", datetime_ja(w.withdrawn_at), t.withdrawn_by, w.signer_name, t.reason, w.reason)
+        format!("{}　{}: {}　{}: {}", lang.datetime(w.withdrawn_at), t.withdrawn_by, w.signer_name, t.reason, w.reason)
     });
     let void = match &v.void {
         Some(x) => Some(format!(
             "{}　{}　{}: {}",
-            datetime_ja(x.voided_at),
+            lang.datetime(x.voided_at),
             name_of(&mut tx, &x.voided_by).await?,
             t.reason,
             x.reason
@@ -260,7 +260,7 @@ async fn page(
                         "lost" => t.part_lost,
                         _ => t.part_voided,
                     },
-                    datetime_ja(at)
+                    lang.datetime(at)
                 ),
                 _ => t.still_out.to_owned(),
             },
@@ -289,14 +289,14 @@ async fn page(
         patient_name: v.patient.name.clone(),
         patient_kana: v.patient.kana.clone(),
         patient_number: v.patient.number.clone(),
-        lent_on: datetime_ja(v.loan.lent_at),
+        lent_on: lang.datetime(v.loan.lent_at),
         lent_by: v.lent_by_name.clone(),
-        due_on: date_ja(v.loan.due_on),
+        due_on: lang.date(v.loan.due_on),
         purpose: v.loan.purpose.clone(),
         devices,
         signer: v.consent.signer_name.clone(),
         relationship: relationship(t, &v.consent.relationship),
-        signed_at: datetime_ja(v.consent.signed_at),
+        signed_at: lang.datetime(v.consent.signed_at),
         receipt_valid: v.receipt.valid,
         verification_code: v.consent.verification_code.clone(),
         withdrawal,
@@ -308,14 +308,14 @@ async fn page(
             .reminders
             .iter()
             .map(|r| ReminderLine {
-                at: datetime_ja(r.created_at),
+                at: lang.datetime(r.created_at),
                 step: r.dedupe_key.split(':').nth(2).unwrap_or_default().to_owned(),
                 to: r.recipient.clone(),
                 state: if r.sent_at.is_some() { t.reminder_sent } else { t.reminder_queued },
             })
             .collect(),
         actions: v.actions,
-        void_until: datetime_ja(v.void_until),
+        void_until: lang.datetime(v.void_until),
         today: state.store.clock().today_tokyo().to_string(),
         done,
         form,
@@ -471,6 +471,7 @@ async fn return_receipt(
     s: Staff,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
+    let lang = s.lang;
     let mut tx = state.store.begin().await?;
     let loan = loan_rows::get(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
     let patient = patients::get(&mut tx, &loan.patient_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
@@ -486,7 +487,7 @@ async fn return_receipt(
         returns.push(ReturnLine {
             asset_tag: d.map(|d| d.asset_tag).unwrap_or_default(),
             model,
-            at: datetime_ja(r.returned_at),
+            at: lang.datetime(r.returned_at),
             condition: condition(t, r.damaged, r.accessories_complete, r.cleaned),
             notes: r.condition_notes,
             returned_by: r.returned_by_name,

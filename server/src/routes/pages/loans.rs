@@ -16,7 +16,6 @@ use lending::service::idempotency::IdempotencyKey;
 use lending::service::loans::{self, CheckOutRequest, ConsentInput};
 use lending::service::patients as patient_search;
 use lending::store::{devices, loans as loan_rows, patients, registry, users};
-use lending::timefmt::{date_ja, datetime_ja};
 use lending::{DeviceStatus, Error};
 
 use super::patients::{Pager, PatientLine, Search};
@@ -118,7 +117,7 @@ async fn choose_view(
     let page = ChoosePage {
         c: s.chrome(),
         q: search.q.clone(),
-        patients: found.patients.into_iter().map(|p| PatientLine::new(p, &chosen.patient_id)).collect(),
+        patients: found.patients.into_iter().map(|p| PatientLine::new(p, &chosen.patient_id, s.lang)).collect(),
         pager,
         devices: available
             .into_iter()
@@ -252,6 +251,7 @@ async fn sign_view(
     idempotency_key: String,
     error: Option<Error>,
 ) -> Result<Response, Error> {
+    let lang = s.lang;
     let pairs = [("due_on".to_owned(), chosen.due_on.clone())];
     let mut problems = Vec::new();
     let due_on = due(&pairs, state.store.clock().today_tokyo()).map_err(|e| problems.push(e)).ok();
@@ -279,7 +279,7 @@ async fn sign_view(
         patient: format!("{}（{}）", patient.name, patient.number),
         patient_id: patient.id,
         due_on: due_on.to_string(),
-        due_on_ja: date_ja(due_on),
+        due_on_ja: lang.date(due_on),
         purpose: chosen.purpose.clone(),
         devices: explanation.kit.iter().map(|d| d.asset_tag.as_str()).collect::<Vec<_>>().join("、"),
         device_ids,
@@ -447,6 +447,7 @@ struct CopyPage {
 }
 
 async fn copy(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
+    let lang = s.lang;
     let mut tx = state.store.begin().await?;
     let loan = loan_rows::get(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
     let consent = loan_rows::consent(&mut tx, &loan.consent_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
@@ -473,8 +474,8 @@ async fn copy(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -
         night_phone: inst.night_phone,
         patient: format!("{} 様（{}）", patient.name, patient.number),
         devices: tags.join("、"),
-        lent_on: datetime_ja(loan.lent_at),
-        due_on: date_ja(loan.due_on),
+        lent_on: lang.datetime(loan.lent_at),
+        due_on: lang.date(loan.due_on),
         text: consent.document_text,
         signer: consent.signer_name,
         relationship: match consent.relationship.as_str() {
@@ -484,7 +485,7 @@ async fn copy(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -
         },
         // As an image: even an API client's SVG cannot run script there.
         signature_b64: base64::engine::general_purpose::STANDARD.encode(consent.signature_svg.as_bytes()),
-        signed_at: datetime_ja(consent.signed_at),
+        signed_at: lang.datetime(consent.signed_at),
         explained_by: explainer,
         code: consent.verification_code,
         sha: consent.document_sha256,

@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use lending::service::outbox;
 use lending::store::outbox::FailedMail;
-use lending::timefmt::datetime_ja;
 use lending::Action;
 
 use super::Empty;
+use crate::i18n::Lang;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
 use crate::web::{change_then_go, render, Chrome, PageError};
@@ -31,15 +31,15 @@ struct FailedRow {
     failed: String,
 }
 
-impl From<FailedMail> for FailedRow {
-    fn from(m: FailedMail) -> Self {
+impl FailedRow {
+    fn new(m: FailedMail, lang: Lang) -> Self {
         Self {
             id: m.id,
             recipient: m.recipient,
             subject: m.subject,
             attempts: m.attempts,
             reason: m.last_error,
-            failed: datetime_ja(m.failed_at),
+            failed: lang.datetime(m.failed_at),
         }
     }
 }
@@ -58,7 +58,7 @@ async fn failed_page(State(state): State<AppState>, s: Staff) -> Result<Response
     let (mails, total) = outbox::failed(&mut tx, &s.actor).await.map_err(|e| s.error(e))?;
     let page = FailedMailPage {
         c: s.chrome(),
-        mails: mails.into_iter().map(FailedRow::from).collect(),
+        mails: mails.into_iter().map(|m| FailedRow::new(m, s.lang)).collect(),
         total,
         can_write: s.may(Action::ManageStaff),
     };

@@ -12,7 +12,7 @@ use lending::service::monthly::{self, Month, Report};
 use lending::service::oversight;
 use lending::store::dashboard::{Filter, Group, Row, Sort, View};
 use lending::store::{audit, custody as custody_rows, devices, loans, patients, users};
-use lending::timefmt::{audit_time, date_ja, datetime_ja, tokyo_midnight};
+use lending::timefmt::{audit_time, tokyo_midnight};
 use lending::Action;
 use lending::{Error, Role};
 
@@ -116,13 +116,13 @@ fn line(r: Row, today: NaiveDate, lang: Lang) -> Line {
         on_loan: r.loan_id.is_some(),
         loan_id: r.loan_id.clone().unwrap_or_default(),
         overdue_days: r.due_on.map_or(0, |d| (today - d).num_days().max(0)),
-        due: r.due_on.map(date_ja).unwrap_or_default(),
+        due: r.due_on.map(|d| lang.date(d)).unwrap_or_default(),
         patient: match (&r.patient_number, &r.patient_name) {
             (Some(n), Some(name)) => format!("{n} {name}"),
             _ => String::new(),
         },
         nurse: r.nurse_name.unwrap_or_default(),
-        last_confirmed: r.last_confirmed.map(datetime_ja).unwrap_or_default(),
+        last_confirmed: r.last_confirmed.map(|t| lang.datetime(t)).unwrap_or_default(),
         firmware: if r.latest_firmware.is_empty() || r.latest_firmware == r.firmware_version {
             r.firmware_version
         } else {
@@ -137,6 +137,7 @@ fn line(r: Row, today: NaiveDate, lang: Lang) -> Line {
 }
 
 async fn dashboard(State(state): State<AppState>, s: Staff, Query(pairs): Pairs) -> Result<Response, PageError> {
+    let lang = s.lang;
     let f = Filter::from_query(&pairs).map_err(|e| s.error(e))?;
     let thresholds = state.cfg.thresholds;
     let d = oversight::dashboard(&state.store, &state.dashboard_counts, &s.actor, &f, thresholds).await?;
@@ -197,7 +198,7 @@ async fn dashboard(State(state): State<AppState>, s: Staff, Query(pairs): Pairs)
         loan_view: f.view.is_loan_view(),
         wipe_waiting_long: d.summary.wipe_waiting_long,
         wipe_days: thresholds.wipe_days,
-        counted_at: datetime_ja(d.counted_at),
+        counted_at: lang.datetime(d.counted_at),
         lines: d.rows.into_iter().map(|r| line(r, today, s.lang)).collect(),
         total: d.total,
         first: first + i64::from(count > 0),
@@ -250,6 +251,7 @@ struct CustodyPage {
 }
 
 async fn custody_page(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
+    let lang = s.lang;
     let mut tx = state.store.read().await?;
     let device = devices::get(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
     let Some(loan) = loans::open_loan_of_device(&mut tx, &id).await? else {
@@ -272,14 +274,14 @@ async fn custody_page(State(state): State<AppState>, s: Staff, Path(id): Path<St
         .into_iter()
         .map(|c| {
             let by = staff.iter().find(|u| u.id == c.checked_by).map(|u| u.name.clone()).unwrap_or_default();
-            (datetime_ja(c.checked_at), by, method(&c.method), c.confirmed, c.notes)
+            (lang.datetime(c.checked_at), by, method(&c.method), c.confirmed, c.notes)
         })
         .collect();
     Ok(render(&CustodyPage {
         c: s.chrome(),
         id: device.id,
         asset_tag: device.asset_tag,
-        due: date_ja(loan.due_on),
+        due: lang.date(loan.due_on),
         checks,
         can_write: s.user.role != Role::Auditor,
     }))
@@ -355,6 +357,7 @@ async fn render_audit_log(
     pairs: &[(String, String)],
     verified: Option<Result<i64, String>>,
 ) -> Result<Response, PageError> {
+    let lang = s.lang;
     let (patient, device, action) = (value(pairs, "patient"), value(pairs, "device"), value(pairs, "action"));
     let (from, until) = (value(pairs, "from"), value(pairs, "until"));
     let mut search = audit::Search {
@@ -408,7 +411,7 @@ async fn render_audit_log(
         .map(|r| EventLine {
             seq: r.seq,
             at: chrono::DateTime::parse_from_rfc3339(&r.at)
-                .map_or_else(|_| r.at.clone(), |t| datetime_ja(t.with_timezone(&Utc))),
+                .map_or_else(|_| r.at.clone(), |t| lang.datetime(t.with_timezone(&Utc))),
             who: if r.actor_login.is_empty() { r.role.clone() } else { format!("{}（{}）", r.actor_login, r.role) },
             target: if r.target_id.is_empty() {
                 r.target_type.clone()
@@ -470,13 +473,14 @@ async fn management_report(
     s: Staff,
     Query(pairs): Pairs,
 ) -> Result<Response, PageError> {
+    let lang = s.lang;
     let requested = value(&pairs, "month");
     let month = (!requested.is_empty()).then(|| Month::parse(&requested)).transpose().map_err(|e| s.error(e))?;
     let mut tx = state.store.begin().await?;
     let r = monthly::read(&mut tx, &s.actor, month).await.map_err(|e| s.error(e))?;
     let month = r.month;
     let institution = lending::store::registry::institution(&mut tx).await?.map(|i| i.name).unwrap_or_default();
-    let generated = datetime_ja(tx.now());
+    let generated = lang.datetime(tx.now());
     tx.commit().await?;
     Ok(render(&ReportPage {
         c: s.chrome(),

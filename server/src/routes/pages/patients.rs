@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use lending::service::patients::{self, Found, PER_PAGE};
 use lending::service::registry::{self, NewPatient};
 use lending::store::patients::Patient;
-use lending::timefmt::date_ja;
 use lending::Role;
 
+use crate::i18n::Lang;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
 use crate::web::{render, Chrome, PageError};
@@ -33,21 +33,27 @@ pub(super) struct PatientLine {
 
 impl PatientLine {
     /// A patient shown without a choice (a loan's patient).
-    pub(super) fn shown(number: &str, name: &str, kana: &str, birth_date: Option<chrono::NaiveDate>) -> Self {
+    pub(super) fn shown(
+        number: &str,
+        name: &str,
+        kana: &str,
+        birth_date: Option<chrono::NaiveDate>,
+        lang: Lang,
+    ) -> Self {
         Self {
             id: String::new(),
             number: number.to_owned(),
             name: name.to_owned(),
             kana: kana.to_owned(),
-            birth: birth_date.map(date_ja).unwrap_or_default(),
+            birth: birth_date.map(|d| lang.date(d)).unwrap_or_default(),
             checked: false,
         }
     }
 
-    pub(super) fn new(p: Patient, chosen: &str) -> Self {
+    pub(super) fn new(p: Patient, chosen: &str, lang: Lang) -> Self {
         Self {
             checked: p.id == chosen,
-            birth: p.birth_date.map(date_ja).unwrap_or_default(),
+            birth: p.birth_date.map(|d| lang.date(d)).unwrap_or_default(),
             id: p.id,
             number: p.number,
             name: p.name,
@@ -111,7 +117,7 @@ async fn list(State(state): State<AppState>, s: Staff, Query(search): Query<Sear
     Ok(render(&PatientsPage {
         c: s.chrome(),
         pager,
-        patients: found.patients.into_iter().map(|p| PatientLine::new(p, "")).collect(),
+        patients: found.patients.into_iter().map(|p| PatientLine::new(p, "", s.lang)).collect(),
         q: search.q,
         can_write: s.user.role != Role::Auditor,
     }))

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use lending::service::registry::{self as service, NewDocument, NewModel};
 use lending::store::registry::{self, DeviceModel, Institution, Vendor};
-use lending::timefmt::{date_ja, datetime_ja};
 use lending::Action;
 use lending::Error;
 
@@ -148,11 +147,12 @@ async fn vendors_page(
     s: Staff,
     Query(saved): Query<Saved>,
 ) -> Result<Response, PageError> {
+    let lang = s.lang;
     let mut tx = state.store.read().await?;
     let vendors = registry::vendors(&mut tx)
         .await?
         .into_iter()
-        .map(|v| VendorRow { review: v.review_date.map(date_ja).unwrap_or_default(), v })
+        .map(|v| VendorRow { review: v.review_date.map(|d| lang.date(d)).unwrap_or_default(), v })
         .collect();
     Ok(render(&VendorsPage { c: chrome(&s, &saved), vendors, can_write: s.may(Action::EditRegistry) }))
 }
@@ -333,6 +333,7 @@ async fn model_page(
     Path(id): Path<String>,
     Query(saved): Query<Saved>,
 ) -> Result<Response, PageError> {
+    let lang = s.lang;
     let c = chrome(&s, &saved);
     let mut tx = state.store.read().await?;
     let m = registry::model(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
@@ -347,7 +348,7 @@ async fn model_page(
             current: Some(&d.id) == m.current_document_id.as_ref(),
             version: d.version,
             title: d.title_ja,
-            created: datetime_ja(d.created_at),
+            created: lang.datetime(d.created_at),
             sha256: d.sha256,
             body_ja: d.body_ja,
             body_en: d.body_en,
@@ -357,7 +358,7 @@ async fn model_page(
         kind: kind_label(&c, &m.kind),
         c,
         vendor,
-        support_ends: m.support_ends.map(date_ja).unwrap_or_default(),
+        support_ends: m.support_ends.map(|d| lang.date(d)).unwrap_or_default(),
         data_on_device: DeviceModel::list(&m.data_on_device),
         wipe_steps: DeviceModel::list(&m.wipe_steps),
         troubleshooting_ja: DeviceModel::list(&m.troubleshooting_ja),

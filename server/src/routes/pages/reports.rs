@@ -4,7 +4,6 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use lending::service::reports;
-use lending::timefmt::datetime_ja;
 use lending::Role;
 
 use crate::i18n::Lang;
@@ -37,13 +36,14 @@ struct ReportsPage {
 }
 
 async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
+    let lang = s.lang;
     let mut tx = state.store.read().await?;
     let reports = reports::list(&mut tx, false)
         .await?
         .into_iter()
         .map(|r| ReportView {
             category: reports::category_label(&r.category, s.lang == Lang::En),
-            received: datetime_ja(r.created_at),
+            received: lang.datetime(r.created_at),
             resolved: r.status == "resolved",
             id: r.id,
             asset_tag: r.asset_tag,
