@@ -8,6 +8,7 @@ mod auth;
 mod backup;
 mod browser;
 mod cli;
+mod confirm_steps;
 mod consent_pages;
 mod drills;
 mod home;
