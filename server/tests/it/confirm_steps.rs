@@ -58,7 +58,7 @@ both_dbs!(
             assert_eq!(r.status(), StatusCode::OK, "{path}");
             assert!(r.text().await.unwrap().contains(ja_title));
             assert_eq!(audited(&app, event).await, 0, "{path}: nothing done without confirmation");
-            assert!(!user(&app, "n2").await.disabled);
+            assert_eq!(user(&app, "n2").await.disabled, path != "disable", "{path}: still as it was");
             // Confirmed, it acts (and is audited).
             let r = post(&app, &admin, &url, &[("csrf", &csrf), ("confirm", "yes")]).await;
             assert!(r.status().is_success() || r.status().is_redirection(), "{path}: {}", r.status());

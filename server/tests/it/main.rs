@@ -10,6 +10,8 @@ mod browser;
 mod cli;
 mod confirm_steps;
 mod consent_pages;
+mod consent_signer;
+mod dead_ends;
 mod drills;
 mod home;
 mod idempotency;

@@ -12,7 +12,7 @@ use crate::spawn_app_with_clock;
 
 /// What a caller gets from a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Got {
+pub(crate) enum Got {
     /// Past authorisation: the handler ran (any 2xx/3xx other than the sign-in redirect, or a
     /// domain answer such as 404/409/422).
     Ok,
@@ -24,10 +24,10 @@ enum Got {
 use Got::{Forbidden as F, Ok as A, SignIn as S};
 
 /// Callers, in column order.
-const CALLERS: [&str; 6] = ["anonymous", "nurse", "admin", "auditor", "disabled", "expired"];
+pub(crate) const CALLERS: [&str; 6] = ["anonymous", "nurse", "admin", "auditor", "disabled", "expired"];
 
 /// (method, route pattern, form body, expected per caller)
-const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
+pub(crate) const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/healthz", "", [A, A, A, A, A, A]),
     ("GET", "/readyz", "", [A, A, A, A, A, A]),
     ("GET", "/static/staff.css", "", [A, A, A, A, A, A]),
