@@ -43,18 +43,7 @@ async fn walk(backend: Backend) {
     loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[2]), &key).await.unwrap();
     let ret = loans::ReturnRequest { device_id: b.devices[2].clone(), cleaned: true, returned_by_name: "山田".into(), ..Default::default() };
     loans::return_device(&mut tx, &b.nurse, ret).await.unwrap();
-    let wipe = wipes::WipeRequest {
-        device_id: b.devices[2].clone(),
-        method: "clear".into(),
-        tool: "初期化".into(),
-        tool_version: String::new(),
-        checklist: b.wipe_steps.clone(),
-        evidence_ref: String::new(),
-        passed: true,
-        destination: String::new(),
-        notes: String::new(),
-    };
-    wipes::record(&mut tx, &b.nurse, wipe).await.unwrap();
+    wipes::record(&mut tx, &b.nurse, b.wipe_request(&b.devices[2])).await.unwrap();
     let qr = lending::store::devices::get(&mut tx, &b.devices[0]).await.unwrap().unwrap().qr_token;
     let input = reports::ReportInput { category: "alarm".into(), body: "鳴りやみません".into(), callback_phone: String::new() };
     reports::submit(&mut tx, &qr, &input).await.unwrap();
