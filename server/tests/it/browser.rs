@@ -176,6 +176,18 @@ async fn a_nurse_on_a_phone_lends_a_device_and_the_patient_signs() {
     submit(&c, "/loans/explain").await;
     c.wait().for_element(Locator::Id("signature-pad")).await.unwrap();
     fill(&c, "input[name=signer_name]", "山田 花子").await;
+    // The relationship is chosen (nothing is preselected).
+    click(&c, "input[name=relationship][value=self]").await;
+    // The explanation is part of the page (no inner scroll box); 「文字を大きく」 enlarges it at once.
+    let explanation = "const e = document.getElementById('explanation'); const s = getComputedStyle(e); \
+        return [parseFloat(s.fontSize), s.overflowY, e.scrollHeight <= e.clientHeight + 1];";
+    let before = c.execute(explanation, vec![]).await.unwrap();
+    assert_eq!((before[1].as_str(), before[2].as_bool()), (Some("visible"), Some(true)), "no inner scroll: {before}");
+    click(&c, "#larger-text").await;
+    let after = c.execute(explanation, vec![]).await.unwrap();
+    assert!(after[0].as_f64().unwrap() > before[0].as_f64().unwrap() * 1.2, "larger text: {before} → {after}");
+    c.execute("document.getElementById('explanation').scrollIntoView()", vec![]).await.unwrap();
+    save_screenshot(&c, "consent-larger-text-390x844.png").await;
 
     // Two strokes across the pad, as a finger would draw them.
     let pad = c.find(Locator::Id("signature-pad")).await.unwrap();
