@@ -31,9 +31,11 @@ pub async fn spawn(backend: Backend) -> PublicApp {
     let db = TestDb::new(backend).await;
     let store = db.store(test_clock()).await;
     let basic = seed_basic(&store, 3).await;
-    let cfg = lending::Config::for_tests(&db.data_dir, &db.url);
+    let mut cfg = lending::Config::for_tests(&db.data_dir, &db.url);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    // A browser's own form posts carry this origin.
+    cfg.public_base_url.clone_from(&base);
     let state = mobile_api::AppState::new(store.clone(), cfg, Duration::ZERO);
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(mobile_api::run(listener, state, async {

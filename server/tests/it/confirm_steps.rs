@@ -39,6 +39,8 @@ both_dbs!(
         let n2 = user(&app, "n2").await;
         let (list_status, list) = get(&app, &admin, "/admin/users").await;
         assert_eq!(list_status, StatusCode::OK);
+        let me = user(&app, "a1").await;
+        assert!(!list.contains(&format!("/admin/users/{}/disable", me.id)), "nobody is offered to disable themselves");
         for (path, ja_title, ja_point, event) in [
             ("disable", "職員を無効にしますか", "サインインできなくなります。", "user.disable"),
             ("reset-second-factor", "二要素認証をリセットしますか", "次のサインインで、二要素認証を設定し直します。", "user.reset_second_factor"),

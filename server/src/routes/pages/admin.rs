@@ -42,6 +42,8 @@ struct UserRow {
     site: String,
     totp: bool,
     disabled: bool,
+    /// The admin's own account: nobody may disable themselves, so no button for it.
+    is_self: bool,
 }
 
 #[derive(Template)]
@@ -59,6 +61,7 @@ async fn users_view(state: &AppState, s: &Staff, shown_once: Option<String>) -> 
     let mut rows = Vec::new();
     for u in users::list(&mut tx).await? {
         let totp = users::credentials(&mut tx, &u.id).await?.is_some_and(|c| c.totp_enrolled_at.is_some());
+        let is_self = u.id == s.user.id;
         rows.push(UserRow {
             role_label: role_label(u.role, s.lang),
             id: u.id,
@@ -67,6 +70,7 @@ async fn users_view(state: &AppState, s: &Staff, shown_once: Option<String>) -> 
             site: u.site,
             totp,
             disabled: u.disabled,
+            is_self,
         });
     }
     let roles =
