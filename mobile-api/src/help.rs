@@ -216,7 +216,11 @@ pub fn message_page(i: Option<&PublicInstitution>, lang: Lang, status: StatusCod
 /// A refusal that is not one of our pages (413 from the body limit, 404 for an unknown
 /// address, 405, a bare 4xx from an extractor) becomes one: on a page, a page in the visitor's
 /// language with the clinic's phones, never a bare English text; on the API, its JSON error.
-pub async fn refusals(State(state): State<AppState>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+pub async fn refusals(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let api = req.uri().path().starts_with("/api/");
     let lang = lang_of_request(req.uri(), req.headers());
     let response = next.run(req).await;

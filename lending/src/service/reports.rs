@@ -53,7 +53,10 @@ pub async fn submit(tx: &mut Tx, token: &str, input: &ReportInput) -> Result<Str
     if body.chars().count() > MAX_BODY_CHARS {
         problems.push(Error::invalid(
             "body",
-            &format!("くわしい内容は{MAX_BODY_CHARS}文字以内でお書きください（今は{}文字です）。", body.chars().count()),
+            &format!(
+                "くわしい内容は{MAX_BODY_CHARS}文字以内でお書きください（今は{}文字です）。",
+                body.chars().count()
+            ),
             &format!("Please keep the details to {MAX_BODY_CHARS} characters (now {}).", body.chars().count()),
         ));
     }

@@ -66,7 +66,11 @@ async fn help_page_on_a_phone_in_japanese_and_english() {
     let (top, bottom, height, scrolled) =
         (view[0].as_f64().unwrap(), view[1].as_f64().unwrap(), view[2].as_f64().unwrap(), view[3].as_f64().unwrap());
     assert!(scrolled > 500.0 && top >= 0.0 && bottom <= height, "the reasons are in view at the form: {view}");
-    assert_eq!((view[4].as_str(), view[5].as_str(), view[6].as_bool()), (Some(typed), Some("でんわ"), Some(true)), "kept: {view}");
+    assert_eq!(
+        (view[4].as_str(), view[5].as_str(), view[6].as_bool()),
+        (Some(typed), Some("でんわ"), Some(true)),
+        "kept: {view}"
+    );
     let phone = c.find(Locator::Css("input[name=callback_phone]")).await.unwrap();
     phone.clear().await.unwrap();
     phone.send_keys("０９０－１２３４－５６７８").await.unwrap();

@@ -16,7 +16,13 @@ async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
 }
 
 async fn post(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    app.client.post(app.url(path)).header("cookie", format!("lending_session={cookie}")).form(form).send().await.unwrap()
+    app.client
+        .post(app.url(path))
+        .header("cookie", format!("lending_session={cookie}"))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn user(app: &TestApp, login: &str) -> lending::store::users::User {

@@ -41,11 +41,19 @@ async fn walk(backend: Backend) {
     loans::check_out(&mut tx, &b.nurse, b.check_out_request(1, &[1]), &key).await.unwrap();
     incidents::report_lost(&mut tx, &b.nurse, &b.devices[1], "lost", "").await.unwrap();
     loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[2]), &key).await.unwrap();
-    let ret = loans::ReturnRequest { device_id: b.devices[2].clone(), cleaned: true, returned_by_name: "山田".into(), ..Default::default() };
+    let ret = loans::ReturnRequest {
+        device_id: b.devices[2].clone(),
+        cleaned: true,
+        returned_by_name: "山田".into(),
+        ..Default::default()
+    };
     loans::return_device(&mut tx, &b.nurse, ret).await.unwrap();
     wipes::record(&mut tx, &b.nurse, b.wipe_request(&b.devices[2])).await.unwrap();
     let qr = lending::store::devices::get(&mut tx, &b.devices[0]).await.unwrap().unwrap().qr_token;
-    let input = reports::ReportInput { category: "alarm".into(), body: "鳴りやみません".into(), callback_phone: String::new() };
+    let input =
+        reports::ReportInput {
+            category: "alarm".into(), body: "鳴りやみません".into(), callback_phone: String::new()
+        };
     reports::submit(&mut tx, &qr, &input).await.unwrap();
     tx.commit().await.unwrap();
 
@@ -61,7 +69,13 @@ async fn walk(backend: Backend) {
             if pages > 150 {
                 break;
             }
-            let r = app.client.get(app.url(&path)).header("cookie", format!("lending_session={cookie}")).send().await.unwrap();
+            let r = app
+                .client
+                .get(app.url(&path))
+                .header("cookie", format!("lending_session={cookie}"))
+                .send()
+                .await
+                .unwrap();
             let status = r.status();
             assert!(status != StatusCode::FORBIDDEN && !status.is_server_error(), "{login}: {path} answers {status}");
             if !r.headers().get("content-type").is_some_and(|t| t.to_str().unwrap().starts_with("text/html")) {
@@ -71,7 +85,9 @@ async fn walk(backend: Backend) {
             for a in tags(&html, "a") {
                 let Some(href) = attr(a, "href") else { continue };
                 let href = href.split('#').next().unwrap().to_owned();
-                let skip = !href.starts_with('/') || ["/static/", "/lang", "/logout"].iter().any(|s| href.starts_with(s)) || href.contains(".csv");
+                let skip = !href.starts_with('/')
+                    || ["/static/", "/lang", "/logout"].iter().any(|s| href.starts_with(s))
+                    || href.contains(".csv");
                 if !skip && seen.insert(href.clone()) {
                     queue.push_back(href);
                 }
@@ -90,9 +106,15 @@ async fn walk(backend: Backend) {
         }
         assert!(pages > 20, "{login}: only {pages} pages walked");
         for (page, action) in &forms {
-            let pattern = pattern_of("POST", action).unwrap_or_else(|| panic!("{login}: {page} posts to {action}, which no route serves"));
+            let pattern = pattern_of("POST", action)
+                .unwrap_or_else(|| panic!("{login}: {page} posts to {action}, which no route serves"));
             let row = STAFF.iter().find(|(m, p, _, _)| *m == "POST" && *p == pattern).unwrap();
-            assert_ne!(row.3[col], Got::Forbidden, "{login} ({}): {page} shows a form for {pattern}, which refuses them", CALLERS[col]);
+            assert_ne!(
+                row.3[col],
+                Got::Forbidden,
+                "{login} ({}): {page} shows a form for {pattern}, which refuses them",
+                CALLERS[col]
+            );
         }
     }
     app.stop().await;

@@ -12,10 +12,10 @@ use lending::Action;
 use lending::Role;
 
 use super::Empty;
+use crate::i18n::Texts;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
 use crate::web::{change_then_go, render, role_label, Chrome, PageError};
-use crate::i18n::Texts;
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -202,7 +202,11 @@ async fn user_change(
     }
 }
 
-async fn confirm_disable(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
+async fn confirm_disable(
+    State(state): State<AppState>,
+    s: Staff,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     user_change(&state, &s, &id, UserChange::Disable, false).await
 }
 

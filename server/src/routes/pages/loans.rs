@@ -189,11 +189,8 @@ struct Signed {
     /// "" until someone chooses: 本人 is never assumed.
     relationship: String,
     relationship_note: String,
-    /// 代筆 ticked, and who wrote, for whom, why.
-    proxy: bool,
-    proxy_writer: String,
-    proxy_for: String,
-    proxy_reason: String,
+    /// 代筆: ticked, and who wrote, for whom, why (kept as typed either way).
+    proxy: ProxyFields,
     strokes: String,
     explained: bool,
     /// The explanation in larger type (「文字を大きく」).
@@ -208,10 +205,14 @@ impl Signed {
             signer_name: value(pairs, "signer_name"),
             relationship: value(pairs, "relationship"),
             relationship_note: value(pairs, "relationship_note"),
-            proxy: value(pairs, "proxy") == "yes",
-            proxy_writer: value(pairs, "proxy_writer"),
-            proxy_for: value(pairs, "proxy_for"),
-            proxy_reason: value(pairs, "proxy_reason"),
+            proxy: ProxyFields {
+                ticked: value(pairs, "proxy") == "yes",
+                typed: ProxyWriting {
+                    writer: value(pairs, "proxy_writer"),
+                    written_for: value(pairs, "proxy_for"),
+                    reason: value(pairs, "proxy_reason"),
+                },
+            },
             strokes: value(pairs, "strokes"),
             explained: value(pairs, "explained") == "yes",
             larger_text: value(pairs, "larger_text") == "yes",
@@ -227,13 +228,16 @@ impl Signed {
             relationship_note: self.relationship_note.clone(),
             signature_svg,
             document_ids,
-            proxy: self.proxy.then(|| ProxyWriting {
-                writer: self.proxy_writer.clone(),
-                written_for: self.proxy_for.clone(),
-                reason: self.proxy_reason.clone(),
-            }),
+            proxy: self.proxy.ticked.then(|| self.proxy.typed.clone()),
         }
     }
+}
+
+/// The 代筆 part of the consent page.
+#[derive(Default)]
+struct ProxyFields {
+    ticked: bool,
+    typed: ProxyWriting,
 }
 
 /// Resolves the devices ticked or typed (asset tags, label URLs) on the lending page.
@@ -497,9 +501,11 @@ async fn copy(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -
         text: consent.document_text,
         signer: consent.signer_name,
         relationship: super::loan_record::relationship(t, &consent.relationship),
-        proxy: (!consent.proxy_writer.is_empty()).then(|| {
-            (consent.proxy_writer, consent.proxy_written_for, consent.proxy_reason)
-        }),
+        proxy: (!consent.proxy_writer.is_empty()).then_some((
+            consent.proxy_writer,
+            consent.proxy_written_for,
+            consent.proxy_reason,
+        )),
         // As an image: even an API client's SVG cannot run script there.
         signature_b64: base64::engine::general_purpose::STANDARD.encode(consent.signature_svg.as_bytes()),
         signed_at: datetime_ja(consent.signed_at),
