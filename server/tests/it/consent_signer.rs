@@ -92,14 +92,15 @@ both_dbs!(
 );
 
 both_dbs!(
-    async fn a_consent_without_proxy_writing_shows_none_and_english_labels_are_english(backend) {
+    async fn proxy_writing_over_the_api_and_none_when_the_signer_wrote(backend) {
         let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
-        let b = seed_basic(&app.store, 1).await;
+        let b = seed_basic(&app.store, 2).await;
         let mut tx = app.store.begin().await.unwrap();
         let out = lending::service::loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0]), &lending::testing::receipt_key())
             .await
             .unwrap();
         tx.commit().await.unwrap();
+        assert!(out.consent.proxy_writer.is_empty());
         enroll(&app.store, "n1", &app.keys).await;
         let (cookie, _) = app.session("n1", 0).await;
         let copy = |lang: &'static str| {
@@ -110,10 +111,32 @@ both_dbs!(
         };
         let ja = copy("ja").await.unwrap().text().await.unwrap();
         assert!(!ja.contains("id=\"proxy-writing\""), "no 代筆 block when the signer wrote it");
-        assert!(out.consent.proxy_writer.is_empty());
         assert!(ja.contains("本人"));
-        let en = copy("en").await.unwrap().text().await.unwrap();
-        assert!(en.contains("The patient"));
+        assert!(copy("en").await.unwrap().text().await.unwrap().contains("The patient"));
+
+        // The API takes 代筆 as an optional part of the consent, checks it, and shows it back.
+        let token = app.token("n1").await;
+        let mut body = serde_json::json!({
+            "patient_id": b.patients[1],
+            "device_ids": [b.devices[1]],
+            "due_on": "2099-01-01",
+            "consent": {
+                "signer_name": "山田 花子", "relationship": "self",
+                "signature_svg": lending::demo::DEMO_SIGNATURE, "document_ids": [b.document_id],
+                "proxy": { "writer": "佐藤 看護師", "written_for": "山田 花子", "reason": "" },
+            },
+        });
+        let post = |body: serde_json::Value| app.client.post(app.url("/api/v1/loans")).bearer_auth(&token).json(&body).send();
+        let r = post(body.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["fields"][0]["field"], "proxy_reason");
+        body["consent"]["proxy"]["reason"] = "手が震えて書けないため".into();
+        let r = post(body).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = r.json::<serde_json::Value>().await.unwrap()["loan_id"].as_str().unwrap().to_owned();
+        let loan: serde_json::Value = app.client.get(app.url(&format!("/api/v1/loans/{id}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(loan["consent"]["proxy"]["writer"], "佐藤 看護師");
+        assert_eq!(loan["consent"]["proxy"]["reason"], "手が震えて書けないため");
         app.stop().await;
     }
 );
