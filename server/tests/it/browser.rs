@@ -107,6 +107,18 @@ async fn sign_in_with_totp_enrol_a_new_user_and_sign_out_in_chromium() {
     let temporary = text(&c, "#shown-once").await;
     assert_eq!(temporary.len(), 23, "a temporary password is shown: {temporary:?}");
     save_screenshot(&c, "staff-users-after-add.png").await;
+    // Issuing another temporary password goes through its confirmation page.
+    let mut tx = app.store.read().await.unwrap();
+    let suzuki = lending::store::users::by_login(&mut tx, "suzuki").await.unwrap().unwrap().id;
+    drop(tx);
+    click(&c, &format!("a[href='/admin/users/{suzuki}/reset-password']")).await;
+    expect_path(&c, &format!("/admin/users/{suzuki}/reset-password")).await;
+    let step = text(&c, "main").await;
+    assert!(step.contains("仮パスワードを発行しますか") && step.contains("鈴木 看護師（suzuki）"), "{step}");
+    save_screenshot(&c, "staff-confirm-reset-password.png").await;
+    click(&c, "form[action$='/reset-password'] button.danger").await;
+    let temporary = text(&c, "#shown-once").await;
+    assert_eq!(temporary.len(), 23, "the new temporary password is shown: {temporary:?}");
     sign_out(&c).await;
     expect_path(&c, "/login").await;
 
