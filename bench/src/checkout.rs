@@ -82,6 +82,7 @@ pub async fn run(count: usize, postgres: Option<String>) -> anyhow::Result<()> {
                 relationship_note: String::new(),
                 signature_svg: lending::demo::DEMO_SIGNATURE.into(),
                 document_ids: vec![document.clone()],
+                proxy: None,
             }),
         };
         let mut tx = store.begin().await?;

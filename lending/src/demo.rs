@@ -252,6 +252,7 @@ async fn seed_clinic(store: &Store, receipts: &crate::receipts::ReceiptKey) -> R
                 relationship_note: String::new(),
                 signature_svg: DEMO_SIGNATURE.into(),
                 document_ids: doc_ids,
+                proxy: None,
             });
             loans::check_out(&mut tx, &nurse, req, receipts).await?;
             tx.commit().await?;

@@ -74,7 +74,7 @@ impl ReceiptKey {
 fn message(c: &Consent, asset_tags: &[String], due_on: &str) -> Vec<u8> {
     let mut tags = asset_tags.to_vec();
     tags.sort();
-    format!(
+    let mut text = format!(
         "lending-consent-receipt-v1\nconsent={}\nloan={}\npatient={}\ndocument_sha256={}\ntext_sha256={}\nsigner={}\nrelationship={} {}\nsignature_sha256={}\nexplained_by={}\nsigned_at={}\ndevices={}\ndue_on={}\n",
         c.id,
         c.loan_id,
@@ -89,8 +89,18 @@ fn message(c: &Consent, asset_tags: &[String], due_on: &str) -> Vec<u8> {
         audit_time(c.signed_at),
         tags.join(","),
         due_on,
-    )
-    .into_bytes()
+    );
+    text.push_str(&proxy_line(c));
+    text.into_bytes()
+}
+
+/// 代筆 (who wrote, for whom, why), signed with the rest; absent when the signer wrote it, so
+/// receipts made before 代筆 was recorded still verify.
+fn proxy_line(c: &Consent) -> String {
+    if c.proxy_writer.is_empty() && c.proxy_written_for.is_empty() && c.proxy_reason.is_empty() {
+        return String::new();
+    }
+    format!("proxy={}\nproxy_for={}\nproxy_reason={}\n", c.proxy_writer, c.proxy_written_for, c.proxy_reason)
 }
 
 const CODE_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";

@@ -298,6 +298,7 @@ impl Basic {
                 relationship_note: String::new(),
                 signature_svg: crate::demo::DEMO_SIGNATURE.into(),
                 document_ids: vec![self.document_id.clone()],
+                proxy: None,
             }),
         }
     }

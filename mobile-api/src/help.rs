@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use lending::ids::QrToken;
+use lending::service::reports::ReportInput;
 use lending::store::public::{DeviceHelp, PublicInstitution};
 use lending::store::registry::DeviceModel;
 use serde_json::json;
@@ -31,6 +32,12 @@ pub struct PageQuery {
 
 pub fn lang_of(q: &PageQuery, headers: &HeaderMap) -> Lang {
     Lang::pick(q.lang.as_deref(), headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+}
+
+/// The language of a request not yet parsed by a handler: `?lang=`, then Accept-Language.
+pub fn lang_of_request(uri: &axum::http::Uri, headers: &HeaderMap) -> Lang {
+    let query = uri.query().and_then(|q| q.split('&').find_map(|p| p.strip_prefix("lang=")));
+    Lang::pick(query, headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
 }
 
 /// The contacts block, shown first on every public page. Hours come wrapped in the brackets of
@@ -101,7 +108,17 @@ pub struct HelpPage {
     pub categories: Vec<(&'static str, &'static str)>,
     pub form_token: String,
     pub reported: bool,
-    pub error: Option<String>,
+    /// A report that was not accepted: what was entered (shown again as it was typed) and,
+    /// per field, why.
+    pub kept: ReportInput,
+    pub errors: Vec<(String, String)>,
+}
+
+impl HelpPage {
+    /// Why `field` was not accepted, if it was not.
+    pub fn field_error(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|(f, _)| f == field).map(|(_, m)| m.as_str())
+    }
 }
 
 #[derive(Template)]
@@ -165,7 +182,8 @@ impl HelpPage {
                 .collect(),
             form_token: state.form_key.issue(&d.token, now),
             reported: false,
-            error: None,
+            kept: ReportInput::default(),
+            errors: Vec::new(),
         }
     }
 }
@@ -193,6 +211,42 @@ pub fn message_page(i: Option<&PublicInstitution>, lang: Lang, status: StatusCod
         message,
     };
     html(status, &page)
+}
+
+/// A refusal that is not one of our pages (413 from the body limit, 404 for an unknown
+/// address, 405, a bare 4xx from an extractor) becomes one: on a page, a page in the visitor's
+/// language with the clinic's phones, never a bare English text; on the API, its JSON error.
+pub async fn refusals(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let lang = lang_of_request(req.uri(), req.headers());
+    let response = next.run(req).await;
+    let status = response.status();
+    let ours = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html") || t.starts_with("application/json"));
+    if !status.is_client_error() || ours {
+        return response;
+    }
+    let (ja, en) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (crate::i18n::JA.too_long, crate::i18n::EN.too_long),
+        _ => (crate::i18n::JA.cannot_show, crate::i18n::EN.cannot_show),
+    };
+    if api {
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "refused" };
+        return (status, Json(json!({ "error": code, "message_ja": ja, "message_en": en, "fields": [] })))
+            .into_response();
+    }
+    let institution = state.cache.institution(&state.store).await.ok().flatten();
+    if status == StatusCode::NOT_FOUND {
+        return not_found_page(institution.as_deref(), lang, false);
+    }
+    message_page(institution.as_deref(), lang, status, if lang.is_en() { en } else { ja })
 }
 
 /// Looks a token up, counting unknown ones against the guessing limit. `Err` is the response

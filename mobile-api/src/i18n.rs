@@ -74,6 +74,9 @@ pub struct Texts {
     pub ask_clinic: &'static str,
     pub too_many: &'static str,
     pub form_expired: &'static str,
+    pub too_long: &'static str,
+    pub cannot_show: &'static str,
+    pub report_check: &'static str,
 }
 
 pub static JA: Texts = Texts {
@@ -107,6 +110,9 @@ pub static JA: Texts = Texts {
     ask_clinic: "お手数ですが、医療機関にお電話でお問い合わせください。",
     too_many: "短い時間に何度も送信されたため、受け付けを一時的に止めています。しばらくしてから、もう一度お試しください。お急ぎのときは、お電話ください。",
     form_expired: "画面を開いてから時間がたったため、送信できませんでした。お手数ですが、ページを開き直してから送信してください。",
+    too_long: "お送りいただいた内容が長すぎるため、受け付けることができませんでした。お手数ですが、短くしてもう一度お送りいただくか、お電話でご連絡ください。",
+    cannot_show: "このページは表示できませんでした。お手数ですが、下の番号にお電話でお問い合わせください。",
+    report_check: "送信できませんでした。お手数ですが、下の内容をご確認ください。入力された内容はそのまま残っています。",
 };
 
 pub static EN: Texts = Texts {
@@ -140,4 +146,7 @@ pub static EN: Texts = Texts {
     ask_clinic: "Please call the clinic.",
     too_many: "Too many messages in a short time; please try again later. If it is urgent, please call.",
     form_expired: "The page was open too long to send. Please reload the page and send again.",
+    too_long: "Your message was too long to accept. Please shorten it and send it again, or call us.",
+    cannot_show: "This page cannot be shown. Please call the numbers below.",
+    report_check: "Your message was not sent. Please check the points below; what you entered is still here.",
 };

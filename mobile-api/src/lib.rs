@@ -25,8 +25,10 @@ use lending::{Config, Store};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-/// Requests to the public service are small: a report is at most a few kilobytes.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Requests to the public service are small. The largest is a report of 2,000 characters:
+/// Japanese text is 3 bytes a character in UTF-8 and 9 once a form url-encodes it (`%E3%81%82`),
+/// 12 for the 4-byte ones (emoji), so 24 kB, with room for the other fields.
+pub const MAX_BODY_BYTES: usize = 32 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -69,12 +71,14 @@ pub fn routes() -> Routes<AppState> {
 pub fn build_app(state: AppState) -> Router {
     let tls = state.cfg.public_base_url.starts_with("https://");
     let metrics = state.metrics.clone();
+    let state_for_refusals = state.clone();
     let app = routes()
         .into_router()
         .layer(axum::middleware::from_fn(access_log))
         .layer(axum::middleware::from_fn_with_state(state.clone(), same_origin_only))
         .with_state(state);
-    lending::web::harden(app, if tls { &[lending::web::HSTS] } else { &[] }, MAX_BODY_BYTES, &metrics)
+    let refusals = |app: Router| app.layer(axum::middleware::from_fn_with_state(state_for_refusals, help::refusals));
+    lending::web::harden_with(app, if tls { &[lending::web::HSTS] } else { &[] }, MAX_BODY_BYTES, &metrics, refusals)
 }
 
 /// `GET /metrics` for the public service's own listener (`LENDING_MOBILE_METRICS_LISTEN`):
@@ -121,7 +125,13 @@ async fn access_log(req: Request, next: Next) -> Response {
 async fn same_origin_only(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let origin = lending::web::origin_of(&state.cfg.public_base_url);
     if req.method() == axum::http::Method::POST && !lending::web::is_same_origin(req.headers(), &origin) {
-        return ApiError(lending::Error::Forbidden).into_response();
+        if req.uri().path().starts_with("/api/") {
+            return ApiError(lending::Error::Forbidden).into_response();
+        }
+        // A page: the visitor's language and the clinic's phones, as for every refusal.
+        let lang = help::lang_of_request(req.uri(), req.headers());
+        let institution = state.cache.institution(&state.store).await.ok().flatten();
+        return help::message_page(institution.as_deref(), lang, StatusCode::FORBIDDEN, lang.t().form_expired);
     }
     next.run(req).await
 }

@@ -61,8 +61,13 @@ async fn form(
             Ok(Lookup::Found(help)) => help,
             Ok(found) => return Ok(not_found_page(inst, lang, matches!(found, Lookup::Revoked))),
         };
-        let Ok(Form(fields)) = body else {
-            return Ok(message_page(inst, lang, StatusCode::UNPROCESSABLE_ENTITY, texts.form_expired));
+        let fields = match body {
+            Ok(Form(fields)) => fields,
+            // A body past the limit (sent without its length) is refused as too long, not as stale.
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Ok(message_page(inst, lang, StatusCode::PAYLOAD_TOO_LARGE, texts.too_long))
+            }
+            Err(_) => return Ok(message_page(inst, lang, StatusCode::UNPROCESSABLE_ENTITY, texts.form_expired)),
         };
         let now = state.store.clock().now().timestamp();
         if !state.form_key.check(&help.token, &fields.form_token, now) {
@@ -73,10 +78,17 @@ async fn form(
         }
         let input = ReportInput { category: fields.category, body: fields.body, callback_phone: fields.callback_phone };
         Ok::<_, Error>(match store_report(&state, &help.token, &input).await {
-            Ok(_) => Redirect::to(&format!("/d/{}?lang={}&reported=1", help.token, lang.code())).into_response(),
-            Err(e @ Error::Validation(_)) => {
+            // `#thanks`: the form was posted to `#report`, a fragment the redirect would keep.
+            Ok(_) => Redirect::to(&format!("/d/{}?lang={}&reported=1#thanks", help.token, lang.code())).into_response(),
+            // The same page, opened at the form (its action ends in `#report`), the reasons at
+            // its top and beside each field, everything typed kept.
+            Err(Error::Validation(fields)) => {
                 let mut page = HelpPage::new(&state, inst, &help, lang);
-                page.error = Some(if lang.is_en() { e.message_en() } else { e.message_ja() });
+                page.errors = fields
+                    .into_iter()
+                    .map(|f| (f.field, if lang.is_en() { f.message_en } else { f.message_ja }))
+                    .collect();
+                page.kept = input;
                 html(StatusCode::UNPROCESSABLE_ENTITY, &page)
             }
             Err(e) => return Err(e),

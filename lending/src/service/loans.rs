@@ -33,6 +33,48 @@ pub struct ConsentInput {
     pub signature_svg: String,
     /// The explanation documents shown; they must be the models' current versions.
     pub document_ids: Vec<String>,
+    /// 代筆: someone else wrote the signature for the signer.
+    #[serde(default)]
+    pub proxy: Option<ProxyWriting>,
+}
+
+/// 代筆: who wrote the signature, for whom, and why (the signer could not write).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct ProxyWriting {
+    pub writer: String,
+    pub written_for: String,
+    pub reason: String,
+}
+
+/// The signer's part of a consent as it will be stored: (signer, relationship, its note, 代筆).
+type Signer = (String, String, String, Option<ProxyWriting>);
+
+/// Checks who signed: a name, a relationship chosen (never assumed: 本人 is not a default) and,
+/// for 代筆, who wrote, for whom and why. Every wrong field is reported at once; the consent page
+/// calls it before the signature is sent on, with what the signer entered.
+pub fn check_signer(c: &ConsentInput) -> Result<Signer> {
+    let mut problems: Vec<Error> = Vec::new();
+    let mut keep = |r: Result<String>| r.map_err(|e| problems.push(e)).unwrap_or_default();
+    let signer_name = keep(required("signer_name", &c.signer_name, 100, "署名者の氏名"));
+    let relationship = keep(if ["self", "family", "agent"].contains(&c.relationship.as_str()) {
+        Ok(c.relationship.clone())
+    } else {
+        Err(Error::invalid(
+            "relationship",
+            "署名する人と患者の関係を選んでください。",
+            "Choose how the signer is related to the patient.",
+        ))
+    });
+    let relationship_note = keep(bounded("relationship_note", &c.relationship_note, 100, "続柄など"));
+    let proxy = c.proxy.as_ref().map(|p| ProxyWriting {
+        writer: keep(required("proxy_writer", &p.writer, 100, "代筆した人の氏名")),
+        written_for: keep(required("proxy_for", &p.written_for, 100, "だれの代わりに書いたか")),
+        reason: keep(required("proxy_reason", &p.reason, 200, "代筆の理由")),
+    });
+    match problems.into_iter().reduce(Error::merge) {
+        Some(e) => Err(e),
+        None => Ok((signer_name, relationship, relationship_note, proxy)),
+    }
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -68,15 +110,7 @@ pub async fn check_out(
             "A signed consent is required before lending.",
         ));
     };
-    let signer_name = required("signer_name", &consent_in.signer_name, 100, "署名者の氏名")?;
-    if !["self", "family", "agent"].contains(&consent_in.relationship.as_str()) {
-        return Err(Error::invalid(
-            "relationship",
-            "署名者と患者の関係を選んでください。",
-            "Choose the signer's relationship.",
-        ));
-    }
-    let relationship_note = bounded("relationship_note", &consent_in.relationship_note, 100, "関係の説明")?;
+    let (signer_name, relationship, relationship_note, proxy) = check_signer(&consent_in)?;
     signature(&consent_in.signature_svg)?;
     let purpose = bounded("purpose", &req.purpose, 500, "目的")?;
     let unique: BTreeSet<&String> = req.device_ids.iter().collect();
@@ -118,8 +152,11 @@ pub async fn check_out(
         document_sha256,
         document_text,
         signer_name,
-        relationship: consent_in.relationship,
+        relationship,
         relationship_note,
+        proxy_writer: proxy.as_ref().map(|p| p.writer.clone()).unwrap_or_default(),
+        proxy_written_for: proxy.as_ref().map(|p| p.written_for.clone()).unwrap_or_default(),
+        proxy_reason: proxy.map(|p| p.reason).unwrap_or_default(),
         signature_svg: consent_in.signature_svg,
         explained_by: actor.user_id.clone(),
         signed_at: now,

@@ -43,18 +43,34 @@ pub struct ReportInput {
 /// Stores a report against the device behind `token` (the public service's one write).
 /// `NotFound` if the token leads nowhere.
 pub async fn submit(tx: &mut Tx, token: &str, input: &ReportInput) -> Result<String> {
+    // Every field is checked, so the page names everything to fix at once (in 敬語: patients
+    // and families read these).
+    let mut problems = Vec::new();
     if !CATEGORIES.iter().any(|c| c.0 == input.category) {
-        return Err(Error::invalid("category", "どのようなことか、選んでください。", "Please choose what happened."));
+        problems.push(Error::invalid("category", "どのようなことか、お選びください。", "Please choose what happened."));
     }
-    let body = bounded("body", &input.body, MAX_BODY_CHARS, "内容")?;
+    let body = input.body.trim().to_owned();
+    if body.chars().count() > MAX_BODY_CHARS {
+        problems.push(Error::invalid(
+            "body",
+            &format!(
+                "くわしい内容は{MAX_BODY_CHARS}文字以内でお書きください（今は{}文字です）。",
+                body.chars().count()
+            ),
+            &format!("Please keep the details to {MAX_BODY_CHARS} characters (now {}).", body.chars().count()),
+        ));
+    }
     // Full-width digits and hyphens (０９０－…) as a phone keyboard or an IME types them.
     let phone = &crate::ids::fold_code(&input.callback_phone);
     if phone.chars().count() > 20 || !phone.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)) {
-        return Err(Error::invalid(
+        problems.push(Error::invalid(
             "callback_phone",
-            "電話番号は数字（と - + ( )）で20文字以内で入力してください。",
+            "電話番号は、数字（と - + ( )）で20文字以内でご入力ください。",
             "Phone number: digits (and - + ( )), at most 20 characters.",
         ));
+    }
+    if let Some(e) = problems.into_iter().reduce(Error::merge) {
+        return Err(e);
     }
     let help = public::device_help(tx, token).await?.ok_or(Error::NotFound)?;
     let id = new_id();

@@ -53,6 +53,13 @@ pub async fn add_user(tx: &mut Tx, actor: &Actor, u: NewUser) -> Result<(User, S
     Ok((user, temporary))
 }
 
+/// The staff member an admin is about to act on (disable, reset a credential): what the
+/// confirmation step names.
+pub async fn staff_member(tx: &mut Tx, actor: &Actor, user_id: &str) -> Result<User> {
+    authorize(actor, Action::ManageStaff)?;
+    users::get(tx, user_id).await?.ok_or(Error::NotFound)
+}
+
 /// An optional e-mail address, checked when it is entered (alerts and reminders go to it).
 fn email_address(value: &str) -> Result<String> {
     let email = super::bounded("email", value, 200, "メールアドレス")?;
@@ -166,13 +173,20 @@ pub async fn tokens(tx: &mut Tx, actor: &Actor, everyone: bool) -> Result<Vec<us
     users::tokens(tx, (!everyone).then_some(actor.user_id.as_str())).await
 }
 
-/// Revokes a token: its owner may, and so may an admin (nobody else learns it exists).
-pub async fn revoke_token(tx: &mut Tx, actor: &Actor, token_id: &str) -> Result<()> {
-    authorize(actor, Action::Read)?;
+/// A token the actor may revoke (its owner, or an admin; nobody else learns it exists): what
+/// the confirmation step names before [`revoke_token`].
+pub async fn token_to_revoke(tx: &mut Tx, actor: &Actor, token_id: &str) -> Result<users::TokenInfo> {
+    authorize(actor, Action::OwnAccount)?;
     let token = users::token(tx, token_id).await?.ok_or(Error::NotFound)?;
     if token.user_id != actor.user_id {
         authorize(actor, Action::ManageStaff)?;
     }
+    Ok(token)
+}
+
+/// Revokes a token: its owner may, and so may an admin.
+pub async fn revoke_token(tx: &mut Tx, actor: &Actor, token_id: &str) -> Result<()> {
+    let token = token_to_revoke(tx, actor, token_id).await?;
     if !users::revoke_token(tx, token_id).await? {
         return Err(Error::NotFound);
     }

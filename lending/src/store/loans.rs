@@ -92,6 +92,10 @@ pub struct Consent {
     pub signer_name: String,
     pub relationship: String,
     pub relationship_note: String,
+    /// 代筆 (all three empty when the signer wrote it): who wrote, for whom, why.
+    pub proxy_writer: String,
+    pub proxy_written_for: String,
+    pub proxy_reason: String,
     pub signature_svg: String,
     pub explained_by: String,
     pub signed_at: DateTime<Utc>,
@@ -100,15 +104,18 @@ pub struct Consent {
 }
 
 const CONSENT_COLUMNS: &str = "id, loan_id, patient_id, document_sha256, document_text, signer_name, relationship, \
-    relationship_note, signature_svg, explained_by, signed_at, receipt_signature, verification_code";
+    relationship_note, proxy_writer, proxy_written_for, proxy_reason, signature_svg, explained_by, signed_at, \
+    receipt_signature, verification_code";
 
 pub async fn insert_consent(tx: &mut Tx, c: &Consent) -> Result<()> {
     let sql = format!(
-        "INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        "INSERT INTO consents ({CONSENT_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     );
     on!(tx, conn => sqlx::query(&sql)
         .bind(&c.id).bind(&c.loan_id).bind(&c.patient_id).bind(&c.document_sha256).bind(&c.document_text)
-        .bind(&c.signer_name).bind(&c.relationship).bind(&c.relationship_note).bind(&c.signature_svg)
+        .bind(&c.signer_name).bind(&c.relationship).bind(&c.relationship_note)
+        .bind(&c.proxy_writer).bind(&c.proxy_written_for).bind(&c.proxy_reason).bind(&c.signature_svg)
         .bind(&c.explained_by).bind(c.signed_at).bind(&c.receipt_signature).bind(&c.verification_code)
         .execute(conn)
         .await

@@ -72,26 +72,41 @@ pub fn harden(
     body_limit: usize,
     metrics: &std::sync::Arc<crate::metrics::HttpMetrics>,
 ) -> axum::Router {
+    harden_with(app, extra, body_limit, metrics, |app| app)
+}
+
+/// [`harden`], with `refusals` wrapped around the body limit and the NUL check, so a service can
+/// turn their bare refusals (413, 422) into its own pages; the security headers, metrics and span
+/// still cover whatever it answers.
+#[cfg(feature = "http")]
+pub fn harden_with(
+    app: axum::Router,
+    extra: &[(&'static str, &'static str)],
+    body_limit: usize,
+    metrics: &std::sync::Arc<crate::metrics::HttpMetrics>,
+    refusals: impl FnOnce(axum::Router) -> axum::Router,
+) -> axum::Router {
     use axum::extract::{MatchedPath, Request};
     use axum::http::{HeaderName, HeaderValue};
     use tower_http::set_header::SetResponseHeaderLayer;
     use tower_http::trace::TraceLayer;
 
-    let mut app = app;
+    let mut app = refusals(
+        app.layer(axum::middleware::from_fn(refuse_nul_in_url))
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit)),
+    );
     for (name, value) in SECURITY_HEADERS.iter().chain(extra) {
         app = app.layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
         ));
     }
-    app.layer(axum::middleware::from_fn(refuse_nul_in_url))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str);
-            tracing::info_span!("request", method = %req.method(), route = %route)
-        }))
-        // Outermost, so refusals by the layers above (413) are counted and timed too.
-        .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
+    app.layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str);
+        tracing::info_span!("request", method = %req.method(), route = %route)
+    }))
+    // Outermost, so refusals by the layers above (413) are counted and timed too.
+    .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
 }
 
 /// A NUL (`%00`) in the path or the query string is bad input (422), refused before any

@@ -58,6 +58,45 @@ async fn help_page_on_a_phone_in_japanese_and_english() {
         c.goto(&app.url(&format!("/d/unknown-label?lang={lang}"))).await.unwrap();
         violations.extend(axe(&c, &axe_js, &format!("{lang} unknown label")).await);
     }
+
+    // A report refused (a phone number that is not one): the page opens at the form, the
+    // reasons in view, everything typed still there; corrected, it is sent.
+    c.goto(&app.url(&format!("/d/{token}?lang=ja"))).await.unwrap();
+    c.find(Locator::Css("input[name=category][value=alarm]")).await.unwrap().click().await.unwrap();
+    let typed = "アラームが鳴りやみません。";
+    c.find(Locator::Css("textarea[name=body]")).await.unwrap().send_keys(typed).await.unwrap();
+    c.find(Locator::Css("input[name=callback_phone]")).await.unwrap().send_keys("でんわ").await.unwrap();
+    c.find(Locator::Css("form[action*='/report'] button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("report-errors")).await.unwrap();
+    let view = c
+        .execute(
+            "const r = document.getElementById('report-errors').getBoundingClientRect(); \
+             return [r.top, r.bottom, window.innerHeight, window.scrollY, document.querySelector('textarea[name=body]').value, \
+                     document.querySelector('input[name=callback_phone]').value, document.querySelector('input[value=alarm]').checked];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    std::fs::write(artifacts.join("public-report-error-390x844.png"), c.screenshot().await.unwrap()).unwrap();
+    let (top, bottom, height, scrolled) =
+        (view[0].as_f64().unwrap(), view[1].as_f64().unwrap(), view[2].as_f64().unwrap(), view[3].as_f64().unwrap());
+    assert!(scrolled > 500.0 && top >= 0.0 && bottom <= height, "the reasons are in view at the form: {view}");
+    assert_eq!(
+        (view[4].as_str(), view[5].as_str(), view[6].as_bool()),
+        (Some(typed), Some("でんわ"), Some(true)),
+        "kept: {view}"
+    );
+    let phone = c.find(Locator::Css("input[name=callback_phone]")).await.unwrap();
+    phone.clear().await.unwrap();
+    phone.send_keys("０９０－１２３４－５６７８").await.unwrap();
+    c.find(Locator::Css("form[action*='/report'] button[type=submit]")).await.unwrap().click().await.unwrap();
+    let thanks = c.wait().for_element(Locator::Id("thanks")).await.unwrap();
+    assert!(thanks.text().await.unwrap().contains("ご連絡ありがとうございました"));
+    std::fs::write(artifacts.join("public-report-sent-390x844.png"), c.screenshot().await.unwrap()).unwrap();
+    let mut tx = app.store.read().await.unwrap();
+    let stored = lending::service::reports::list(&mut tx, true).await.unwrap();
+    assert_eq!((stored[0].body.as_str(), stored[0].callback_phone.as_str()), (typed, "090-1234-5678"));
+    drop(tx);
     assert!(violations.is_empty(), "axe-core violations:\n{}", violations.join("\n"));
     c.close().await.unwrap();
     app.stop().await;

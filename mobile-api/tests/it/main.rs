@@ -7,6 +7,7 @@ mod browser;
 mod fuzz;
 mod help;
 mod process;
+mod report_form;
 mod role;
 
 use std::time::Duration;

@@ -104,7 +104,7 @@ both_dbs!(
         let n1_id = lending::store::users::by_login(&mut tx, "n1").await.unwrap().unwrap().id;
         drop(tx);
         let csrf = app.csrf(&admin, "/admin/users").await;
-        let r = admin.post(app.url(&format!("/admin/users/{n1_id}/disable"))).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        let r = admin.post(app.url(&format!("/admin/users/{n1_id}/disable"))).form(&[("csrf", csrf.as_str()), ("confirm", "yes")]).send().await.unwrap();
         assert_eq!(location(&r), "/admin/users");
         assert_eq!(location(&nurse.get(app.url("/")).send().await.unwrap()), "/login", "the live session ended at once");
         let r = app.browser().post(app.url("/login")).form(&[("login", "n1"), ("password", TEST_PASSWORD)]).send().await.unwrap();

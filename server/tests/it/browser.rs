@@ -107,6 +107,18 @@ async fn sign_in_with_totp_enrol_a_new_user_and_sign_out_in_chromium() {
     let temporary = text(&c, "#shown-once").await;
     assert_eq!(temporary.len(), 23, "a temporary password is shown: {temporary:?}");
     save_screenshot(&c, "staff-users-after-add.png").await;
+    // Issuing another temporary password goes through its confirmation page.
+    let mut tx = app.store.read().await.unwrap();
+    let suzuki = lending::store::users::by_login(&mut tx, "suzuki").await.unwrap().unwrap().id;
+    drop(tx);
+    click(&c, &format!("a[href='/admin/users/{suzuki}/reset-password']")).await;
+    expect_path(&c, &format!("/admin/users/{suzuki}/reset-password")).await;
+    let step = text(&c, "main").await;
+    assert!(step.contains("仮パスワードを発行しますか") && step.contains("鈴木 看護師（suzuki）"), "{step}");
+    save_screenshot(&c, "staff-confirm-reset-password.png").await;
+    click(&c, "form[action$='/reset-password'] button.danger").await;
+    let temporary = text(&c, "#shown-once").await;
+    assert_eq!(temporary.len(), 23, "the new temporary password is shown: {temporary:?}");
     sign_out(&c).await;
     expect_path(&c, "/login").await;
 
@@ -176,6 +188,18 @@ async fn a_nurse_on_a_phone_lends_a_device_and_the_patient_signs() {
     submit(&c, "/loans/explain").await;
     c.wait().for_element(Locator::Id("signature-pad")).await.unwrap();
     fill(&c, "input[name=signer_name]", "山田 花子").await;
+    // The relationship is chosen (nothing is preselected).
+    click(&c, "input[name=relationship][value=self]").await;
+    // The explanation is part of the page (no inner scroll box); 「文字を大きく」 enlarges it at once.
+    let explanation = "const e = document.getElementById('explanation'); const s = getComputedStyle(e); \
+        return [parseFloat(s.fontSize), s.overflowY, e.scrollHeight <= e.clientHeight + 1];";
+    let before = c.execute(explanation, vec![]).await.unwrap();
+    assert_eq!((before[1].as_str(), before[2].as_bool()), (Some("visible"), Some(true)), "no inner scroll: {before}");
+    click(&c, "#larger-text").await;
+    let after = c.execute(explanation, vec![]).await.unwrap();
+    assert!(after[0].as_f64().unwrap() > before[0].as_f64().unwrap() * 1.2, "larger text: {before} → {after}");
+    c.execute("document.getElementById('explanation').scrollIntoView()", vec![]).await.unwrap();
+    save_screenshot(&c, "consent-larger-text-390x844.png").await;
 
     // Two strokes across the pad, as a finger would draw them.
     let pad = c.find(Locator::Id("signature-pad")).await.unwrap();

@@ -12,7 +12,7 @@ use crate::spawn_app_with_clock;
 
 /// What a caller gets from a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Got {
+pub(crate) enum Got {
     /// Past authorisation: the handler ran (any 2xx/3xx other than the sign-in redirect, or a
     /// domain answer such as 404/409/422).
     Ok,
@@ -24,10 +24,10 @@ enum Got {
 use Got::{Forbidden as F, Ok as A, SignIn as S};
 
 /// Callers, in column order.
-const CALLERS: [&str; 6] = ["anonymous", "nurse", "admin", "auditor", "disabled", "expired"];
+pub(crate) const CALLERS: [&str; 6] = ["anonymous", "nurse", "admin", "auditor", "disabled", "expired"];
 
 /// (method, route pattern, form body, expected per caller)
-const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
+pub(crate) const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/healthz", "", [A, A, A, A, A, A]),
     ("GET", "/readyz", "", [A, A, A, A, A, A]),
     ("GET", "/static/staff.css", "", [A, A, A, A, A, A]),
@@ -48,15 +48,20 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/account/tokens", "", [S, A, A, A, S, S]),
     ("POST", "/account/tokens", "name=matrix", [S, A, A, A, S, S]),
     // The row's token is the admin's: only its owner (or an admin) may revoke it.
-    ("POST", "/account/tokens/{id}/revoke", "", [S, F, A, F, S, S]),
+    ("GET", "/account/tokens/{id}/revoke", "", [S, F, A, F, S, S]),
+    ("POST", "/account/tokens/{id}/revoke", "confirm=yes", [S, F, A, F, S, S]),
     ("GET", "/admin/users", "", [S, F, A, A, S, S]),
     ("POST", "/admin/users", "login=matrix{n}&name=x&role=nurse", [S, F, A, F, S, S]),
-    ("POST", "/admin/users/{id}/disable", "", [S, F, A, F, S, S]),
+    ("GET", "/admin/users/{id}/disable", "", [S, F, A, F, S, S]),
+    ("POST", "/admin/users/{id}/disable", "confirm=yes", [S, F, A, F, S, S]),
     ("POST", "/admin/users/{id}/enable", "", [S, F, A, F, S, S]),
-    ("POST", "/admin/users/{id}/reset-second-factor", "", [S, F, A, F, S, S]),
-    ("POST", "/admin/users/{id}/reset-password", "", [S, F, A, F, S, S]),
+    ("GET", "/admin/users/{id}/reset-second-factor", "", [S, F, A, F, S, S]),
+    ("POST", "/admin/users/{id}/reset-second-factor", "confirm=yes", [S, F, A, F, S, S]),
+    ("GET", "/admin/users/{id}/reset-password", "", [S, F, A, F, S, S]),
+    ("POST", "/admin/users/{id}/reset-password", "confirm=yes", [S, F, A, F, S, S]),
     ("GET", "/admin/tokens", "", [S, F, A, A, S, S]),
-    ("POST", "/admin/tokens/{id}/revoke", "", [S, F, A, F, S, S]),
+    ("GET", "/admin/tokens/{id}/revoke", "", [S, F, A, F, S, S]),
+    ("POST", "/admin/tokens/{id}/revoke", "confirm=yes", [S, F, A, F, S, S]),
     ("GET", "/admin/mail", "", [S, F, A, A, S, S]),
     ("POST", "/admin/mail/{id}/retry", "", [S, F, A, F, S, S]),
     ("POST", "/admin/mail/{id}/dismiss", "", [S, F, A, F, S, S]),

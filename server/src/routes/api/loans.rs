@@ -138,6 +138,11 @@ async fn show(
             "id": v.consent.id,
             "signer_name": v.consent.signer_name,
             "relationship": v.consent.relationship,
+            "proxy": (!v.consent.proxy_writer.is_empty()).then(|| json!({
+                "writer": v.consent.proxy_writer,
+                "written_for": v.consent.proxy_written_for,
+                "reason": v.consent.proxy_reason,
+            })),
             "signed_at": v.consent.signed_at,
             "verification_code": v.consent.verification_code,
             "receipt_valid": v.receipt.valid,

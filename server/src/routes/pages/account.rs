@@ -11,11 +11,11 @@ use lending::service::users::{self as user_service, TokenFor};
 use lending::store::users;
 use lending::Error;
 
-use super::admin::tokens_view;
+use super::admin::{revoke_token_step, tokens_view, Confirmed};
 use super::{CodeForm, Empty};
 use crate::routes::Routes;
 use crate::web::session::{clear_session, next_page, set_session, Pending, PendingForm, Staff, StaffForm};
-use crate::web::{change_then_go, render, Chrome, PageError};
+use crate::web::{render, Chrome, PageError};
 use crate::AppState;
 use lending::store::sessions::Stage;
 
@@ -28,6 +28,7 @@ pub fn routes() -> Routes {
         .post("/account/sign-out-everywhere", sign_out_everywhere)
         .get("/account/tokens", tokens_page)
         .post("/account/tokens", create_token)
+        .get("/account/tokens/{id}/revoke", confirm_revoke_token)
         .post("/account/tokens/{id}/revoke", revoke_token)
 }
 
@@ -208,11 +209,18 @@ async fn create_token(State(state): State<AppState>, form: StaffForm<NewTokenFor
     tokens_view(&state, &s, true, Some(token)).await
 }
 
+async fn confirm_revoke_token(
+    State(state): State<AppState>,
+    s: Staff,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    revoke_token_step(&state, &s, &id, false, "/account/tokens").await
+}
+
 async fn revoke_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    form: StaffForm<Empty>,
+    form: StaffForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    let s = form.who;
-    change_then_go(&state, &s, "/account/tokens", async |tx| user_service::revoke_token(tx, &s.actor, &id).await).await
+    revoke_token_step(&state, &form.who, &id, form.form.yes(), "/account/tokens").await
 }

@@ -11,6 +11,7 @@ use lending::Action;
 use lending::Role;
 
 use super::Empty;
+use crate::i18n::Texts;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
 use crate::web::{change_then_go, render, role_label, Chrome, PageError};
@@ -20,11 +21,15 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/admin/users", users_page)
         .post("/admin/users", add_user)
+        .get("/admin/users/{id}/disable", confirm_disable)
         .post("/admin/users/{id}/disable", disable)
         .post("/admin/users/{id}/enable", enable)
+        .get("/admin/users/{id}/reset-second-factor", confirm_reset_second_factor)
         .post("/admin/users/{id}/reset-second-factor", reset_second_factor)
+        .get("/admin/users/{id}/reset-password", confirm_reset_password)
         .post("/admin/users/{id}/reset-password", reset_password)
         .get("/admin/tokens", tokens_page)
+        .get("/admin/tokens/{id}/revoke", confirm_revoke_token)
         .post("/admin/tokens/{id}/revoke", revoke_token)
 }
 
@@ -36,6 +41,8 @@ struct UserRow {
     site: String,
     totp: bool,
     disabled: bool,
+    /// The admin's own account: nobody may disable themselves, so no button for it.
+    is_self: bool,
 }
 
 #[derive(Template)]
@@ -53,6 +60,7 @@ async fn users_view(state: &AppState, s: &Staff, shown_once: Option<String>) -> 
     let mut rows = Vec::new();
     for u in users::list(&mut tx).await? {
         let totp = users::credentials(&mut tx, &u.id).await?.is_some_and(|c| c.totp_enrolled_at.is_some());
+        let is_self = u.id == s.user.id;
         rows.push(UserRow {
             role_label: role_label(u.role, s.lang),
             id: u.id,
@@ -61,6 +69,7 @@ async fn users_view(state: &AppState, s: &Staff, shown_once: Option<String>) -> 
             site: u.site,
             totp,
             disabled: u.disabled,
+            is_self,
         });
     }
     let roles =
@@ -98,35 +107,114 @@ async fn add_user(State(state): State<AppState>, form: StaffForm<NewUserForm>) -
     users_view(&state, &s, Some(temporary)).await
 }
 
-/// What an admin does to a staff account from the users page. An enum, matched without a
-/// default arm: a new action cannot fall into one that weakens an account.
+/// What an admin may do to a staff member that takes away access or cannot be undone: each
+/// has a confirmation step (`GET` shows what will happen; the `POST` acts only when it comes
+/// from that page, with `confirm=yes`).
 #[derive(Debug, Clone, Copy)]
-enum UserAction {
+enum UserChange {
     Disable,
-    Enable,
     ResetSecondFactor,
+    ResetPassword,
 }
 
-/// Runs one admin action on a user and returns to the list.
-async fn user_action(state: &AppState, s: &Staff, id: &str, action: UserAction) -> Result<Response, PageError> {
-    s.require(Action::ManageStaff)?;
+impl UserChange {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::ResetSecondFactor => "reset-second-factor",
+            Self::ResetPassword => "reset-password",
+        }
+    }
+
+    /// (heading, what will happen, the button).
+    fn texts(self, t: &'static Texts) -> (&'static str, &'static [&'static str], &'static str) {
+        match self {
+            Self::Disable => (t.confirm_disable_title, t.confirm_disable_points, t.disable),
+            Self::ResetSecondFactor => {
+                (t.confirm_reset_second_factor_title, t.confirm_reset_second_factor_points, t.reset_second_factor)
+            }
+            Self::ResetPassword => (t.confirm_reset_password_title, t.confirm_reset_password_points, t.reset_password),
+        }
+    }
+}
+
+/// A confirmation step: what is about to happen to whom, one button to go ahead, a way back.
+#[derive(Template)]
+#[template(path = "staff/confirm.html")]
+pub(super) struct ConfirmPage {
+    c: Chrome,
+    title: &'static str,
+    target: String,
+    points: &'static [&'static str],
+    action: String,
+    button: &'static str,
+    back: &'static str,
+}
+
+/// The `confirm=yes` the confirmation page sends (absent from any other post).
+#[derive(serde::Deserialize)]
+pub(super) struct Confirmed {
+    #[serde(default)]
+    confirm: String,
+}
+
+impl Confirmed {
+    pub(super) fn yes(&self) -> bool {
+        self.confirm == "yes"
+    }
+}
+
+/// The confirmation page for a change to user `id`, or (confirmed) the change itself.
+async fn user_change(
+    state: &AppState,
+    s: &Staff,
+    id: &str,
+    change: UserChange,
+    confirmed: bool,
+) -> Result<Response, PageError> {
     let mut tx = state.store.begin().await?;
-    let done = match action {
-        UserAction::Disable => auth::set_disabled(&mut tx, &s.actor, id, true).await,
-        UserAction::Enable => auth::set_disabled(&mut tx, &s.actor, id, false).await,
-        UserAction::ResetSecondFactor => auth::reset_second_factor(&mut tx, &s.actor, id).await,
-    };
-    done.map_err(|e| s.error(e))?;
+    let user = user_service::staff_member(&mut tx, &s.actor, id).await.map_err(|e| s.error(e))?;
+    if !confirmed {
+        drop(tx);
+        let (title, points, button) = change.texts(s.lang.t());
+        let page = ConfirmPage {
+            c: s.chrome(),
+            title,
+            target: format!("{}（{}）", user.name, user.login),
+            points,
+            action: format!("/admin/users/{id}/{}", change.path()),
+            button,
+            back: "/admin/users",
+        };
+        return Ok(render(&page));
+    }
+    let temporary = match change {
+        UserChange::Disable => auth::set_disabled(&mut tx, &s.actor, id, true).await.map(|()| None),
+        UserChange::ResetSecondFactor => auth::reset_second_factor(&mut tx, &s.actor, id).await.map(|()| None),
+        UserChange::ResetPassword => auth::reset_password(&mut tx, &s.actor, id).await.map(Some),
+    }
+    .map_err(|e| s.error(e))?;
     tx.commit().await?;
-    Ok(Redirect::to("/admin/users").into_response())
+    match temporary {
+        Some(shown_once) => users_view(state, s, Some(shown_once)).await,
+        None => Ok(Redirect::to("/admin/users").into_response()),
+    }
+}
+
+async fn confirm_disable(
+    State(state): State<AppState>,
+    s: Staff,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user_change(&state, &s, &id, UserChange::Disable, false).await
 }
 
 async fn disable(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    form: StaffForm<Empty>,
+    form: StaffForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    user_action(&state, &form.who, &id, UserAction::Disable).await
+    user_change(&state, &form.who, &id, UserChange::Disable, form.form.yes()).await
 }
 
 async fn enable(
@@ -134,28 +222,40 @@ async fn enable(
     Path(id): Path<String>,
     form: StaffForm<Empty>,
 ) -> Result<Response, PageError> {
-    user_action(&state, &form.who, &id, UserAction::Enable).await
+    let s = form.who;
+    change_then_go(&state, &s, "/admin/users", async |tx| auth::set_disabled(tx, &s.actor, &id, false).await).await
+}
+
+async fn confirm_reset_second_factor(
+    State(state): State<AppState>,
+    s: Staff,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user_change(&state, &s, &id, UserChange::ResetSecondFactor, false).await
 }
 
 async fn reset_second_factor(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    form: StaffForm<Empty>,
+    form: StaffForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    user_action(&state, &form.who, &id, UserAction::ResetSecondFactor).await
+    user_change(&state, &form.who, &id, UserChange::ResetSecondFactor, form.form.yes()).await
+}
+
+async fn confirm_reset_password(
+    State(state): State<AppState>,
+    s: Staff,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user_change(&state, &s, &id, UserChange::ResetPassword, false).await
 }
 
 async fn reset_password(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    form: StaffForm<Empty>,
+    form: StaffForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    let s = form.who;
-    s.require(Action::ManageStaff)?;
-    let mut tx = state.store.begin().await?;
-    let temporary = auth::reset_password(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
-    tx.commit().await?;
-    users_view(&state, &s, Some(temporary)).await
+    user_change(&state, &form.who, &id, UserChange::ResetPassword, form.form.yes()).await
 }
 
 struct TokenRow {
@@ -218,11 +318,46 @@ async fn tokens_page(State(state): State<AppState>, s: Staff) -> Result<Response
     tokens_view(&state, &s, false, None).await
 }
 
+/// The confirmation step for revoking token `id`, or (confirmed) the revocation; then back to
+/// `back` (the person's own list or everyone's).
+pub(super) async fn revoke_token_step(
+    state: &AppState,
+    s: &Staff,
+    id: &str,
+    confirmed: bool,
+    back: &'static str,
+) -> Result<Response, PageError> {
+    if confirmed {
+        return change_then_go(state, s, back, async |tx| user_service::revoke_token(tx, &s.actor, id).await).await;
+    }
+    let mut tx = state.store.read().await?;
+    let token = user_service::token_to_revoke(&mut tx, &s.actor, id).await.map_err(|e| s.error(e))?;
+    drop(tx);
+    let t = s.lang.t();
+    let page = ConfirmPage {
+        c: s.chrome(),
+        title: t.confirm_revoke_title,
+        target: format!("{}（{}）", token.name, token.login),
+        points: t.confirm_revoke_points,
+        action: format!("{back}/{id}/revoke"),
+        button: t.revoke,
+        back,
+    };
+    Ok(render(&page))
+}
+
+async fn confirm_revoke_token(
+    State(state): State<AppState>,
+    s: Staff,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    revoke_token_step(&state, &s, &id, false, "/admin/tokens").await
+}
+
 async fn revoke_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    form: StaffForm<Empty>,
+    form: StaffForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    let s = form.who;
-    change_then_go(&state, &s, "/admin/tokens", async |tx| user_service::revoke_token(tx, &s.actor, &id).await).await
+    revoke_token_step(&state, &form.who, &id, form.form.yes(), "/admin/tokens").await
 }

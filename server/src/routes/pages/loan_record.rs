@@ -75,6 +75,8 @@ struct LoanPage {
     devices: Vec<DeviceLine>,
     signer: String,
     relationship: &'static str,
+    /// 代筆: who wrote, for whom, why ("" when the signer wrote it).
+    proxy: String,
     signed_at: String,
     receipt_valid: bool,
     verification_code: String,
@@ -134,7 +136,7 @@ struct Done {
     done: String,
 }
 
-fn relationship(t: &Texts, code: &str) -> &'static str {
+pub(super) fn relationship(t: &Texts, code: &str) -> &'static str {
     match code {
         "self" => t.rel_self,
         "family" => t.rel_family,
@@ -296,6 +298,19 @@ async fn page(
         devices,
         signer: v.consent.signer_name.clone(),
         relationship: relationship(t, &v.consent.relationship),
+        proxy: if v.consent.proxy_writer.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{}: {}／{}: {}／{}: {}",
+                t.proxy_writer,
+                v.consent.proxy_writer,
+                t.proxy_for,
+                v.consent.proxy_written_for,
+                t.proxy_reason,
+                v.consent.proxy_reason
+            )
+        },
         signed_at: lang.datetime(v.consent.signed_at),
         receipt_valid: v.receipt.valid,
         verification_code: v.consent.verification_code.clone(),

@@ -13,7 +13,7 @@ use lending::audit::NewEvent;
 use lending::service::auth::{self, SessionPolicy};
 use lending::service::drafts;
 use lending::service::idempotency::IdempotencyKey;
-use lending::service::loans::{self, CheckOutRequest, ConsentInput};
+use lending::service::loans::{self, CheckOutRequest, ConsentInput, ProxyWriting};
 use lending::service::patients as patient_search;
 use lending::store::{devices, loans as loan_rows, patients, registry, users};
 use lending::{DeviceStatus, Error};
@@ -185,10 +185,15 @@ struct SignPage {
 #[derive(Default)]
 struct Signed {
     signer_name: String,
+    /// "" until someone chooses: 本人 is never assumed.
     relationship: String,
     relationship_note: String,
+    /// 代筆: ticked, and who wrote, for whom, why (kept as typed either way).
+    proxy: ProxyFields,
     strokes: String,
     explained: bool,
+    /// The explanation in larger type (「文字を大きく」).
+    larger_text: bool,
     /// Opened again from a draft kept at the idle lock.
     resumed: bool,
 }
@@ -199,11 +204,39 @@ impl Signed {
             signer_name: value(pairs, "signer_name"),
             relationship: value(pairs, "relationship"),
             relationship_note: value(pairs, "relationship_note"),
+            proxy: ProxyFields {
+                ticked: value(pairs, "proxy") == "yes",
+                typed: ProxyWriting {
+                    writer: value(pairs, "proxy_writer"),
+                    written_for: value(pairs, "proxy_for"),
+                    reason: value(pairs, "proxy_reason"),
+                },
+            },
             strokes: value(pairs, "strokes"),
             explained: value(pairs, "explained") == "yes",
+            larger_text: value(pairs, "larger_text") == "yes",
             resumed: false,
         }
     }
+
+    /// The consent as the service takes it.
+    fn consent(&self, signature_svg: String, document_ids: Vec<String>) -> ConsentInput {
+        ConsentInput {
+            signer_name: self.signer_name.clone(),
+            relationship: self.relationship.clone(),
+            relationship_note: self.relationship_note.clone(),
+            signature_svg,
+            document_ids,
+            proxy: self.proxy.ticked.then(|| self.proxy.typed.clone()),
+        }
+    }
+}
+
+/// The 代筆 part of the consent page.
+#[derive(Default)]
+struct ProxyFields {
+    ticked: bool,
+    typed: ProxyWriting,
 }
 
 /// Resolves the devices ticked or typed (asset tags, label URLs) on the lending page.
@@ -266,7 +299,7 @@ async fn sign_view(
         }
         Err(e) => return Err(e),
     };
-    if let Some(e) = problems.into_iter().reduce(merge) {
+    if let Some(e) = problems.into_iter().reduce(Error::merge) {
         return Err(e);
     }
     let (Some(patient), Some(due_on), Some(device_ids)) = (patient, due_on, device_ids) else {
@@ -291,17 +324,6 @@ async fn sign_view(
         idle_seconds: state.cfg.session_idle_minutes * 60,
     };
     Ok((FormErrors::status(error.as_ref()), render(&page)).into_response())
-}
-
-/// Two refusals as one, so every wrong field is shown at once.
-fn merge(a: Error, b: Error) -> Error {
-    match (a, b) {
-        (Error::Validation(mut x), Error::Validation(y)) => {
-            x.extend(y);
-            Error::Validation(x)
-        }
-        (Error::Validation(_), other) | (other, _) => other,
-    }
 }
 
 /// The drawn strokes ("x,y x,y|…" in a 1000 × 400 box) as an SVG the server writes itself:
@@ -375,8 +397,13 @@ async fn lend(State(state): State<AppState>, post: ConsentPost) -> Result<Respon
         let key = IdempotencyKey::parse(Some(&key_text))?;
         let mut problems = Vec::new();
         let due_on = due(&pairs, state.store.clock().today_tokyo()).map_err(|e| problems.push(e)).ok();
-        let signature_svg = strokes_svg(&signed.strokes);
-        if signature_svg.is_none() {
+        let consent = signed.consent(strokes_svg(&signed.strokes).unwrap_or_default(), values(&pairs, "document_id"));
+        // Who signed (name, relationship, 代筆) is checked with the rest, so every missing
+        // choice is shown at once.
+        if let Err(e) = loans::check_signer(&consent) {
+            problems.push(e);
+        }
+        if consent.signature_svg.is_empty() {
             problems.push(Error::invalid("strokes", Lang::Ja.t().signature_missing, Lang::En.t().signature_missing));
         }
         if !signed.explained {
@@ -386,22 +413,16 @@ async fn lend(State(state): State<AppState>, post: ConsentPost) -> Result<Respon
                 "Confirm that you explained the document.",
             ));
         }
-        if let Some(e) = problems.into_iter().reduce(merge) {
+        if let Some(e) = problems.into_iter().reduce(Error::merge) {
             return Err(e);
         }
-        let (Some(due_on), Some(signature_svg)) = (due_on, signature_svg) else { return Err(Error::NotFound) };
+        let Some(due_on) = due_on else { return Err(Error::NotFound) };
         let req = CheckOutRequest {
             patient_id: chosen.patient_id.clone(),
             device_ids: chosen.device_ids.clone(),
             due_on,
             purpose: chosen.purpose.clone(),
-            consent: Some(ConsentInput {
-                signer_name: signed.signer_name.clone(),
-                relationship: signed.relationship.clone(),
-                relationship_note: signed.relationship_note.clone(),
-                signature_svg,
-                document_ids: values(&pairs, "document_id"),
-            }),
+            consent: Some(consent),
         };
         let mut tx = state.store.begin().await?;
         let out = loans::check_out_once(&mut tx, &s.actor, req, &state.receipts, key.as_ref()).await?;
@@ -439,6 +460,8 @@ struct CopyPage {
     text: String,
     signer: String,
     relationship: &'static str,
+    /// 代筆: (who wrote, for whom, why).
+    proxy: Option<(String, String, String)>,
     signature_b64: String,
     signed_at: String,
     explained_by: String,
@@ -478,11 +501,12 @@ async fn copy(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -
         due_on: lang.date(loan.due_on),
         text: consent.document_text,
         signer: consent.signer_name,
-        relationship: match consent.relationship.as_str() {
-            "self" => t.rel_self,
-            "family" => t.rel_family,
-            _ => t.rel_agent,
-        },
+        relationship: super::loan_record::relationship(t, &consent.relationship),
+        proxy: (!consent.proxy_writer.is_empty()).then_some((
+            consent.proxy_writer,
+            consent.proxy_written_for,
+            consent.proxy_reason,
+        )),
         // As an image: even an API client's SVG cannot run script there.
         signature_b64: base64::engine::general_purpose::STANDARD.encode(consent.signature_svg.as_bytes()),
         signed_at: lang.datetime(consent.signed_at),
