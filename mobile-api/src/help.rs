@@ -12,6 +12,7 @@ use axum::Json;
 use lending::ids::QrToken;
 use lending::store::public::{DeviceHelp, PublicInstitution};
 use lending::store::registry::DeviceModel;
+use lending::web::json::{ApiPath, ApiQuery};
 use serde_json::json;
 
 use crate::cache::Lookup;
@@ -19,7 +20,12 @@ use crate::i18n::{Lang, Texts};
 use crate::AppState;
 
 pub fn routes() -> lending::routes::Routes<AppState> {
-    lending::routes::Routes::new().get("/d/{token}", page).get("/api/v1/devices/{token}", api)
+    lending::routes::Routes::new().get("/d/{token}", page)
+}
+
+/// Under `/api/v1`.
+pub fn api_routes() -> lending::routes::Routes<AppState> {
+    lending::routes::Routes::new().get("/devices/{token}", api)
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -273,8 +279,8 @@ async fn api(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(token): Path<String>,
-    Query(q): Query<PageQuery>,
+    ApiPath(token): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Response {
     let lang = lang_of(&q, &headers);
     let respond = async {
@@ -317,5 +323,5 @@ async fn api(
             }
         })
     };
-    respond.await.unwrap_or_else(|e| lending::web::json::ApiError(e).into_response())
+    respond.await.unwrap_or_else(|e| lending::web::json::ApiError::Domain(e).into_response())
 }
