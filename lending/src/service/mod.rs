@@ -59,7 +59,7 @@ pub(crate) fn bounded(field: &str, value: &str, max_chars: usize, label_ja: &str
 /// starting with 0 (landline, mobile, 0120). Kept in that form, so its `tel:` link always dials.
 pub(crate) fn phone(field: &str, value: &str, label_ja: &str) -> Result<String> {
     use unicode_normalization::UnicodeNormalization as _;
-    let v: String = value.nfkc().collect::<String>().trim().to_owned();
+    let v = required(field, &value.nfkc().collect::<String>(), 20, label_ja)?;
     let digits = v.chars().filter(char::is_ascii_digit).count();
     let well_formed = v.starts_with('0')
         && (10..=11).contains(&digits)
