@@ -222,11 +222,13 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
 }
 
 /// The fallback of an API's routes: nothing here (JSON 404).
+#[allow(clippy::unused_async, reason = "an axum handler")]
 pub async fn not_found() -> ApiError {
     Error::NotFound.into()
 }
 
 /// The API routes' answer to a method they do not take (JSON 405; axum adds `Allow`).
+#[allow(clippy::unused_async, reason = "an axum handler")]
 pub async fn method_not_allowed() -> ApiError {
     Refused::MethodNotAllowed.into()
 }
