@@ -58,6 +58,13 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         self
     }
 
+    /// What a route listed so far answers to a method it does not take (405).
+    #[must_use]
+    pub fn method_not_allowed_fallback<H: Handler<T, S>, T: 'static>(mut self, h: H) -> Self {
+        self.router = self.router.method_not_allowed_fallback(h);
+        self
+    }
+
     /// Every (method, path pattern) served.
     pub fn list(&self) -> &[(Method, String)] {
         &self.list

@@ -13,6 +13,7 @@ use lending::ids::QrToken;
 use lending::service::reports::ReportInput;
 use lending::store::public::{DeviceHelp, PublicInstitution};
 use lending::store::registry::DeviceModel;
+use lending::web::json::{ApiPath, ApiQuery};
 use serde_json::json;
 
 use crate::cache::{Lookup, Rendered};
@@ -20,7 +21,12 @@ use crate::i18n::{Lang, Texts};
 use crate::AppState;
 
 pub fn routes() -> lending::routes::Routes<AppState> {
-    lending::routes::Routes::new().get("/d/{token}", page).get("/api/v1/devices/{token}", api)
+    lending::routes::Routes::new().get("/d/{token}", page)
+}
+
+/// Under `/api/v1`.
+pub fn api_routes() -> lending::routes::Routes<AppState> {
+    lending::routes::Routes::new().get("/devices/{token}", api)
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -357,8 +363,8 @@ async fn api(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(token): Path<String>,
-    Query(q): Query<PageQuery>,
+    ApiPath(token): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Response {
     let lang = lang_of(&q, &headers);
     let respond = async {
@@ -401,5 +407,5 @@ async fn api(
             }
         })
     };
-    respond.await.unwrap_or_else(|e| lending::web::json::ApiError(e).into_response())
+    respond.await.unwrap_or_else(|e| lending::web::json::ApiError::Domain(e).into_response())
 }

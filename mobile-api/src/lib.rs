@@ -63,9 +63,20 @@ pub fn routes() -> Routes<AppState> {
         .get("/static/public.css", public_css)
         .get("/static/favicon.svg", favicon)
         .get("/favicon.ico", favicon)
-        .get("/api/v1/openapi.json", openapi)
         .merge(help::routes())
         .merge(reports::routes())
+        .nest("/api/v1", api_routes())
+}
+
+/// The public JSON API: unknown routes (404) and methods (405) answer the JSON error body too.
+fn api_routes() -> Routes<AppState> {
+    Routes::new()
+        .get("/openapi.json", openapi)
+        .merge(help::api_routes())
+        .merge(reports::api_routes())
+        .fallback(lending::web::json::not_found)
+        // Last: it applies to the routes listed before it.
+        .method_not_allowed_fallback(lending::web::json::method_not_allowed)
 }
 
 pub fn build_app(state: AppState) -> Router {
@@ -126,7 +137,7 @@ async fn same_origin_only(State(state): State<AppState>, req: Request, next: Nex
     let origin = lending::web::origin_of(&state.cfg.public_base_url);
     if req.method() == axum::http::Method::POST && !lending::web::is_same_origin(req.headers(), &origin) {
         if req.uri().path().starts_with("/api/") {
-            return ApiError(lending::Error::Forbidden).into_response();
+            return ApiError::Domain(lending::Error::Forbidden).into_response();
         }
         // A page: the visitor's language and the clinic's phones, as for every refusal.
         let lang = help::lang_of_request(req.uri(), req.headers());

@@ -5,13 +5,13 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use lending::service::reports::{self, ReportInput};
-use lending::web::json::ApiError;
+use lending::web::json::{ApiError, ApiJson, ApiPath};
 use lending::Error;
 use serde_json::json;
 
@@ -21,7 +21,12 @@ use crate::i18n::{EN, JA};
 use crate::AppState;
 
 pub fn routes() -> lending::routes::Routes<AppState> {
-    lending::routes::Routes::new().post("/d/{token}/report", form).post("/api/v1/devices/{token}/reports", api)
+    lending::routes::Routes::new().post("/d/{token}/report", form)
+}
+
+/// Under `/api/v1`.
+pub fn api_routes() -> lending::routes::Routes<AppState> {
+    lending::routes::Routes::new().post("/devices/{token}/reports", api)
 }
 
 #[derive(serde::Deserialize)]
@@ -104,8 +109,9 @@ async fn api(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(token): Path<String>,
-    body: Result<Json<ReportInput>, JsonRejection>,
+    ApiPath(token): ApiPath<String>,
+    // Read after the token: an unknown device is 404 whatever the body.
+    body: Result<ApiJson<ReportInput>, ApiError>,
 ) -> Response {
     let respond = async {
         let found = lookup(&state, peer, &headers, &token).await?;
@@ -121,7 +127,10 @@ async fn api(
             Ok(Lookup::Found(d)) => d,
             Ok(_) => return Err(Error::NotFound),
         };
-        let Json(input) = body.map_err(ApiError::from).map_err(|e| e.0)?;
+        let ApiJson(input) = match body {
+            Ok(input) => input,
+            Err(refused) => return Ok(refused.into_response()),
+        };
         if !state.limits.allow_report(state.limits.client(peer.ip(), &headers)) {
             return Ok(too_many());
         }
@@ -138,5 +147,5 @@ async fn api(
                 .into_response(),
         )
     };
-    respond.await.unwrap_or_else(|e| ApiError(e).into_response())
+    respond.await.unwrap_or_else(|e| ApiError::Domain(e).into_response())
 }

@@ -33,7 +33,7 @@ impl FromRequestParts<AppState> for ApiUser {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or(ApiError(Error::Unauthorized))?;
+            .ok_or(ApiError::Domain(Error::Unauthorized))?;
         let source = client_addr(parts, state);
         match users::authenticate_token(&state.store, token, &source).await? {
             Ok(actor) => Ok(Self(actor)),
@@ -42,7 +42,7 @@ impl FromRequestParts<AppState> for ApiUser {
                 if source.parse().is_ok_and(|ip| state.token_failures.allow(ip)) {
                     users::record_token_refusal(&state.store, &source, why).await?;
                 }
-                Err(ApiError(Error::Unauthorized))
+                Err(ApiError::Domain(Error::Unauthorized))
             }
         }
     }

@@ -104,8 +104,10 @@ pub async fn check_out(
     receipts: &crate::receipts::ReceiptKey,
 ) -> Result<CheckedOut> {
     authorize(actor, Action::Operate)?;
+    // Missing input whatever the device's state: 422, not a lifecycle conflict.
     let Some(consent_in) = req.consent else {
-        return Err(Error::conflict(
+        return Err(Error::invalid(
+            "consent",
             "説明と同意（署名）がないため貸出できません。",
             "A signed consent is required before lending.",
         ));
@@ -451,7 +453,9 @@ pub async fn consent_by_code(tx: &mut Tx, code: &str) -> Result<Option<String>> 
 /// A drawn signature: at least one stroke, nothing but a drawing (see [`crate::signature`]).
 fn signature(svg: &str) -> Result<()> {
     crate::signature::check(svg).map_err(|refusal| match refusal {
-        crate::signature::Refusal::Empty => Error::conflict("署名がありません。", "The signature is missing."),
+        crate::signature::Refusal::Empty => {
+            Error::invalid("signature_svg", "署名がありません。", "The signature is missing.")
+        }
         crate::signature::Refusal::NotADrawing => Error::invalid(
             "signature_svg",
             "署名は線の描画だけにしてください（スクリプトや文字は使えません）。",

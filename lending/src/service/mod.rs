@@ -53,3 +53,23 @@ pub(crate) fn bounded(field: &str, value: &str, max_chars: usize, label_ja: &str
     }
     Ok(v.to_owned())
 }
+
+/// A Japanese phone number as people type it: NFKC first (０３－１２３４… from an IME becomes
+/// 03-1234…), trimmed; then only digits and single hyphens between them, 10 or 11 digits
+/// starting with 0 (landline, mobile, 0120). Kept in that form, so its `tel:` link always dials.
+pub(crate) fn phone(field: &str, value: &str, label_ja: &str) -> Result<String> {
+    use unicode_normalization::UnicodeNormalization as _;
+    let v = required(field, &value.nfkc().collect::<String>(), 20, label_ja)?;
+    let digits = v.chars().filter(char::is_ascii_digit).count();
+    let well_formed = v.starts_with('0')
+        && (10..=11).contains(&digits)
+        && v.split('-').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
+    if well_formed {
+        return Ok(v);
+    }
+    Err(Error::invalid(
+        field,
+        &format!("{label_ja}は数字とハイフンで入力してください（例: 03-1234-5678、0から始まる10〜11桁）。"),
+        &format!("{field} must be a phone number of digits and hyphens (e.g. 03-1234-5678; 10 or 11 digits starting with 0)."),
+    ))
+}

@@ -21,11 +21,17 @@ pub struct Month {
 }
 
 impl Month {
-    /// "2026-11".
+    /// "2026-11" exactly (`YYYY-MM`, as `<input type="month">` sends it), from 2000 to 2200.
     pub fn parse(s: &str) -> Result<Self> {
-        let bad =
-            || Error::invalid("month", "月は「2026-11」の形で指定してください。", "month must look like 2026-11.");
-        let (y, m) = s.trim().split_once('-').ok_or_else(bad)?;
+        let bad = || {
+            Error::invalid(
+                "month",
+                "月は「2026-11」の形（西暦4桁-月2桁、2000〜2200年）で指定してください。",
+                "month must be YYYY-MM (e.g. 2026-11), years 2000 to 2200.",
+            )
+        };
+        let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+        let (y, m) = s.split_once('-').filter(|(y, m)| digits(y, 4) && digits(m, 2)).ok_or_else(bad)?;
         let (year, month) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
         NaiveDate::from_ymd_opt(year, month, 1).filter(|d| (2000..=2200).contains(&d.year())).ok_or_else(bad)?;
         Ok(Self { year, month })

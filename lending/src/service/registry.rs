@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use serde_json::json;
 
-use super::{bounded, required};
+use super::{bounded, phone, required};
 use crate::actor::Actor;
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
@@ -18,10 +18,13 @@ use crate::store::Tx;
 
 pub async fn save_institution(tx: &mut Tx, actor: &Actor, inst: &Institution) -> Result<()> {
     authorize(actor, Action::EditRegistry)?;
-    required("name", &inst.name, 100, "医療機関名")?;
-    required("day_phone", &inst.day_phone, 30, "日中の電話番号")?;
-    required("night_phone", &inst.night_phone, 30, "夜間・休日の電話番号")?;
-    registry::save_institution(tx, inst).await?;
+    let inst = Institution {
+        name: required("name", &inst.name, 100, "医療機関名")?,
+        day_phone: phone("day_phone", &inst.day_phone, "日中の電話番号")?,
+        night_phone: phone("night_phone", &inst.night_phone, "夜間・休日の電話番号")?,
+        ..inst.clone()
+    };
+    registry::save_institution(tx, &inst).await?;
     tx.audit(actor, NewEvent::new("institution.save", "institution", "1"));
     Ok(())
 }

@@ -166,36 +166,39 @@ impl Filter {
         self.page.clamp(1, 100_000)
     }
 
-    /// From a query string's pairs (`view`, `nurse`, `site`, `sort`, `desc`, `page`); empty
-    /// values mean "any". An unknown value is refused with the field it came from.
+    /// From a query string's pairs (`view`, `nurse`, `site`, `sort`, `desc`, `page`), as the
+    /// API takes them: a filter left out means "any"; an empty or unknown value is refused with
+    /// the field it came from, and `desc` is `true` or `false`.
     pub fn from_query(pairs: &[(String, String)]) -> crate::Result<Self> {
         let mut f = Self { page: 1, ..Self::default() };
-        for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
-            match k.as_str() {
-                "view" => {
-                    f.view = View::ALL
-                        .into_iter()
-                        .find(|x| x.as_str() == v)
-                        .ok_or_else(|| Error::invalid("view", "一覧の種類が正しくありません。", "unknown view."))?;
-                }
-                "sort" => {
-                    f.sort = Sort::ALL
-                        .into_iter()
-                        .find(|x| x.as_str() == v)
-                        .ok_or_else(|| Error::invalid("sort", "並べ替えの指定が正しくありません。", "unknown sort."))?;
-                }
-                "nurse" => f.nurse = Some(v.clone()),
-                "site" => f.site = Some(v.clone()),
-                "desc" => f.desc = v == "true" || v == "1" || v == "on",
-                "page" => {
-                    f.page = v.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
-                        Error::invalid("page", "ページ番号が正しくありません。", "page must be a positive number.")
-                    })?;
-                }
-                _ => {}
+        let mut refused: Option<Error> = None;
+        for (k, v) in pairs {
+            let parsed = match k.as_str() {
+                "view" => one_of(View::ALL, View::as_str, v, "view", "一覧の種類").map(|x| f.view = x),
+                "sort" => one_of(Sort::ALL, Sort::as_str, v, "sort", "並べ替えの指定").map(|x| f.sort = x),
+                "nurse" => not_empty(v, "nurse", "担当者").map(|x| f.nurse = Some(x)),
+                "site" => not_empty(v, "site", "拠点").map(|x| f.site = Some(x)),
+                "desc" => one_of([false, true], |b| if b { "true" } else { "false" }, v, "desc", "降順の指定")
+                    .map(|x| f.desc = x),
+                "page" => v.parse().ok().filter(|p| *p >= 1).map(|p| f.page = p).ok_or_else(|| {
+                    Error::invalid("page", "ページ番号が正しくありません。", "page must be a positive number.")
+                }),
+                _ => Ok(()),
+            };
+            if let Err(e) = parsed {
+                refused = Some(match refused {
+                    Some(r) => r.merge(e),
+                    None => e,
+                });
             }
         }
-        Ok(f)
+        refused.map_or(Ok(f), Err)
+    }
+
+    /// From the dashboard form, whose "any" choices send an empty value.
+    pub fn from_form(pairs: &[(String, String)]) -> crate::Result<Self> {
+        let chosen: Vec<(String, String)> = pairs.iter().filter(|(_, v)| !v.is_empty()).cloned().collect();
+        Self::from_query(&chosen)
     }
 
     /// The query string that shows this filter on `page` (for links).
@@ -213,6 +216,36 @@ impl Filter {
         pairs.push(("page", page.to_string()));
         pairs.into_iter().map(|(k, v)| format!("{k}={}", url_encode(&v))).collect::<Vec<_>>().join("&")
     }
+}
+
+/// The one of `all` whose name is `value`.
+fn one_of<T: Copy, const N: usize>(
+    all: [T; N],
+    name: fn(T) -> &'static str,
+    value: &str,
+    field: &str,
+    label_ja: &str,
+) -> crate::Result<T> {
+    all.into_iter().find(|x| name(*x) == value).ok_or_else(|| {
+        let names = all.map(name).join(", ");
+        Error::invalid(
+            field,
+            &format!("{label_ja}が正しくありません（{names} のいずれか）。"),
+            &format!("{field} must be one of {names}."),
+        )
+    })
+}
+
+/// A filter value that, when given, is not empty.
+fn not_empty(value: &str, field: &str, label_ja: &str) -> crate::Result<String> {
+    if value.is_empty() {
+        return Err(Error::invalid(
+            field,
+            &format!("{label_ja}が空です。指定しない場合は項目ごと省いてください。"),
+            &format!("{field} is empty; leave it out to mean any."),
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 /// Percent-encodes a query value (everything but unreserved characters).

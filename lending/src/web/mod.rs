@@ -93,7 +93,9 @@ pub fn harden_with(
 
     let mut app = refusals(
         app.layer(axum::middleware::from_fn(refuse_nul_in_url))
-            .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit)),
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+            // Outside the body limit, so its 413 is in the API's format too (under /api/ only).
+            .layer(axum::middleware::from_fn(json::errors_as_json)),
     );
     for (name, value) in SECURITY_HEADERS.iter().chain(extra) {
         app = app.layer(SetResponseHeaderLayer::if_not_present(
@@ -109,20 +111,24 @@ pub fn harden_with(
     .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
 }
 
-/// A NUL (`%00`) in the path or the query string is bad input (422), refused before any
-/// handler: PostgreSQL text cannot hold one, so it would otherwise fail in the database (500).
+/// A NUL (`%00`) in the URL is refused before any handler: PostgreSQL text cannot hold one, so
+/// it would otherwise fail in the database (500). In the path it can only be part of an id,
+/// and no id has one: 404, as SQLite answers. In the query it is bad input: 422.
 #[cfg(feature = "http")]
 async fn refuse_nul_in_url(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     let uri = req.uri();
-    let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0');
-    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+    let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if has_nul(uri.path()) {
+        return json::ApiError::from(crate::Error::NotFound).into_response();
+    }
+    if uri.query().is_some_and(has_nul) {
         let e = crate::Error::invalid(
-            "url",
-            "アドレスに使えない文字（NUL）が含まれています。",
-            "The address contains a NUL character.",
+            "query",
+            "検索条件に使えない文字（NUL）が含まれています。",
+            "The query string contains a NUL character.",
         );
-        return json::ApiError(e).into_response();
+        return json::ApiError::from(e).into_response();
     }
     next.run(req).await
 }

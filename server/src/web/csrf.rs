@@ -28,7 +28,7 @@ pub async fn same_origin_only(State(state): State<AppState>, req: Request, next:
     }
     tracing::warn!(method = %req.method(), "cross-site request refused");
     if req.uri().path().starts_with("/api/") {
-        let e = lending::web::json::ApiError(lending::Error::Forbidden).into_response();
+        let e = lending::web::json::ApiError::Domain(lending::Error::Forbidden).into_response();
         return (StatusCode::FORBIDDEN, e).into_response();
     }
     PageError::Csrf.into_response()

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod api_errors;
 mod auth;
 mod backup;
 mod browser;

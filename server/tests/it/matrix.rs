@@ -65,7 +65,7 @@ pub(crate) const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/admin/mail", "", [S, F, A, A, S, S]),
     ("POST", "/admin/mail/{id}/retry", "", [S, F, A, F, S, S]),
     ("POST", "/admin/mail/{id}/dismiss", "", [S, F, A, F, S, S]),
-    // Only a role that may lend keeps consent drafts.
+    // A kept consent draft leads back to the check-out form: lending, which auditors may not do.
     ("GET", "/loans/drafts/{id}", "", [S, A, A, F, S, S]),
     ("GET", "/reports", "", [S, A, A, A, S, S]),
     ("POST", "/reports/{id}/resolve", "resolution=called", [S, A, A, F, S, S]),

@@ -1,6 +1,6 @@
 //! Devices: list, show, and the lifecycle steps that are not loans or wipes.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lending::service::incidents;
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::auth::ApiUser;
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
-use lending::web::json::{ApiJson, ApiResult};
+use lending::web::json::{ApiJson, ApiPath, ApiQuery, ApiResult};
 
 pub fn routes() -> Routes {
     use axum::handler::Handler as _;
@@ -52,20 +52,27 @@ struct ListQuery {
 async fn list(
     _user: ApiUser,
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Vec<DeviceView>>> {
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(
-            DeviceStatus::parse(s)
-                .ok_or_else(|| Error::invalid("status", "状態の指定が正しくありません。", "Unknown status."))?,
-        ),
-    };
+    // Omitted means every status; an empty or unknown one is a mistake, not "all".
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            DeviceStatus::parse(s).ok_or_else(|| {
+                Error::invalid("status", "状態の指定が正しくありません。", "status: unknown device status.")
+            })
+        })
+        .transpose()?;
     let mut tx = state.store.read().await?;
     Ok(Json(devices::list(&mut tx, status).await?.into_iter().map(DeviceView::from).collect()))
 }
 
-async fn show(_user: ApiUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<DeviceView>> {
+async fn show(
+    _user: ApiUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<DeviceView>> {
     let mut tx = state.store.read().await?;
     Ok(Json(devices::get(&mut tx, &id).await?.ok_or(Error::NotFound)?.into()))
 }
@@ -81,7 +88,7 @@ struct LostRequest {
 async fn lost(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<LostRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let incident = write_tx!(state, |tx| incidents::report_lost(tx, &actor, &id, &req.kind, &req.description));
@@ -91,7 +98,7 @@ async fn lost(
 async fn found(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     write_tx!(state, |tx| incidents::mark_found(tx, &actor, &id));
     Ok(StatusCode::NO_CONTENT)
@@ -100,7 +107,7 @@ async fn found(
 async fn write_off(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     write_tx!(state, |tx| incidents::write_off(tx, &actor, &id));
     Ok(StatusCode::NO_CONTENT)
@@ -109,7 +116,7 @@ async fn write_off(
 async fn to_maintenance(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     write_tx!(state, |tx| incidents::send_to_maintenance(tx, &actor, &id));
     Ok(StatusCode::NO_CONTENT)
@@ -118,7 +125,7 @@ async fn to_maintenance(
 async fn from_maintenance(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     write_tx!(state, |tx| incidents::back_from_maintenance(tx, &actor, &id));
     Ok(StatusCode::NO_CONTENT)
@@ -128,8 +135,8 @@ async fn from_maintenance(
 async fn label_svg(
     _user: ApiUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<LabelQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<LabelQuery>,
 ) -> ApiResult<impl axum::response::IntoResponse> {
     let layout = lending::labels::Layout::find(q.layout.as_deref().unwrap_or("a4-24"))
         .ok_or_else(|| Error::invalid("layout", "ラベル用紙の指定が正しくありません。", "Unknown layout."))?;
@@ -148,7 +155,7 @@ struct LabelQuery {
 async fn rotate_label(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let token = write_tx!(state, |tx| lending::service::labels::rotate_token(tx, &actor, &id));
     Ok(Json(json!({ "url": lending::labels::label_url(&state.cfg.public_base_url, &token) })))

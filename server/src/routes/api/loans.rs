@@ -10,7 +10,7 @@ use super::IdemKey;
 use crate::auth::ApiUser;
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
-use lending::web::json::{ApiJson, ApiResult};
+use lending::web::json::{ApiJson, ApiPath, ApiQuery, ApiResult};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -34,7 +34,7 @@ struct CodeQuery {
 async fn verify_code(
     _user: ApiUser,
     State(state): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<CodeQuery>,
+    ApiQuery(q): ApiQuery<CodeQuery>,
 ) -> ApiResult<Json<loans::ReceiptCheck>> {
     let mut tx = state.store.read().await?;
     let id = loans::consent_by_code(&mut tx, &q.code).await?.ok_or(lending::Error::NotFound)?;
@@ -53,7 +53,7 @@ struct WithdrawRequest {
 async fn withdraw(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<WithdrawRequest>,
 ) -> ApiResult<StatusCode> {
     write_tx!(state, |tx| loans::withdraw_consent(tx, &actor, &id, &req.signer_name, &req.reason));
@@ -70,7 +70,7 @@ async fn reconsent(_user: ApiUser, State(state): State<AppState>) -> ApiResult<J
 async fn receipt(
     _user: ApiUser,
     State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<loans::ReceiptCheck>> {
     let mut tx = state.store.read().await?;
     Ok(Json(loans::check_receipt(&mut tx, &state.receipts, &id).await?))
@@ -114,7 +114,7 @@ async fn return_device(
 async fn show(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let v = write_tx!(state, |tx| loans::view(tx, &actor, &state.receipts, &id, state.cfg.void_window()));
     Ok(Json(json!({
@@ -174,7 +174,7 @@ async fn extend(
     ApiUser(actor): ApiUser,
     IdemKey(key): IdemKey,
     State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ExtendRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let e = write_tx!(state, |tx| loans::extend_once(tx, &actor, &id, req.due_on, &req.reason, key.as_ref()));
@@ -195,7 +195,7 @@ async fn void(
     ApiUser(actor): ApiUser,
     IdemKey(key): IdemKey,
     State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<VoidRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let window = state.cfg.void_window();

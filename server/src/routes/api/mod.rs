@@ -1,5 +1,6 @@
-//! The staff JSON API, `/api/v1`. Every route needs a Bearer token; unknown routes answer 404
-//! only after the token was checked, so nothing is learnt without one.
+//! The staff JSON API, `/api/v1`. Every route needs a Bearer token; unknown routes (404) and
+//! methods (405) are answered only after the token was checked, so nothing is learnt without
+//! one. Every refusal is the JSON error body (`lending::web::json`).
 
 pub mod devices;
 pub mod loans;
@@ -12,11 +13,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use lending::service::idempotency::IdempotencyKey;
-use lending::Error;
 
 use crate::auth::ApiUser;
 use crate::routes::Routes;
-use lending::web::json::ApiError;
+use lending::web::json::{self, ApiError};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -28,6 +28,8 @@ pub fn routes() -> Routes {
         .get("/openapi.json", openapi)
         .merge(reports::routes())
         .fallback(not_found)
+        // Last: it applies to the routes listed before it.
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 /// The staff API's OpenAPI document (`server/openapi.json`, kept complete by a test that
@@ -36,8 +38,12 @@ async fn openapi(_user: ApiUser) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], include_str!("../../../openapi.json"))
 }
 
-async fn not_found(_user: ApiUser) -> impl IntoResponse {
-    ApiError(Error::NotFound)
+async fn not_found(_user: ApiUser) -> ApiError {
+    json::not_found().await
+}
+
+async fn method_not_allowed(_user: ApiUser) -> ApiError {
+    json::method_not_allowed().await
 }
 
 /// The optional `Idempotency-Key` header of a state-changing request: the same key again returns
@@ -50,7 +56,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // A header that is not text cannot be a valid key: parse() refuses the replacement.
         let raw = parts.headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{fffd}"));
-        IdempotencyKey::parse(raw).map(Self).map_err(ApiError)
+        IdempotencyKey::parse(raw).map(Self).map_err(ApiError::Domain)
     }
 }
 

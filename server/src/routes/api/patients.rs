@@ -1,6 +1,6 @@
 //! Patients: every read of patient data is an audit event (who looked, from where).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use lending::service::patients as patient_search;
 use lending::store::patients::Patient;
@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::auth::ApiUser;
 use crate::routes::Routes;
 use crate::AppState;
-use lending::web::json::ApiResult;
+use lending::web::json::{ApiPath, ApiQuery, ApiResult};
 
 pub fn routes() -> Routes {
     Routes::new().get("/patients", search).get("/patients/{id}", show)
@@ -30,7 +30,7 @@ const PER_PAGE: i64 = 200;
 async fn search(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Query(q): Query<SearchQuery>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<Vec<Patient>>> {
     // A write transaction: the read itself is recorded, atomically with what was shown.
     let mut tx = state.store.begin().await?;
@@ -42,7 +42,7 @@ async fn search(
 async fn show(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Patient>> {
     let mut tx = state.store.begin().await?;
     let patient = lending::service::patients::view(&mut tx, &actor, &id).await?;

@@ -1,7 +1,7 @@
 //! The registry over the API: institution settings, vendors, device models with their
 //! explanation documents (new versions never change signed consents), devices and patients.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lending::service::registry::{self, NewDevice, NewDocument, NewModel, NewPatient};
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::auth::ApiUser;
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
-use lending::web::json::{ApiJson, ApiResult};
+use lending::web::json::{ApiJson, ApiPath, ApiResult};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -103,7 +103,7 @@ async fn create_model(
 async fn add_document(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(d): ApiJson<NewDocument>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let doc = write_tx!(state, |tx| registry::add_document_version(tx, &actor, &id, d));

@@ -1,6 +1,6 @@
 //! What is outstanding, as JSON and CSV; the monthly management report; custody checks.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -15,7 +15,7 @@ use crate::auth::ApiUser;
 use crate::routes::pages::oversight::csv_download;
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
-use lending::web::json::{ApiJson, ApiResult};
+use lending::web::json::{ApiJson, ApiQuery, ApiResult};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -26,7 +26,7 @@ pub fn routes() -> Routes {
         .post("/custody-checks", record_custody)
 }
 
-type Pairs = Query<Vec<(String, String)>>;
+type Pairs = ApiQuery<Vec<(String, String)>>;
 
 async fn summary(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json<Summary>> {
     let mut tx = state.store.read().await?;
@@ -37,7 +37,7 @@ async fn summary(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Jso
 async fn outstanding(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Query(q): Pairs,
+    ApiQuery(q): Pairs,
 ) -> ApiResult<Json<Value>> {
     let f = Filter::from_query(&q)?;
     let (rows, total) = oversight::outstanding(&state.store, &actor, &f, state.cfg.thresholds).await?;
@@ -54,7 +54,7 @@ async fn outstanding(
 async fn outstanding_csv(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Query(q): Pairs,
+    ApiQuery(q): Pairs,
 ) -> ApiResult<Response> {
     let f = Filter::from_query(&q)?;
     let body = oversight::outstanding_csv(&state.store, &actor, &f, state.cfg.thresholds).await?;
@@ -66,7 +66,7 @@ async fn outstanding_csv(
 async fn monthly_report(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
-    Query(q): Pairs,
+    ApiQuery(q): Pairs,
 ) -> ApiResult<Json<Report>> {
     let month = q.iter().find(|(k, _)| k == "month").map(|(_, m)| Month::parse(m)).transpose()?;
     let mut tx = state.store.begin().await?;

@@ -1,6 +1,6 @@
 //! Data wipes: record, then a second person verifies.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lending::service::wipes::{self, WipeRequest};
@@ -10,7 +10,7 @@ use super::IdemKey;
 use crate::auth::ApiUser;
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
-use lending::web::json::{ApiJson, ApiResult};
+use lending::web::json::{ApiJson, ApiPath, ApiResult};
 
 pub fn routes() -> Routes {
     Routes::new().post("/wipes", record).post("/wipes/{id}/verify", verify)
@@ -30,7 +30,7 @@ async fn verify(
     ApiUser(actor): ApiUser,
     IdemKey(key): IdemKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Wipe>> {
     Ok(Json(write_tx!(state, |tx| wipes::verify_once(tx, &actor, &id, key.as_ref()))))
 }

@@ -138,7 +138,7 @@ fn line(r: Row, today: NaiveDate, lang: Lang) -> Line {
 
 async fn dashboard(State(state): State<AppState>, s: Staff, Query(pairs): Pairs) -> Result<Response, PageError> {
     let lang = s.lang;
-    let f = Filter::from_query(&pairs).map_err(|e| s.error(e))?;
+    let f = Filter::from_form(&pairs).map_err(|e| s.error(e))?;
     let thresholds = state.cfg.thresholds;
     let d = oversight::dashboard(&state.store, &state.dashboard_counts, &s.actor, &f, thresholds).await?;
     let staff = users::list(&mut state.store.read().await?).await?;
@@ -220,7 +220,7 @@ async fn dashboard(State(state): State<AppState>, s: Staff, Query(pairs): Pairs)
 }
 
 async fn outstanding_csv(State(state): State<AppState>, s: Staff, Query(pairs): Pairs) -> Result<Response, PageError> {
-    let f = Filter::from_query(&pairs).map_err(|e| s.error(e))?;
+    let f = Filter::from_form(&pairs).map_err(|e| s.error(e))?;
     let body = oversight::outstanding_csv(&state.store, &s.actor, &f, state.cfg.thresholds).await?;
     let today = state.store.clock().today_tokyo();
     Ok(csv_download(body, &format!("{}-{today}.csv", f.view.as_str())))
