@@ -38,6 +38,14 @@ impl Role {
         }
     }
 
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Self::Nurse => "nurse",
+            Self::Admin => "administrator",
+            Self::Auditor => "auditor",
+        }
+    }
+
     /// Auditors read everything and change nothing.
     pub fn can_write(self) -> bool {
         !matches!(self, Self::Auditor)

@@ -177,6 +177,7 @@ fn fit(text: &str, size: f64, max: f64) -> String {
 pub struct Layout {
     pub key: &'static str,
     pub name_ja: &'static str,
+    pub name_en: &'static str,
     pub page_w: f64,
     pub page_h: f64,
     pub cols: usize,
@@ -204,6 +205,7 @@ pub const LAYOUTS: [Layout; 3] = [
     Layout {
         key: "a4-24",
         name_ja: "A4 24面（70×37 mm）",
+        name_en: "A4, 24 labels (70×37 mm)",
         page_w: 210.0,
         page_h: 297.0,
         cols: 3,
@@ -218,6 +220,7 @@ pub const LAYOUTS: [Layout; 3] = [
     Layout {
         key: "a4-12",
         name_ja: "A4 12面（86.4×42.3 mm）",
+        name_en: "A4, 12 labels (86.4×42.3 mm)",
         page_w: 210.0,
         page_h: 297.0,
         cols: 2,
@@ -232,6 +235,7 @@ pub const LAYOUTS: [Layout; 3] = [
     Layout {
         key: "tape-62",
         name_ja: "ラベルプリンタ 62 mm 幅テープ（62×35 mm）",
+        name_en: "Label printer, 62 mm tape (62×35 mm)",
         page_w: 62.0,
         page_h: 35.0,
         cols: 1,

@@ -51,4 +51,3 @@ mod tests {
         assert_eq!(tokyo_midnight(new_year).with_timezone(&Tokyo).date_naive(), new_year);
     }
 }
-

@@ -23,6 +23,36 @@ impl Lang {
         }
     }
 
+    /// A patient addressed on a document given to them: 山田 花子 様（P-000101）.
+    pub fn patient_addressed(self, name: &str, number: &str) -> String {
+        match self {
+            Self::Ja => format!("{name} 様（{number}）"),
+            Self::En => format!("{name} ({number})"),
+        }
+    }
+
+    /// A device's status in words.
+    pub fn status(self, status: lending::DeviceStatus) -> &'static str {
+        match self {
+            Self::Ja => status.label_ja(),
+            Self::En => status.label_en(),
+        }
+    }
+
+    /// A wipe method (NIST SP 800-88) by its code, in words.
+    pub fn wipe_method(self, code: &str) -> &'static str {
+        match (self, code) {
+            (Self::Ja, "clear") => "クリア（初期化・上書き）",
+            (Self::Ja, "purge") => "パージ（暗号消去など、復元不能な消去）",
+            (Self::Ja, "destroy") => "破壊（物理破壊・廃棄）",
+            (Self::En, "clear") => "Clear (reset and overwrite)",
+            (Self::En, "purge") => "Purge (cryptographic erase or other unrecoverable erasure)",
+            (Self::En, "destroy") => "Destroy (physical destruction, disposal)",
+            (Self::Ja, _) => "不明な方法",
+            (Self::En, _) => "Unknown method",
+        }
+    }
+
     /// A date in this language: 2026年11月22日 / Nov 22, 2026.
     pub fn date(self, d: chrono::NaiveDate) -> String {
         match self {
@@ -283,6 +313,17 @@ pub struct Texts {
     pub result: &'static str,
     pub passed: &'static str,
     pub failed: &'static str,
+    pub cert_title: &'static str,
+    pub cert_model: &'static str,
+    pub serial: &'static str,
+    pub cert_tool: &'static str,
+    pub cert_steps: &'static str,
+    pub cert_performed: &'static str,
+    pub cert_verified: &'static str,
+    pub not_yet_verified: &'static str,
+    pub cert_evidence: &'static str,
+    pub cert_record: &'static str,
+    pub list_sep: &'static str,
     pub record_wipe: &'static str,
     pub patients: &'static str,
     pub add_patient: &'static str,
@@ -684,6 +725,17 @@ pub static JA: Texts = Texts {
     result: "結果",
     passed: "完了",
     failed: "失敗",
+    cert_title: "データ消去証明書",
+    cert_model: "製造販売業者・機種",
+    serial: "シリアル番号",
+    cert_tool: "ツール・バージョン",
+    cert_steps: "実施した手順",
+    cert_performed: "実施者・日時",
+    cert_verified: "確認者・日時",
+    not_yet_verified: "未確認",
+    cert_evidence: "証跡番号",
+    cert_record: "記録番号",
+    list_sep: "・",
     record_wipe: "消去を記録する",
     patients: "患者",
     add_patient: "患者を登録",
@@ -1100,6 +1152,17 @@ pub static EN: Texts = Texts {
     result: "Result",
     passed: "Passed",
     failed: "Failed",
+    cert_title: "Certificate of Sanitization",
+    cert_model: "Manufacturer, model",
+    serial: "Serial number",
+    cert_tool: "Tool, version",
+    cert_steps: "Steps done",
+    cert_performed: "Performed by",
+    cert_verified: "Verified by",
+    not_yet_verified: "Not yet verified",
+    cert_evidence: "Evidence",
+    cert_record: "Record",
+    list_sep: ", ",
     record_wipe: "Record the wipe",
     patients: "Patients",
     add_patient: "Add a patient",

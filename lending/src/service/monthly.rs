@@ -80,6 +80,11 @@ impl Month {
     pub fn label_ja(self) -> String {
         format!("{}年{}月", self.year, self.month)
     }
+
+    /// `November 2026`.
+    pub fn label_en(self) -> String {
+        self.first_day().format("%B %Y").to_string()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -51,7 +51,7 @@ both_dbs!(
         let body = error_body(r, StatusCode::UNPROCESSABLE_ENTITY, "validation", "a number for a text").await;
         assert_eq!(body["fields"][0]["field"], "body");
         // Past the service's body limit (the outer layer's refusal, before any route).
-        let huge = json!({ "category": "other", "body": "x".repeat(20 * 1024) }).to_string();
+        let huge = json!({ "category": "other", "body": "x".repeat(40 * 1024) }).to_string();
         let r = reqwest::Client::new()
             .post(app.url(&reports))
             .header("content-type", "application/json")
@@ -59,7 +59,7 @@ both_dbs!(
             .send()
             .await
             .unwrap();
-        error_body(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "20 kB").await;
+        error_body(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "40 kB").await;
 
         // The pages keep answering as pages.
         let r = send(Method::GET, "/d/no-such-token").await.unwrap();

@@ -111,8 +111,8 @@ both_dbs!(
             .unwrap();
         assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
         let j: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(j["error"], "too_large");
-        assert!(j["message_ja"].as_str().unwrap().contains("長すぎる"));
+        assert_eq!(j["error"], "payload_too_large");
+        assert!(j["message_ja"].as_str().unwrap().contains("大きすぎ"));
         app.stop().await;
     }
 );

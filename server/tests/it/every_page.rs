@@ -138,7 +138,7 @@ both_dbs!(
         let s = seed(&app).await;
         enroll(&app.store, "a1", &app.keys).await;
         let (cookie, _) = app.session("a1", 0).await;
-        let entered = entered_texts(&app).await;
+        let entered = entered_texts(&app, &s).await;
         let mut found = Vec::new();
         for lang in ["ja", "en"] {
             for path in pages(&s) {
@@ -167,19 +167,32 @@ both_dbs!(
 
 /// What people typed into the registry and records (names, model and vendor texts, the signed
 /// explanation): shown as entered, in whatever language it was entered.
-async fn entered_texts(app: &TestApp) -> Vec<String> {
+async fn entered_texts(app: &TestApp, s: &Seeded) -> Vec<String> {
     let mut tx = app.store.read().await.unwrap();
     let mut out: Vec<String> = Vec::new();
     let i = lending::store::registry::institution(&mut tx).await.unwrap().unwrap();
     out.extend([i.name, i.name_en, i.address, i.day_hours, i.night_hours, i.email]);
     for m in lending::store::registry::models(&mut tx).await.unwrap() {
-        out.extend([m.manufacturer, m.model_name, m.model_name_en, m.connectivity]);
+        if let Some(d) = &m.current_document_id {
+            let d = lending::store::registry::document(&mut tx, d).await.unwrap().unwrap();
+            out.extend([d.title_ja, d.title_en, d.body_ja, d.body_en]);
+        }
+        out.extend(serde_json::from_str::<Vec<String>>(&m.wipe_steps).unwrap_or_default());
+        out.extend([m.manufacturer, m.model_name, m.model_name_en, m.connectivity, m.summary_ja, m.summary_en]);
     }
     for p in
         lending::store::patients::search(&mut tx, &lending::store::patients::Search::new(""), 100, 0).await.unwrap()
     {
         out.extend(p.name.split_whitespace().map(str::to_owned));
         out.extend([p.name, p.kana]);
+    }
+    // The wipe as recorded (its tool as typed).
+    let wipe = lending::store::wipes::get(&mut tx, &s.wipe).await.unwrap().unwrap();
+    out.extend([wipe.tool, wipe.tool_version]);
+    // The explanation as it was signed.
+    for loan in [&s.loan, &s.returned_loan] {
+        let loan = lending::store::loans::get(&mut tx, loan).await.unwrap().unwrap();
+        out.push(lending::store::loans::consent(&mut tx, &loan.consent_id).await.unwrap().unwrap().document_text);
     }
     for u in lending::store::users::list(&mut tx).await.unwrap() {
         out.extend([u.name, u.login, u.site]);
@@ -193,7 +206,8 @@ async fn entered_texts(app: &TestApp) -> Vec<String> {
 
 /// The text a reader sees: no scripts, styles or drawings; tags become spaces; a few entities.
 fn visible_text(html: &str) -> String {
-    let html = ["script", "style", "svg"].iter().fold(html.to_owned(), |h, tag| without(&h, tag));
+    // Codes are codes in any language: `<code>` (audit actions, details), and placeholders.
+    let html = ["script", "style", "svg", "code"].iter().fold(html.to_owned(), |h, tag| without(&h, tag));
     let mut text = String::new();
     let mut in_tag = false;
     for ch in html.chars() {
@@ -225,26 +239,17 @@ fn without(html: &str, tag: &str) -> String {
 
 /// Words of two or more Latin letters that are not codes, units or URLs.
 fn latin_words(text: &str) -> Vec<String> {
-    const ALLOWED: &[&str] = &[
-        "QR",
-        "ID",
-        "CSV",
-        "PDF",
-        "API",
-        "URL",
-        "SHA",
-        "OS",
-        "PC",
-        "NFC",
-        "Wi",
-        "Fi",
-        "USB",
-        "Bluetooth",
-        "English",
-        "SpO",
-    ];
-    text.split_whitespace()
-        .filter(|w| !w.contains("://") && !w.contains('@'))
+    // Initialisms and names Japanese staff read as they are; units (SpO₂).
+    const ALLOWED: &[&str] =
+        &["QR", "ID", "CSV", "PDF", "API", "URL", "SHA", "IoT", "NIST", "SP", "Excel", "mm", "English", "SpO"];
+    // A code: verification codes, asset tags, ids and hashes (capitals, digits, hyphens; or hex).
+    let code = |w: &str| {
+        w.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
+            || (w.len() >= 16 && w.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+            || (w.starts_with('{') && w.ends_with('}'))
+    };
+    text.split(|c: char| c.is_whitespace() || "（）()「」、。：／,".contains(c))
+        .filter(|w| !w.contains("://") && !w.contains('@') && !code(w))
         .flat_map(|w| w.split(|c: char| !c.is_ascii_alphabetic()))
         .filter(|w| w.len() >= 2 && !ALLOWED.contains(w))
         .map(str::to_owned)

@@ -13,6 +13,7 @@ use lending::store::{devices, users, wipes as wipe_rows};
 use lending::{DeviceStatus, Error, Role};
 
 use super::loans::strokes_svg;
+use crate::i18n::Lang;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
 use crate::web::{render, Chrome, FormErrors, Kept, PageError};
@@ -57,12 +58,12 @@ async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
     let models = registry::models(&mut tx).await?;
     let all = devices::list(&mut tx, None).await?;
     let open_loans = lending::store::loans::open_loan_ids(&mut tx).await?;
-    let pending = PendingWipe::list(wipe_rows::pending(&mut tx).await?, &s.user.id);
+    let pending = PendingWipe::list(wipe_rows::pending(&mut tx).await?, &s.user.id, s.lang);
     let devices = all
         .into_iter()
         .map(|d| Row {
             model: models.iter().find(|m| m.id == d.model_id).map(|m| m.model_name.clone()).unwrap_or_default(),
-            status: d.status.label_ja(),
+            status: s.lang.status(d.status),
             on_loan: d.status == DeviceStatus::OnLoan,
             needs_wipe: matches!(d.status, DeviceStatus::AwaitingWipe | DeviceStatus::Maintenance),
             code: d.status.as_str(),
@@ -86,13 +87,13 @@ pub(super) struct PendingWipe {
 
 impl PendingWipe {
     /// The rows as shown to the user `me`.
-    pub(super) fn list(rows: Vec<wipe_rows::PendingWipe>, me: &str) -> Vec<Self> {
+    pub(super) fn list(rows: Vec<wipe_rows::PendingWipe>, me: &str, lang: Lang) -> Vec<Self> {
         rows.into_iter()
             .map(|w| Self {
                 mine: w.performed_by == me,
                 id: w.id,
                 asset_tag: w.asset_tag,
-                method: w.method,
+                method: lang.wipe_method(&w.method).to_owned(),
                 performed_by: w.performed_by_name,
             })
             .collect()
@@ -325,8 +326,8 @@ async fn certificate_view(state: &AppState, s: &Staff, id: &str, error: Option<E
     let name = |u: Option<users::User>| u.map(|u| u.name).unwrap_or_default();
     let performed_by = name(users::get(&mut tx, &w.performed_by).await?);
     let verified = match (&w.verified_by, w.verified_at) {
-        (Some(v), Some(at)) => format!("{}（{}）", name(users::get(&mut tx, v).await?), lang.datetime(at)),
-        _ => "未確認 / not yet verified".into(),
+        (Some(v), Some(at)) => format!("{} ({})", name(users::get(&mut tx, v).await?), lang.datetime(at)),
+        _ => s.lang.t().not_yet_verified.into(),
     };
     let inst = registry::institution(&mut tx).await?.map(|i| i.name).unwrap_or_default();
     let page = CertificatePage {
@@ -336,14 +337,10 @@ async fn certificate_view(state: &AppState, s: &Staff, id: &str, error: Option<E
         asset_tag: d.asset_tag,
         model: format!("{} {}", model.manufacturer, model.model_name),
         serial: d.serial,
-        method: match w.method.as_str() {
-            "clear" => "Clear（初期化・上書き）".into(),
-            "purge" => "Purge（復元不能な消去）".into(),
-            _ => "Destroy（物理破壊）".into(),
-        },
+        method: lang.wipe_method(&w.method).into(),
         tool: format!("{} {}", w.tool, w.tool_version),
         checklist: DeviceModel::list(&w.checklist),
-        result: if w.result == "passed" { "完了 / passed" } else { "失敗 / failed" },
+        result: if w.result == "passed" { lang.t().passed } else { lang.t().failed },
         performed_by,
         performed_at: lang.datetime(w.performed_at),
         verified,

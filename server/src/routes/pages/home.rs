@@ -148,7 +148,7 @@ async fn show(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
         can_write: s.user.role != Role::Auditor,
         loans,
         custody,
-        pending: PendingWipe::list(h.wipes_to_verify, &s.user.id),
+        pending: PendingWipe::list(h.wipes_to_verify, &s.user.id, s.lang),
         open_reports: h.open_reports,
         reports,
         figures,

@@ -47,7 +47,7 @@ async fn lost_page(State(state): State<AppState>, s: Staff, Path(id): Path<Strin
         c: s.chrome(),
         can_report: writer && d.status.can_become(DeviceStatus::Lost),
         is_lost: writer && d.status == DeviceStatus::Lost,
-        status: d.status.label_ja(),
+        status: s.lang.status(d.status),
         id: d.id,
         asset_tag: d.asset_tag,
     }))

@@ -12,6 +12,7 @@ use lending::labels::{self, Layout, LAYOUTS};
 use lending::store::{devices, registry};
 use lending::Error;
 
+use crate::i18n::Lang;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
 use crate::web::{render, Chrome, PageError};
@@ -39,10 +40,14 @@ async fn choose(State(state): State<AppState>, s: Staff) -> Result<Response, Pag
         .filter(|d| d.status != lending::DeviceStatus::Retired)
         .map(|d| {
             let model = models.iter().find(|m| m.id == d.model_id).map(|m| m.model_name.clone()).unwrap_or_default();
-            (d.id, d.asset_tag, model, d.status.label_ja())
+            (d.id, d.asset_tag, model, s.lang.status(d.status))
         })
         .collect();
-    Ok(render(&ChoosePage { c: s.chrome(), layouts: LAYOUTS.iter().map(|l| (l.key, l.name_ja)).collect(), devices }))
+    Ok(render(&ChoosePage {
+        c: s.chrome(),
+        layouts: LAYOUTS.iter().map(|l| (l.key, if s.lang == Lang::En { l.name_en } else { l.name_ja })).collect(),
+        devices,
+    }))
 }
 
 #[derive(Template)]

@@ -250,7 +250,7 @@ async fn page(
             asset_tag: d.device.asset_tag.clone(),
             model: d.model_name.clone(),
             status: if s.lang == crate::i18n::Lang::Ja {
-                d.device.status.label_ja()
+                lang.status(d.device.status)
             } else {
                 d.device.status.label_en()
             },
@@ -520,7 +520,7 @@ async fn return_receipt(
         clinic: inst.name,
         day_phone: inst.day_phone,
         night_phone: inst.night_phone,
-        patient: format!("{} 様（{}）", patient.name, patient.number),
+        patient: s.lang.patient_addressed(&patient.name, &patient.number),
         returns,
     };
     Ok(render(&page))

@@ -495,7 +495,7 @@ async fn copy(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -
         clinic: inst.name,
         day_phone: inst.day_phone,
         night_phone: inst.night_phone,
-        patient: format!("{} 様（{}）", patient.name, patient.number),
+        patient: s.lang.patient_addressed(&patient.name, &patient.number),
         devices: tags.join("、"),
         lent_on: lang.datetime(loan.lent_at),
         due_on: lang.date(loan.due_on),

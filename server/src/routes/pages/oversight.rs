@@ -412,7 +412,16 @@ async fn render_audit_log(
             seq: r.seq,
             at: chrono::DateTime::parse_from_rfc3339(&r.at)
                 .map_or_else(|_| r.at.clone(), |t| lang.datetime(t.with_timezone(&Utc))),
-            who: if r.actor_login.is_empty() { r.role.clone() } else { format!("{}（{}）", r.actor_login, r.role) },
+            who: {
+                let role = role_label(&r.role, lang);
+                // Only staff act under a login of their own (the command line's OS user is in the
+                // details).
+                if r.actor_login.is_empty() || lending::Role::parse(&r.role).is_none() {
+                    role.to_owned()
+                } else {
+                    format!("{} ({role})", r.actor_login)
+                }
+            },
             target: if r.target_id.is_empty() {
                 r.target_type.clone()
             } else {
@@ -456,10 +465,118 @@ async fn verify_chain(State(state): State<AppState>, form: StaffForm<Empty>) -> 
     render_audit_log(&state, &s, &[], Some(outcome.map_err(|b| b.describe()))).await
 }
 
+/// Who acted, in words: a staff role, or the system (the command line, the worker).
+fn role_label(code: &str, lang: Lang) -> &'static str {
+    match (lending::Role::parse(code), lang) {
+        (Some(role), Lang::Ja) => role.label_ja(),
+        (Some(role), Lang::En) => role.label_en(),
+        (None, Lang::Ja) => "システム",
+        (None, Lang::En) => "system",
+    }
+}
+
+/// The monthly report's own words, per language.
+struct ReportTexts {
+    title: &'static str,
+    addressee: &'static str,
+    generated: &'static str,
+    provisional: &'static str,
+    loans: &'static str,
+    loans_made: &'static str,
+    devices_lent: &'static str,
+    devices_returned: &'static str,
+    outstanding: &'static str,
+    overdue: &'static str,
+    custody: &'static str,
+    withdrawn: &'static str,
+    incidents: &'static str,
+    lost: &'static str,
+    incidents_opened: &'static str,
+    reports: &'static str,
+    wiping: &'static str,
+    wipes: &'static str,
+    access: &'static str,
+    sign_ins: &'static str,
+    readers: &'static str,
+    none: &'static str,
+    login: &'static str,
+    reads: &'static str,
+    events: &'static str,
+    chain: &'static str,
+    head: &'static str,
+    keep: &'static str,
+    no_events: &'static str,
+}
+
+static REPORT_JA: ReportTexts = ReportTexts {
+    title: "医療機器 貸出管理 月次報告",
+    addressee: "企画管理者 殿",
+    generated: "作成",
+    provisional: "月の途中のため暫定値",
+    loans: "貸出と返却",
+    loans_made: "新規貸出（件）",
+    devices_lent: "貸し出した機器（台）",
+    devices_returned: "返却された機器（台）",
+    outstanding: "月末時点で貸出中（台）",
+    overdue: "月末時点で返却遅れ（台）",
+    custody: "所在確認（回）",
+    withdrawn: "同意の撤回（件）",
+    incidents: "紛失・インシデント・患者さまからの連絡",
+    lost: "紛失・盗難（件）",
+    incidents_opened: "インシデント発生 / 解決（件）",
+    reports: "QRからの連絡 受付 / 対応済み（件）",
+    wiping: "データ消去",
+    wipes: "消去の記録 / 第三者の確認（件）",
+    access: "アクセスログの確認",
+    sign_ins: "サインイン失敗 / ロック（件）",
+    readers: "患者情報を閲覧した職員",
+    none: "なし",
+    login: "ログインID",
+    reads: "閲覧（回）",
+    events: "操作の件数",
+    chain: "監査ログの改ざん防止",
+    head: "月末時点のチェーンの先頭",
+    keep: "この値を本報告とともに保管してください。後日次のコマンドが成功し、この番号の記録が同じハッシュを持つことで、月末以前の記録が変更されていないことを確認できます。",
+    no_events: "この月末までの記録はありません。",
+};
+
+static REPORT_EN: ReportTexts = ReportTexts {
+    title: "Medical device lending: monthly report",
+    addressee: "To the information security manager",
+    generated: "Generated",
+    provisional: "Month not yet complete: provisional figures",
+    loans: "Loans and returns",
+    loans_made: "Loans made",
+    devices_lent: "Devices lent",
+    devices_returned: "Devices returned",
+    outstanding: "Out at month end",
+    overdue: "Overdue at month end",
+    custody: "Custody checks",
+    withdrawn: "Consents withdrawn",
+    incidents: "Loss, incidents, reports from patients",
+    lost: "Lost or stolen",
+    incidents_opened: "Incidents opened / resolved",
+    reports: "Reports from the QR page received / resolved",
+    wiping: "Data wiping",
+    wipes: "Wipes recorded / verified by a second person",
+    access: "Access-log review",
+    sign_ins: "Failed sign-ins / lockouts",
+    readers: "Staff who read patient data",
+    none: "None",
+    login: "Login",
+    reads: "Reads",
+    events: "Events by action",
+    chain: "Tamper evidence of the audit log",
+    head: "Head of the chain at month end",
+    keep: "Keep this value with the report. Later, when the command below succeeds and the event of this number has the same hash, no event up to the month end has been changed.",
+    no_events: "There are no events up to this month end.",
+};
+
 #[derive(Template)]
 #[template(path = "staff/management_report.html")]
 struct ReportPage {
     c: Chrome,
+    l: &'static ReportTexts,
     r: Report,
     month: String,
     prev: String,
@@ -484,7 +601,8 @@ async fn management_report(
     tx.commit().await?;
     Ok(render(&ReportPage {
         c: s.chrome(),
-        month: month.label_ja(),
+        l: if lang == Lang::En { &REPORT_EN } else { &REPORT_JA },
+        month: if lang == Lang::En { month.label_en() } else { month.label_ja() },
         prev: month.previous().code(),
         next: month.next().code(),
         generated,
