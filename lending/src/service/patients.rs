@@ -104,7 +104,12 @@ pub struct PatientEdit {
 
 /// Name, kana and date of birth as stored, from what was typed (registration and edit alike):
 /// kana folded to full-width katakana (SPEC §9); every wrong field reported at once.
-pub(super) fn details(name: &str, kana: &str, birth: &str, today: NaiveDate) -> Result<(String, String, Option<NaiveDate>)> {
+pub(super) fn details(
+    name: &str,
+    kana: &str,
+    birth: &str,
+    today: NaiveDate,
+) -> Result<(String, String, Option<NaiveDate>)> {
     let (name, kana, birth) = (
         required("name", name, 100, "氏名"),
         bounded("kana", &crate::ids::fold_kana(kana), 100, "フリガナ"),

@@ -426,8 +426,12 @@ pub async fn of_patient(tx: &mut Tx, patient_id: &str) -> Result<Vec<PatientLoan
         .await)?;
     let mut loans: Vec<PatientLoan> = Vec::new();
     for r in rows {
-        let device =
-            PatientLoanDevice { device_id: r.device_id, asset_tag: r.asset_tag, ended_at: r.ended_at, end_reason: r.end_reason };
+        let device = PatientLoanDevice {
+            device_id: r.device_id,
+            asset_tag: r.asset_tag,
+            ended_at: r.ended_at,
+            end_reason: r.end_reason,
+        };
         match loans.last_mut() {
             Some(last) if last.id == r.id => last.devices.push(device),
             _ => loans.push(PatientLoan {

@@ -191,7 +191,9 @@ async fn call(name: &str, store: &Store, b: &Basic, actor: &Actor, n: usize) -> 
         "patients::view" => patients::view(tx, actor, &b.patients[0]).await.map(drop),
         "patients::record" => patients::record(tx, actor, &b.patients[0]).await.map(drop),
         "patients::edit" => {
-            let e = PatientEdit { name: "試験 花子".into(), kana: "しけん はなこ".into(), birth_date: String::new() };
+            let e = PatientEdit {
+                name: "試験 花子".into(), kana: "しけん はなこ".into(), birth_date: String::new()
+            };
             patients::edit(tx, actor, &b.patients[0], &e).await.map(drop)
         }
         "registry::save_institution" => {

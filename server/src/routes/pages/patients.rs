@@ -167,14 +167,21 @@ impl LoanCard {
                 t.loan_closed
             },
             overdue: open && l.due_on < today,
-            returned_on: if l.voided_at.is_some() { String::new() } else { l.closed_at.map(day_ja).unwrap_or_default() },
+            returned_on: if l.voided_at.is_some() {
+                String::new()
+            } else {
+                l.closed_at.map(day_ja).unwrap_or_default()
+            },
             lent_on: day_ja(l.lent_at),
             due_on: date_ja(l.due_on),
             lent_by: l.lent_by_name,
             devices: l
                 .devices
                 .into_iter()
-                .map(|d| KitLine { part: kit_part(t, d.end_reason.as_deref(), d.ended_at, day_ja), asset_tag: d.asset_tag })
+                .map(|d| KitLine {
+                    part: kit_part(t, d.end_reason.as_deref(), d.ended_at, day_ja),
+                    asset_tag: d.asset_tag,
+                })
                 .collect(),
             id: l.id,
         }
