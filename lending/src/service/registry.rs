@@ -272,10 +272,8 @@ pub async fn create_patient(tx: &mut Tx, actor: &Actor, p: NewPatient) -> Result
     // Numbers and kana are read aloud and typed on phones: folded once here (SPEC §9).
     let number = required("number", &crate::ids::fold_code(&p.number), 32, "院内ID")?;
     let (name, kana, birth_date) = super::patients::details(&p.name, &p.kana, &p.birth_date, tx.clock().today_tokyo())?;
-    let patient =
-        Patient {
-            id: new_id(), number, name, kana, phone: bounded("phone", &p.phone, 30, "電話番号")?, birth_date
-        };
+    let phone = bounded("phone", &p.phone, 30, "電話番号")?;
+    let patient = Patient { id: new_id(), number, name, kana, phone, birth_date };
     patients::insert(tx, &patient).await?;
     // The audit chain names the patient by id only: no PHI in the log.
     tx.audit(actor, NewEvent::new("patient.create", "patient", &patient.id).patient(&patient.id));
