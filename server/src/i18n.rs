@@ -61,6 +61,14 @@ impl Lang {
         }
     }
 
+    /// The day of a moment in Japan, in this language: 2026年11月22日 / Nov 22, 2026.
+    pub fn day(self, t: chrono::DateTime<chrono::Utc>) -> String {
+        match self {
+            Self::Ja => lending::timefmt::day_ja(t),
+            Self::En => lending::timefmt::day_en(t),
+        }
+    }
+
     /// A moment in Japan's time in this language: 2026年11月22日 14:05 / Nov 22, 2026 14:05.
     pub fn datetime(self, t: chrono::DateTime<chrono::Utc>) -> String {
         match self {
@@ -90,6 +98,14 @@ pub struct Texts {
     pub menu: &'static str,
     pub totp_open_app: &'static str,
     pub birth_date: &'static str,
+    pub patient_title: &'static str,
+    pub patient_loans: &'static str,
+    pub no_patient_loans: &'static str,
+    pub edit: &'static str,
+    pub edit_patient_title: &'static str,
+    pub patient_saved: &'static str,
+    pub number_fixed: &'static str,
+    pub birth_date_hint: &'static str,
     pub my_loans: &'static str,
     pub due_soon: &'static str,
     pub custody_due: &'static str,
@@ -502,6 +518,14 @@ pub static JA: Texts = Texts {
     menu: "メニュー",
     totp_open_app: "この端末の認証アプリで開く",
     birth_date: "生年月日",
+    patient_title: "患者の記録",
+    patient_loans: "貸出の履歴",
+    no_patient_loans: "貸出の記録はありません。",
+    edit: "編集",
+    edit_patient_title: "患者情報の編集",
+    patient_saved: "患者情報を保存しました。",
+    number_fixed: "院内IDは変更できません。",
+    birth_date_hint: "わからなければ空欄",
     my_loans: "担当の貸出",
     due_soon: "もうすぐ返却日",
     custody_due: "所在確認の時期です",
@@ -929,6 +953,14 @@ pub static EN: Texts = Texts {
     menu: "Menu",
     totp_open_app: "Open the authenticator on this phone",
     birth_date: "Date of birth",
+    patient_title: "Patient record",
+    patient_loans: "Loans",
+    no_patient_loans: "No loans yet.",
+    edit: "Edit",
+    edit_patient_title: "Edit patient details",
+    patient_saved: "Patient details saved.",
+    number_fixed: "The patient ID cannot be changed.",
+    birth_date_hint: "Leave empty if unknown",
     my_loans: "My loans",
     due_soon: "Due soon",
     custody_due: "Custody check due",

@@ -270,35 +270,13 @@ pub struct NewPatient {
     pub birth_date: String,
 }
 
-/// A date of birth as typed (`YYYY-MM-DD`, full-width digits allowed): none, or a past date
-/// after 1900.
-fn birth_date(value: &str, today: NaiveDate) -> Result<Option<NaiveDate>> {
-    let v = crate::ids::fold_code(value);
-    if v.is_empty() {
-        return Ok(None);
-    }
-    let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
-    match NaiveDate::parse_from_str(&v, "%Y-%m-%d") {
-        Ok(d) if d >= earliest && d <= today => Ok(Some(d)),
-        _ => Err(Error::invalid(
-            "birth_date",
-            "生年月日は1900年以降の今日までの日付（例 1950-04-01）で入力してください。",
-            "Date of birth: a date from 1900 to today (e.g. 1950-04-01).",
-        )),
-    }
-}
-
 pub async fn create_patient(tx: &mut Tx, actor: &Actor, p: NewPatient) -> Result<Patient> {
     authorize(actor, Action::Operate)?;
     // Numbers and kana are read aloud and typed on phones: folded once here (SPEC §9).
-    let patient = Patient {
-        id: new_id(),
-        number: required("number", &crate::ids::fold_code(&p.number), 32, "院内ID")?,
-        name: required("name", &p.name, 100, "氏名")?,
-        kana: bounded("kana", &crate::ids::fold_kana(&p.kana), 100, "フリガナ")?,
-        phone: bounded("phone", &p.phone, 30, "電話番号")?,
-        birth_date: birth_date(&p.birth_date, tx.clock().today_tokyo())?,
-    };
+    let number = required("number", &crate::ids::fold_code(&p.number), 32, "院内ID")?;
+    let (name, kana, birth_date) = super::patients::details(&p.name, &p.kana, &p.birth_date, tx.clock().today_tokyo())?;
+    let phone = bounded("phone", &p.phone, 30, "電話番号")?;
+    let patient = Patient { id: new_id(), number, name, kana, phone, birth_date };
     patients::insert(tx, &patient).await?;
     // The audit chain names the patient by id only: no PHI in the log.
     tx.audit(actor, NewEvent::new("patient.create", "patient", &patient.id).patient(&patient.id));

@@ -382,6 +382,79 @@ pub async fn withdrawal_of(tx: &mut Tx, consent_id: &str) -> Result<Option<Withd
         .await)?)
 }
 
+/// One loan of a patient, open or closed, as the patient's page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PatientLoan {
+    pub id: String,
+    pub lent_at: DateTime<Utc>,
+    pub due_on: NaiveDate,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// A mistaken check-out voided (when).
+    pub voided_at: Option<DateTime<Utc>>,
+    pub lent_by_name: String,
+    /// The kit, by asset tag.
+    pub devices: Vec<PatientLoanDevice>,
+}
+
+/// One device of a [`PatientLoan`]: still out, or ended (returned, lost, voided) and when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PatientLoanDevice {
+    pub device_id: String,
+    pub asset_tag: String,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PatientLoanRow {
+    id: String,
+    lent_at: DateTime<Utc>,
+    due_on: NaiveDate,
+    closed_at: Option<DateTime<Utc>>,
+    voided_at: Option<DateTime<Utc>>,
+    lent_by_name: String,
+    device_id: String,
+    asset_tag: String,
+    ended_at: Option<DateTime<Utc>>,
+    end_reason: Option<String>,
+}
+
+/// Every loan of a patient, newest first, each with its kit: one query, one row per device,
+/// folded into loans here.
+pub async fn of_patient(tx: &mut Tx, patient_id: &str) -> Result<Vec<PatientLoan>> {
+    let rows = on!(tx, c => sqlx::query_as::<_, PatientLoanRow>(
+        "SELECT l.id, l.lent_at, l.due_on, l.closed_at, v.voided_at, COALESCE(u.name, '') AS lent_by_name, \
+         d.id AS device_id, d.asset_tag, ld.ended_at, ld.end_reason \
+         FROM loans l JOIN loan_devices ld ON ld.loan_id = l.id JOIN devices d ON d.id = ld.device_id \
+         LEFT JOIN users u ON u.id = l.lent_by LEFT JOIN loan_voids v ON v.loan_id = l.id \
+         WHERE l.patient_id = $1 ORDER BY l.lent_at DESC, l.id, d.asset_tag")
+        .bind(patient_id)
+        .fetch_all(c)
+        .await)?;
+    let mut loans: Vec<PatientLoan> = Vec::new();
+    for r in rows {
+        let device = PatientLoanDevice {
+            device_id: r.device_id,
+            asset_tag: r.asset_tag,
+            ended_at: r.ended_at,
+            end_reason: r.end_reason,
+        };
+        match loans.last_mut() {
+            Some(last) if last.id == r.id => last.devices.push(device),
+            _ => loans.push(PatientLoan {
+                id: r.id,
+                lent_at: r.lent_at,
+                due_on: r.due_on,
+                closed_at: r.closed_at,
+                voided_at: r.voided_at,
+                lent_by_name: r.lent_by_name,
+                devices: vec![device],
+            }),
+        }
+    }
+    Ok(loans)
+}
+
 /// (device id, loan id) of every device out on an open loan (the device list links them).
 pub async fn open_loan_ids(tx: &mut Tx) -> Result<Vec<(String, String)>> {
     Ok(on!(tx, c => sqlx::query_as::<_, (String, String)>(

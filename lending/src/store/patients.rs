@@ -31,6 +31,17 @@ pub async fn insert(tx: &mut Tx, p: &Patient) -> Result<()> {
     Ok(())
 }
 
+/// Saves what staff may change on a record (name, kana, date of birth); the 院内ID stays.
+pub async fn update(tx: &mut Tx, p: &Patient) -> Result<()> {
+    let now = tx.now();
+    on!(tx, c => sqlx::query("UPDATE patients SET name = $1, kana = $2, birth_date = $3, updated_at = $4 WHERE id = $5")
+        .bind(&p.name).bind(&p.kana).bind(p.birth_date).bind(now).bind(&p.id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<Patient>> {
     let sql = format!("SELECT {COLUMNS} FROM patients WHERE id = $1");
     Ok(on!(tx, c => sqlx::query_as::<_, Patient>(&sql).bind(id).fetch_optional(c).await)?)

@@ -7,6 +7,7 @@ use lending::service::idempotency::IdempotencyKey;
 use lending::service::loans::{DeviceCondition, KitReturn, ReturnRequest};
 use lending::service::monthly::Month;
 use lending::service::oversight::SummaryCache;
+use lending::service::patients::PatientEdit;
 use lending::service::registry::{NewDevice, NewDocument, NewPatient};
 use lending::service::users::{NewUser, TokenFor};
 use lending::service::{
@@ -64,6 +65,8 @@ const ENTRIES: &[(&str, Action)] = &[
     ("oversight::verify_chain", Action::Oversee),
     ("patients::search", Action::Read),
     ("patients::view", Action::Read),
+    ("patients::record", Action::Read),
+    ("patients::edit", Action::Operate),
     ("registry::save_institution", Action::EditRegistry),
     ("registry::create_vendor", Action::EditRegistry),
     ("registry::add_document_version", Action::EditRegistry),
@@ -188,6 +191,13 @@ async fn call(name: &str, store: &Store, b: &Basic, actor: &Actor, n: usize) -> 
         "oversight::audit_log" => oversight::audit_log(tx, actor, &audit::Search::default(), 10).await.map(drop),
         "patients::search" => patients::search(tx, actor, "山田", 1, 10).await.map(drop),
         "patients::view" => patients::view(tx, actor, &b.patients[0]).await.map(drop),
+        "patients::record" => patients::record(tx, actor, &b.patients[0]).await.map(drop),
+        "patients::edit" => {
+            let e = PatientEdit {
+                name: "試験 花子".into(), kana: "しけん はなこ".into(), birth_date: String::new()
+            };
+            patients::edit(tx, actor, &b.patients[0], &e).await.map(drop)
+        }
         "registry::save_institution" => {
             let inst = store::registry::institution(tx).await?.ok_or(Error::NotFound)?;
             registry::save_institution(tx, actor, &inst).await

@@ -473,12 +473,16 @@ async fn staff_pages_fit_a_phone() {
     browser_sign_in(&c, &app, "a1", &secret).await;
     let fits = "return [document.documentElement.scrollWidth, window.innerWidth, \
                 document.querySelector('header').getBoundingClientRect().height, window.innerHeight]";
+    let patient = format!("/patients/{}", b.patients[0]);
+    let patient_edit = format!("{patient}/edit");
     for (path, shot) in [
         ("/", "home"),
         ("/loans/new", "loans-new"),
         ("/dashboard", "dashboard"),
         ("/devices", "devices"),
         ("/patients", "patients"),
+        (patient.as_str(), "patient"),
+        (patient_edit.as_str(), "patient-edit"),
     ] {
         c.goto(&app.url(path)).await.unwrap();
         expect_path(&c, path).await;

@@ -75,6 +75,8 @@ fn pages(s: &Seeded) -> Vec<String> {
         format!("/loans/{}/returns/receipt", s.returned_loan),
         format!("/consents/verify?code={}", s.verification_code),
         "/patients?q=山田".into(),
+        format!("/patients/{}", b.patients[0]),
+        format!("/patients/{}/edit", b.patients[0]),
         "/devices".into(),
         format!("/devices/{}/return", d[0]),
         format!("/devices/{}/custody", d[0]),

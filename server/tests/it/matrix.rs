@@ -89,6 +89,10 @@ pub(crate) const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/consents/verify", "code=ABCD-EFGH-JKLM-NPQR", [S, A, A, A, S, S]),
     ("GET", "/patients", "q=山田", [S, A, A, A, S, S]),
     ("POST", "/patients", "number=M-{n}&name=試験 花子", [S, A, A, F, S, S]),
+    ("GET", "/patients/{id}", "", [S, A, A, A, S, S]),
+    // Auditors read the record and change nothing.
+    ("GET", "/patients/{id}/edit", "", [S, A, A, F, S, S]),
+    ("POST", "/patients/{id}/edit", "name=試験 花子&kana=しけん はなこ&birth_date=1950-04-01", [S, A, A, F, S, S]),
     ("GET", "/devices", "", [S, A, A, A, S, S]),
     ("GET", "/devices/{id}/return", "", [S, A, A, A, S, S]),
     ("POST", "/devices/{id}/return", "cleaned=yes", [S, A, A, F, S, S]),

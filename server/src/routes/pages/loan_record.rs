@@ -65,6 +65,7 @@ struct LoanPage {
     c: Chrome,
     id: String,
     state_label: &'static str,
+    patient_id: String,
     patient_name: String,
     patient_kana: String,
     patient_number: String,
@@ -141,6 +142,28 @@ pub(super) fn relationship(t: &Texts, code: &str) -> &'static str {
         "self" => t.rel_self,
         "family" => t.rel_family,
         _ => t.rel_agent,
+    }
+}
+
+/// What became of one device of a kit: still out, or returned, lost or voided and when
+/// (`when` formats the moment: a date and time on the loan page, a date on the patient's).
+pub(super) fn kit_part(
+    t: &Texts,
+    end_reason: Option<&str>,
+    ended_at: Option<chrono::DateTime<chrono::Utc>>,
+    when: impl Fn(chrono::DateTime<chrono::Utc>) -> String,
+) -> String {
+    match (end_reason, ended_at) {
+        (Some(reason), Some(at)) => format!(
+            "{} {}",
+            match reason {
+                "returned" => t.part_returned,
+                "lost" => t.part_lost,
+                _ => t.part_voided,
+            },
+            when(at)
+        ),
+        _ => t.still_out.to_owned(),
     }
 }
 
@@ -254,18 +277,7 @@ async fn page(
             } else {
                 d.device.status.label_en()
             },
-            part: match (d.part.end_reason.as_deref(), d.part.ended_at) {
-                (Some(reason), Some(at)) => format!(
-                    "{} {}",
-                    match reason {
-                        "returned" => t.part_returned,
-                        "lost" => t.part_lost,
-                        _ => t.part_voided,
-                    },
-                    lang.datetime(at)
-                ),
-                _ => t.still_out.to_owned(),
-            },
+            part: kit_part(t, d.part.end_reason.as_deref(), d.part.ended_at, |at| lang.datetime(at)),
             out: d.part.ended_at.is_none(),
         })
         .collect();
@@ -288,6 +300,7 @@ async fn page(
         } else {
             t.loan_open
         },
+        patient_id: v.patient.id.clone(),
         patient_name: v.patient.name.clone(),
         patient_kana: v.patient.kana.clone(),
         patient_number: v.patient.number.clone(),

@@ -1,22 +1,31 @@
 //! Patients: search as people type it (kana in any form, numbers with or without leading zeros),
 //! page by page; each page shown is an audited read. Registration with an optional date of birth.
+//! One patient's page (an audited read) with every loan and its copy; the record's edit
+//! (audited), which comes back with what was typed and the reasons when refused.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use lending::service::patients::{self, Found, PER_PAGE};
+use lending::service::patients::{self, Found, PatientEdit, PER_PAGE};
 use lending::service::registry::{self, NewPatient};
+use lending::store::loans::PatientLoan;
 use lending::store::patients::Patient;
-use lending::Role;
+use lending::{Action, Error, Role};
 
+use super::loan_record::kit_part;
 use crate::i18n::Lang;
 use crate::routes::Routes;
 use crate::web::session::{Staff, StaffForm};
-use crate::web::{render, Chrome, PageError};
+use crate::web::{render, Chrome, FormErrors, PageError};
 use crate::AppState;
 
 pub fn routes() -> Routes {
-    Routes::new().get("/patients", list).post("/patients", add)
+    Routes::new()
+        .get("/patients", list)
+        .post("/patients", add)
+        .get("/patients/{id}", show)
+        .get("/patients/{id}/edit", edit_form)
+        .post("/patients/{id}/edit", save)
 }
 
 /// A patient as every list shows them: number, name, kana and date of birth together (SPEC §9).
@@ -129,4 +138,172 @@ async fn add(State(state): State<AppState>, form: StaffForm<NewPatient>) -> Resu
     let p = registry::create_patient(&mut tx, &s.actor, form.form).await.map_err(|e| s.error(e))?;
     tx.commit().await?;
     Ok(Redirect::to(&format!("/patients?q={}", urlencode(&p.number))).into_response())
+}
+
+/// One loan of the patient as a card (a card on every width: nothing scrolls sideways on a phone).
+struct LoanCard {
+    id: String,
+    lent_on: String,
+    due_on: String,
+    /// The day the kit was closed ("" while out, and for a voided check-out).
+    returned_on: String,
+    state: &'static str,
+    overdue: bool,
+    lent_by: String,
+    devices: Vec<KitLine>,
+}
+
+/// One device of a loan card.
+struct KitLine {
+    asset_tag: String,
+    /// Still out, or returned/lost/voided and on which day.
+    part: String,
+}
+
+impl LoanCard {
+    fn new(lang: Lang, l: PatientLoan, today: chrono::NaiveDate) -> Self {
+        let t = lang.t();
+        let open = l.closed_at.is_none() && l.voided_at.is_none();
+        Self {
+            state: if l.voided_at.is_some() {
+                t.loan_voided
+            } else if open {
+                t.loan_open
+            } else {
+                t.loan_closed
+            },
+            overdue: open && l.due_on < today,
+            returned_on: if l.voided_at.is_some() {
+                String::new()
+            } else {
+                l.closed_at.map(|t| lang.day(t)).unwrap_or_default()
+            },
+            lent_on: lang.day(l.lent_at),
+            due_on: lang.date(l.due_on),
+            lent_by: l.lent_by_name,
+            devices: l
+                .devices
+                .into_iter()
+                .map(|d| KitLine {
+                    part: kit_part(t, d.end_reason.as_deref(), d.ended_at, |at| lang.day(at)),
+                    asset_tag: d.asset_tag,
+                })
+                .collect(),
+            id: l.id,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff/patient.html")]
+struct PatientPage {
+    c: Chrome,
+    id: String,
+    who: PatientLine,
+    loans: Vec<LoanCard>,
+    /// Only those who may edit see the link (auditors do not).
+    can_edit: bool,
+    /// After a saved edit.
+    done: Option<&'static str>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct Done {
+    #[serde(default)]
+    done: String,
+}
+
+/// The patient's page: name, kana, number and date of birth, and every loan with its copy.
+async fn show(
+    State(state): State<AppState>,
+    s: Staff,
+    Path(id): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, PageError> {
+    let mut tx = state.store.begin().await?;
+    let r = patients::record(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    let t = s.lang.t();
+    let today = state.store.clock().today_tokyo();
+    Ok(render(&PatientPage {
+        c: s.chrome(),
+        can_edit: s.may(Action::Operate),
+        done: (done.done == "edit").then_some(t.patient_saved),
+        loans: r.loans.into_iter().map(|l| LoanCard::new(s.lang, l, today)).collect(),
+        id: r.patient.id.clone(),
+        who: PatientLine::new(r.patient, "", s.lang),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "staff/patient_edit.html")]
+struct EditPage {
+    c: Chrome,
+    id: String,
+    number: String,
+    /// What the form shows: the record, or what was typed when it came back.
+    form: PatientEdit,
+    /// The latest date of birth the browser offers.
+    today: String,
+    errors: FormErrors,
+}
+
+impl EditPage {
+    /// Whether the date of birth can sit in a date picker: one it cannot hold (typed without the
+    /// picker) is shown as text, so what was typed stays in view beside its message.
+    fn birth_in_picker(&self) -> bool {
+        self.form.birth_date.is_empty() || chrono::NaiveDate::parse_from_str(&self.form.birth_date, "%Y-%m-%d").is_ok()
+    }
+}
+
+async fn edit_form(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
+    s.require(Action::Operate)?;
+    edit_page(&state, &s, &id, None, None).await
+}
+
+/// The edit form: the record as stored, or (after a refusal) what was typed with the reasons.
+async fn edit_page(
+    state: &AppState,
+    s: &Staff,
+    id: &str,
+    typed: Option<PatientEdit>,
+    error: Option<Error>,
+) -> Result<Response, PageError> {
+    let mut tx = state.store.begin().await?;
+    let p = patients::view(&mut tx, &s.actor, id).await.map_err(|e| s.error(e))?;
+    tx.commit().await?;
+    let form = typed.unwrap_or_else(|| PatientEdit {
+        name: p.name,
+        kana: p.kana,
+        birth_date: p.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+    });
+    let page = EditPage {
+        c: s.chrome(),
+        id: p.id,
+        number: p.number,
+        form,
+        today: state.store.clock().today_tokyo().to_string(),
+        errors: error.as_ref().map(|e| FormErrors::from_error(e, s.lang)).unwrap_or_default(),
+    };
+    Ok((FormErrors::status(error.as_ref()), render(&page)).into_response())
+}
+
+async fn save(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<PatientEdit>,
+) -> Result<Response, PageError> {
+    let (s, typed) = (form.who, form.form);
+    let outcome = async {
+        let mut tx = state.store.begin().await?;
+        let p = patients::edit(&mut tx, &s.actor, &id, &typed).await?;
+        tx.commit().await?;
+        Ok::<_, Error>(p)
+    }
+    .await;
+    match outcome {
+        Ok(p) => Ok(Redirect::to(&format!("/patients/{}?done=edit", p.id)).into_response()),
+        Err(e @ Error::Validation(_)) => edit_page(&state, &s, &id, Some(typed), Some(e)).await,
+        Err(e) => Err(s.error(e)),
+    }
 }
