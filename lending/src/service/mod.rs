@@ -11,6 +11,7 @@ pub mod drafts;
 pub mod home;
 pub mod idempotency;
 pub mod import;
+pub mod inspection;
 pub mod incidents;
 pub mod integrity;
 pub mod labels;
