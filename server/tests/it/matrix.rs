@@ -60,7 +60,8 @@ const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/admin/mail", "", [S, F, A, A, S, S]),
     ("POST", "/admin/mail/{id}/retry", "", [S, F, A, F, S, S]),
     ("POST", "/admin/mail/{id}/dismiss", "", [S, F, A, F, S, S]),
-    ("GET", "/loans/drafts/{id}", "", [S, A, A, A, S, S]),
+    // A kept consent is resumed to be sent: lending work (drafts::open asks Operate), not for auditors.
+    ("GET", "/loans/drafts/{id}", "", [S, A, A, F, S, S]),
     ("GET", "/reports", "", [S, A, A, A, S, S]),
     ("POST", "/reports/{id}/resolve", "resolution=called", [S, A, A, F, S, S]),
     ("GET", "/static/signature.js", "", [A, A, A, A, A, A]),
