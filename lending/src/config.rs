@@ -598,9 +598,13 @@ mod tests {
         assert_eq!(c.mobile_db_role, "clinic_public");
         assert_eq!(c.mobile_db_password.as_ref().map(Secret::expose), Some("pw"));
         assert!(c.smtp_url.is_some() && c.mail_from == "lending@clinic.example" && c.staff_https());
-        for e in
-            ["LENDING_SESSION_IDLE_MINUTES", "LENDING_UNUSED_ACCOUNT_DAYS", "LENDING_TRUSTED_PROXIES", "LENDING_MOBILE_DB_ROLE", "LENDING_SECRETS_KEY"]
-        {
+        for e in [
+            "LENDING_SESSION_IDLE_MINUTES",
+            "LENDING_UNUSED_ACCOUNT_DAYS",
+            "LENDING_TRUSTED_PROXIES",
+            "LENDING_MOBILE_DB_ROLE",
+            "LENDING_SECRETS_KEY",
+        ] {
             assert_eq!(
                 Config::from_sources(&env(&[(e, "not valid!!")])).unwrap_err().setting,
                 e,

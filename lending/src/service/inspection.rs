@@ -401,7 +401,8 @@ async fn build(tx: &mut Tx, period: Period, unused_days: i64) -> Result<Evidence
 
     let (from, until) = period.bounds();
     let counts = audit::count_by_action(tx, &from, &until).await?;
-    let count = |actions: &[&str]| counts.iter().filter(|(a, _)| actions.contains(&a.as_str())).map(|(_, n)| n).sum::<i64>();
+    let count =
+        |actions: &[&str]| counts.iter().filter(|(a, _)| actions.contains(&a.as_str())).map(|(_, n)| n).sum::<i64>();
     let listed = |rows: Vec<EventRow>| -> Vec<Event> {
         rows.into_iter()
             .map(|r| Event {
@@ -491,7 +492,13 @@ fn to_csv(e: &Evidence) -> Result<Vec<u8>> {
         add(Item::AccessRights, rec, &who, "役割", a.role.label_ja().into());
         add(Item::AccessRights, rec, &who, "所属", a.site.clone());
         add(Item::AccessRights, rec, &who, "登録日時", datetime_ja(a.created_at));
-        add(Item::TwoFactor, rec, &who, "二要素認証", (if a.second_factor_since.is_some() { "設定済み" } else { "未設定" }).into());
+        add(
+            Item::TwoFactor,
+            rec,
+            &who,
+            "二要素認証",
+            (if a.second_factor_since.is_some() { "設定済み" } else { "未設定" }).into(),
+        );
         add(Item::TwoFactor, rec, &who, "二要素認証の設定日時", time_ja(a.second_factor_since, ""));
         add(Item::UnneededAccounts, rec, &who, "最終サインイン", time_ja(a.last_sign_in, "なし"));
         add(Item::UnneededAccounts, rec, &who, "無効化（退職者等）", yes_no(a.disabled).into());
@@ -502,7 +509,13 @@ fn to_csv(e: &Evidence) -> Result<Vec<u8>> {
     }
     add(Item::AdminRights, "管理者権限を持つ者", "", "ログインID", e.admins.join("、"));
     add(Item::Password, "パスワードの規則", "", "規則", e.password_rule.describe_ja());
-    add(Item::TwoFactor, "パスワードの規則", "", "二要素認証の必須化", yes_no(e.password_rule.second_factor_required).into());
+    add(
+        Item::TwoFactor,
+        "パスワードの規則",
+        "",
+        "二要素認証の必須化",
+        yes_no(e.password_rule.second_factor_required).into(),
+    );
     for t in &e.tokens {
         let what = format!("{}（{}）", t.owner, t.name);
         let rec = "APIトークン";
@@ -551,7 +564,13 @@ fn to_csv(e: &Evidence) -> Result<Vec<u8>> {
         None => add(Item::Backup, "復元テスト", "", "最後に確認できた復元", "なし".into()),
     }
     if let Some(f) = &e.backups.failed_since {
-        add(Item::Backup, "復元テスト", &f.file, "その後に失敗した復元テスト", format!("{} {}", datetime_ja(f.at), f.reason));
+        add(
+            Item::Backup,
+            "復元テスト",
+            &f.file,
+            "その後に失敗した復元テスト",
+            format!("{} {}", datetime_ja(f.at), f.reason),
+        );
     }
     let rec = "監査記録の改ざん防止";
     match &e.anchor.checkpoint {

@@ -11,8 +11,8 @@ use lending::service::registry::{NewDevice, NewDocument, NewPatient};
 use lending::service::users::{NewUser, TokenFor};
 use lending::service::wipes::WipeRequest;
 use lending::service::{
-    auth, custody, drafts, home, import, incidents, inspection, labels, loans, monthly, outbox, oversight, patients, registry,
-    reports, users, wipes,
+    auth, custody, drafts, home, import, incidents, inspection, labels, loans, monthly, outbox, oversight, patients,
+    registry, reports, users, wipes,
 };
 use lending::store::dashboard::{Filter, Thresholds};
 use lending::store::{self, audit};

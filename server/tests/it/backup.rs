@@ -247,7 +247,8 @@ async fn restore_check_tests_a_backup_in_a_scratch_place_and_records_it() {
     let o = server(&db, &["restore", "--check", lost.to_str().unwrap()]);
     assert!(!o.status.success(), "a missing backup fails the test: {}", text(&o));
 
-    let store = lending::Store::connect(&db.url, lending::testing::test_clock(), lending::store::PoolSize(2)).await.unwrap();
+    let store =
+        lending::Store::connect(&db.url, lending::testing::test_clock(), lending::store::PoolSize(2)).await.unwrap();
     let mut tx = store.read().await.unwrap();
     let passed = lending::store::audit::count_action(&mut tx, lending::backup::RESTORE_TESTED).await.unwrap();
     let failed = lending::store::audit::count_action(&mut tx, lending::backup::RESTORE_TEST_FAILED).await.unwrap();

@@ -135,7 +135,13 @@ fn events(list: Vec<Event>) -> Vec<EventLine> {
 }
 
 fn restore_line(r: inspection::RestoreTest) -> RestoreLine {
-    RestoreLine { at: datetime_ja(r.at), file: r.file, sha256: r.sha256, audit_head_seq: r.audit_head_seq, reason: r.reason }
+    RestoreLine {
+        at: datetime_ja(r.at),
+        file: r.file,
+        sha256: r.sha256,
+        audit_head_seq: r.audit_head_seq,
+        reason: r.reason,
+    }
 }
 
 fn view(e: Evidence, c: Chrome, institution: String, lang: Lang) -> InspectionPage {
@@ -146,7 +152,11 @@ fn view(e: Evidence, c: Chrome, institution: String, lang: Lang) -> InspectionPa
         .into_iter()
         .map(|a| {
             let mut state = vec![if a.disabled {
-                format!("{}{}", t.insp_disabled, a.disabled_since.map(|d| format!(" {}", datetime_ja(d))).unwrap_or_default())
+                format!(
+                    "{}{}",
+                    t.insp_disabled,
+                    a.disabled_since.map(|d| format!(" {}", datetime_ja(d))).unwrap_or_default()
+                )
             } else {
                 t.insp_enabled.to_owned()
             }];
