@@ -6,6 +6,7 @@
 
 use chrono::Duration;
 use lending::audit::NewEvent;
+use lending::service::inspection::Item::{AccessRights as R, AdminRights as A, TwoFactor as T, UnneededAccounts as U};
 use lending::service::inspection::{self, Account, Item, PasswordRule, Period};
 use lending::service::{auth, patients, users};
 use lending::store::audit;
@@ -86,7 +87,6 @@ both_dbs!(
             unused,
             items: items.to_vec(),
         };
-        use Item::{AccessRights as R, AdminRights as A, TwoFactor as T, UnneededAccounts as U};
         let expected = vec![
             account("a1", Role::Admin, true, true, false, false, &[R, T, A]),
             account("au1", Role::Auditor, true, true, false, false, &[R, T]),

@@ -252,11 +252,11 @@ async fn restore_check_tests_a_backup_in_a_scratch_place_and_records_it() {
     let mut tx = store.read().await.unwrap();
     let passed = lending::store::audit::count_action(&mut tx, lending::backup::RESTORE_TESTED).await.unwrap();
     let failed = lending::store::audit::count_action(&mut tx, lending::backup::RESTORE_TEST_FAILED).await.unwrap();
-    let last = lending::store::audit::recent(&mut tx, 2).await.unwrap();
+    let newest = lending::store::audit::recent(&mut tx, 2).await.unwrap();
     drop(tx);
     store.close().await;
     assert_eq!((passed, failed), (1, 1));
-    assert!(last[1].details.contains("nightly.sqlite") && last[0].details.contains("lost.sqlite"));
+    assert!(newest[1].details.contains("nightly.sqlite") && newest[0].details.contains("lost.sqlite"));
     assert!(std::fs::read(db.data_dir.join("lending.sqlite")).unwrap().len() >= live, "the live database stayed");
     let o = server(&db, &["audit", "verify"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
