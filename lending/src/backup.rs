@@ -275,14 +275,30 @@ pub async fn restore(
     key: Option<&SecretBox>,
     verifier: &VerifyingKey,
 ) -> Result<Manifest> {
-    let text = tokio::fs::read_to_string(manifest_path(from)).await.map_err(|e| {
-        other(format!("{}: {e} (a backup without its manifest cannot be checked)", manifest_path(from).display()))
-    })?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| other(format!("manifest: {e}")))?;
     let expected = match target {
         Target::SqliteFile(_) => SQLITE_FORMAT,
         Target::Postgres { .. } => POSTGRES_FORMAT,
     };
+    let (manifest, payload) = open_backup(from, expected, key, verifier).await?;
+    match target {
+        Target::SqliteFile(db_file) => restore_sqlite(&payload, db_file, &manifest, verifier).await?,
+        Target::Postgres { store, url } => restore_postgres(&payload, store, url, &manifest, verifier).await?,
+    }
+    Ok(manifest)
+}
+
+/// A backup's manifest and its contents, once the manifest's signature, the file's size and
+/// SHA-256 and (if sealed) the key have been checked.
+async fn open_backup(
+    from: &Path,
+    expected: &str,
+    key: Option<&SecretBox>,
+    verifier: &VerifyingKey,
+) -> Result<(Manifest, Vec<u8>)> {
+    let text = tokio::fs::read_to_string(manifest_path(from)).await.map_err(|e| {
+        other(format!("{}: {e} (a backup without its manifest cannot be checked)", manifest_path(from).display()))
+    })?;
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| other(format!("manifest: {e}")))?;
     if manifest.format != expected {
         return Err(other(format!("this is a {} file; the configured database needs {expected}", manifest.format)));
     }
@@ -307,11 +323,111 @@ pub async fn restore(
             other("バックアップの鍵が違います / the backup does not open with this key (or was altered)")
         })?,
     };
-    match target {
-        Target::SqliteFile(db_file) => restore_sqlite(&payload, db_file, &manifest, verifier).await?,
-        Target::Postgres { store, url } => restore_postgres(&payload, store, url, &manifest, verifier).await?,
+    Ok((manifest, payload))
+}
+
+/// The audit action of a restore test that passed (its newest one is the inspection record's
+/// "last verified restore").
+pub const RESTORE_TESTED: &str = "restore.tested";
+/// The audit action of a restore test that failed.
+pub const RESTORE_TEST_FAILED: &str = "restore.test_failed";
+
+/// A restore drill (`server restore --check`): restores `from` into a scratch database (SQLite:
+/// a file in a fresh temporary folder; PostgreSQL: a new database on the same server, dropped
+/// afterwards), runs every check [`restore`] runs, and records the outcome in the live
+/// database's audit chain as a restore test (`restore.tested`, or `restore.test_failed` with
+/// the reason). The live database is never touched otherwise. `database_url` is the live
+/// store's (pg_restore connects itself).
+pub async fn restore_check(
+    from: &Path,
+    live: &Store,
+    database_url: &str,
+    key: Option<&SecretBox>,
+    verifier: &VerifyingKey,
+) -> Result<Manifest> {
+    let outcome = async {
+        let expected = if live.pg_pool().is_some() { POSTGRES_FORMAT } else { SQLITE_FORMAT };
+        let (manifest, payload) = open_backup(from, expected, key, verifier).await?;
+        match live.pg_pool() {
+            Some(pool) => check_in_scratch_postgres(&payload, pool, database_url, &manifest, verifier).await?,
+            None => check_in_scratch_sqlite(&payload, &manifest, verifier).await?,
+        }
+        Ok::<_, Error>(manifest)
     }
-    Ok(manifest)
+    .await;
+    let mut tx = live.begin().await?;
+    let file = from.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match &outcome {
+        Ok(m) => tx.audit(
+            &crate::Actor::cli(),
+            crate::audit::NewEvent::new(RESTORE_TESTED, "backup", &m.sha256).details(&serde_json::json!({
+                "file": file, "format": m.format, "backup_created_at": m.created_at,
+                "audit_head_seq": m.audit_head_seq, "encrypted": m.encrypted,
+            })),
+        ),
+        Err(e) => {
+            let reason: String = e.to_string().chars().take(300).collect();
+            tx.audit(
+                &crate::Actor::cli(),
+                crate::audit::NewEvent::new(RESTORE_TEST_FAILED, "backup", "")
+                    .details(&serde_json::json!({ "file": file, "reason": reason })),
+            );
+        }
+    }
+    tx.commit().await?;
+    outcome
+}
+
+async fn check_in_scratch_sqlite(payload: &[u8], manifest: &Manifest, verifier: &VerifyingKey) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("lending-restore-check-{}", crate::ids::new_id()));
+    crate::files::private_dir(&dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
+    let r = restore_sqlite(payload, &dir.join("restored.sqlite"), manifest, verifier).await;
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    r
+}
+
+/// A scratch database beside the live one (the role needs CREATEDB), dropped afterwards.
+async fn check_in_scratch_postgres(
+    payload: &[u8],
+    pool: &sqlx::PgPool,
+    live_url: &str,
+    manifest: &Manifest,
+    verifier: &VerifyingKey,
+) -> Result<()> {
+    let name = format!("lending_restore_check_{}", crate::ids::new_id().replace('-', ""));
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(pool).await.map_err(|e| {
+        other(format!(
+            "復元テスト用のデータベースを作れません（CREATEDB 権限が必要です） / cannot create a scratch database \
+             for the restore test (the role needs CREATEDB): {e}"
+        ))
+    })?;
+    let url = with_database(live_url, &name);
+    let checked = async {
+        let scratch = Store::connect(&url, Clock::system(), PoolSize(2)).await?;
+        let r = restore_postgres(payload, &scratch, &url, manifest, verifier).await;
+        scratch.close().await;
+        r
+    }
+    .await;
+    let dropped = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(pool).await;
+    checked?;
+    dropped.map_err(|e| other(format!("復元テスト用データベース {name} を削除できません / drop it by hand: {e}")))?;
+    Ok(())
+}
+
+/// `url` with its database name replaced (query string kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    if query.is_empty() {
+        format!("{base}/{name}")
+    } else {
+        format!("{base}/{name}?{query}")
+    }
 }
 
 /// The checks a restored database must pass before it is used.
@@ -434,6 +550,15 @@ async fn restore_postgres(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_scratch_database_keeps_the_server_and_the_options() {
+        assert_eq!(
+            super::with_database("postgres://app:pw@db:5432/lending?sslmode=require", "scratch"),
+            "postgres://app:pw@db:5432/scratch?sslmode=require"
+        );
+        assert_eq!(super::with_database("postgres://postgres@127.0.0.1", "s"), "postgres://postgres@127.0.0.1/s");
+    }
+
     #[test]
     fn the_password_leaves_the_url_for_the_environment() {
         assert_eq!(

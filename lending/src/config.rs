@@ -112,6 +112,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "API tokens stop working this many days after they are created; default 90",
     },
     Setting {
+        env: "LENDING_UNUSED_ACCOUNT_DAYS",
+        key: "unused_account_days",
+        help: "the inspection record (点検用の記録) lists enabled staff accounts not signed in for more than this many days; default 90",
+    },
+    Setting {
         env: "LENDING_TRUSTED_PROXIES",
         key: "trusted_proxies",
         help: "comma-separated addresses or networks (10.0.0.0/8, fd00::/8) of reverse proxies whose X-Forwarded-For both services believe (rate limits, audit source); default none",
@@ -190,6 +195,8 @@ pub struct Config {
     pub session_idle_minutes: i64,
     pub session_max_hours: i64,
     pub token_days: i64,
+    /// Enabled accounts without a sign-in for longer than this are listed as unused (点検用の記録).
+    pub unused_account_days: i64,
     pub trusted_proxies: Vec<crate::web::IpNet>,
     pub mobile_db_role: String,
     pub mobile_db_password: Option<Secret>,
@@ -361,6 +368,7 @@ impl Config {
             session_idle_minutes: number("LENDING_SESSION_IDLE_MINUTES", 15, 24 * 60)?,
             session_max_hours: number("LENDING_SESSION_MAX_HOURS", 12, 24 * 7)?,
             token_days: number("LENDING_TOKEN_DAYS", 90, 366)?,
+            unused_account_days: number("LENDING_UNUSED_ACCOUNT_DAYS", 90, 3650)?,
             data_dir,
             database_url: Secret::new(database_url),
             server_listen: addr("LENDING_SERVER_LISTEN", "127.0.0.1:8080")?,
@@ -394,6 +402,7 @@ impl Config {
             session_idle_minutes: 15,
             session_max_hours: 12,
             token_days: 90,
+            unused_account_days: 90,
             trusted_proxies: Vec::new(),
             mobile_db_role: "lending_mobile".into(),
             mobile_db_password: None,
@@ -577,6 +586,7 @@ mod tests {
             ("LENDING_STAFF_BASE_URL", "https://staff.clinic.example"),
             ("LENDING_CUSTODY_CHECK_DAYS", "14"),
             ("LENDING_WIPE_WAIT_DAYS", "3"),
+            ("LENDING_UNUSED_ACCOUNT_DAYS", "60"),
         ]))
         .unwrap();
         assert_eq!(c.secrets_key.as_ref().map(Secret::expose), Some(key));
@@ -584,12 +594,17 @@ mod tests {
         assert_eq!(c.trusted_proxies.len(), 3);
         assert!(c.trusted_proxies[2].contains("::ffff:172.20.1.2".parse().unwrap()));
         assert_eq!((c.thresholds.custody_days, c.thresholds.wipe_days), (14, 3));
+        assert_eq!(c.unused_account_days, 60);
         assert_eq!(c.mobile_db_role, "clinic_public");
         assert_eq!(c.mobile_db_password.as_ref().map(Secret::expose), Some("pw"));
         assert!(c.smtp_url.is_some() && c.mail_from == "lending@clinic.example" && c.staff_https());
-        for e in
-            ["LENDING_SESSION_IDLE_MINUTES", "LENDING_TRUSTED_PROXIES", "LENDING_MOBILE_DB_ROLE", "LENDING_SECRETS_KEY"]
-        {
+        for e in [
+            "LENDING_SESSION_IDLE_MINUTES",
+            "LENDING_UNUSED_ACCOUNT_DAYS",
+            "LENDING_TRUSTED_PROXIES",
+            "LENDING_MOBILE_DB_ROLE",
+            "LENDING_SECRETS_KEY",
+        ] {
             assert_eq!(
                 Config::from_sources(&env(&[(e, "not valid!!")])).unwrap_err().setting,
                 e,

@@ -12,6 +12,7 @@ pub mod home;
 pub mod idempotency;
 pub mod import;
 pub mod incidents;
+pub mod inspection;
 pub mod integrity;
 pub mod labels;
 pub mod loans;

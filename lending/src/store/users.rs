@@ -287,3 +287,38 @@ pub async fn nurse_emails_at_site(tx: &mut Tx, site: &str) -> Result<Vec<String>
         .fetch_all(c)
         .await)?)
 }
+
+/// A staff account as the inspection record (点検用の記録) reviews it: its role, second factor,
+/// state and when it was last used. The last sign-in and the latest disabling come from the
+/// audit chain (`auth.sign_in`, `user.disable`), which keeps them for good.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccountReview {
+    pub id: String,
+    pub login: String,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub site: String,
+    pub disabled: bool,
+    /// Still on the temporary password (first sign-in not finished).
+    pub must_change_password: bool,
+    pub created_at: DateTime<Utc>,
+    pub totp_enrolled_at: Option<DateTime<Utc>>,
+    pub password_changed_at: Option<DateTime<Utc>>,
+    /// The audit time text of the newest full sign-in.
+    pub last_sign_in: Option<String>,
+    /// The audit time text of the newest `user.disable` of this account.
+    pub disabled_at: Option<String>,
+}
+
+/// Every staff account, by login, for the inspection record.
+pub async fn accounts_for_review(tx: &mut Tx) -> Result<Vec<AccountReview>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, AccountReview>(
+        "SELECT u.id, u.login, u.name, u.role, u.site, u.disabled, u.must_change_password, u.created_at, \
+         u.totp_enrolled_at, u.password_changed_at, \
+         (SELECT MAX(e.at) FROM audit_events e WHERE e.actor_id = u.id AND e.action = 'auth.sign_in') AS last_sign_in, \
+         (SELECT MAX(e.at) FROM audit_events e WHERE e.target_id = u.id AND e.action = 'user.disable') AS disabled_at \
+         FROM users u ORDER BY u.login")
+        .fetch_all(c)
+        .await)?)
+}

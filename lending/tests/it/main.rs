@@ -8,6 +8,7 @@ mod concurrency;
 mod demo;
 mod durability;
 mod import;
+mod inspection;
 mod lifecycle;
 mod migrations;
 mod oversight;

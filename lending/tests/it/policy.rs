@@ -11,8 +11,8 @@ use lending::service::patients::PatientEdit;
 use lending::service::registry::{NewDevice, NewDocument, NewPatient};
 use lending::service::users::{NewUser, TokenFor};
 use lending::service::{
-    auth, custody, drafts, home, import, incidents, labels, loans, monthly, outbox, oversight, patients, registry,
-    reports, users, wipes,
+    auth, custody, drafts, home, import, incidents, inspection, labels, loans, monthly, outbox, oversight, patients,
+    registry, reports, users, wipes,
 };
 use lending::store::dashboard::{Filter, Thresholds};
 use lending::store::{self, audit};
@@ -35,6 +35,8 @@ const ENTRIES: &[(&str, Action)] = &[
     ("drafts::sent", Action::Operate),
     ("home::home", Action::Read),
     ("import::import_devices", Action::Operate),
+    ("inspection::read", Action::Oversee),
+    ("inspection::csv", Action::Oversee),
     ("incidents::report_lost", Action::Operate),
     ("incidents::mark_found", Action::Operate),
     ("incidents::write_off", Action::Operate),
@@ -160,6 +162,8 @@ async fn call(name: &str, store: &Store, b: &Basic, actor: &Actor, n: usize) -> 
         "drafts::open" => drafts::open(tx, actor, "no-such-draft").await.map(drop),
         "drafts::sent" => drafts::sent(tx, actor, "no-such-key").await,
         "import::import_devices" => import::import_devices(tx, actor, b"asset_tag,model\n").await.map(drop),
+        "inspection::read" => inspection::read(tx, actor, "2026-10-01", "2026-10-31", 90).await.map(drop),
+        "inspection::csv" => inspection::csv(tx, actor, "2026-10-01", "2026-10-31", 90).await.map(drop),
         "incidents::report_lost" => incidents::report_lost(tx, actor, device, "lost", "").await.map(drop),
         "incidents::mark_found" => incidents::mark_found(tx, actor, device).await.map(drop),
         "incidents::write_off" => incidents::write_off(tx, actor, device).await.map(drop),

@@ -125,7 +125,7 @@ pub fn nav(role: Role, t: &Texts, path: &str) -> Vec<NavLink> {
         Role::Admin => (true, true),
         Role::Auditor => (false, true),
     };
-    let all: [(&'static str, &'static str, bool); 17] = [
+    let all: [(&'static str, &'static str, bool); 18] = [
         ("/", t.home, true),
         ("/loans/new", t.lend, writes),
         ("/dashboard", t.dashboard, true),
@@ -142,6 +142,7 @@ pub fn nav(role: Role, t: &Texts, path: &str) -> Vec<NavLink> {
         ("/admin/mail", t.failed_mail, oversees),
         ("/audit", t.audit_log, oversees),
         ("/management-report", t.management_report, oversees),
+        ("/inspection", t.inspection, oversees),
         ("/account/tokens", t.my_tokens, true),
     ];
     let matches = |href: &str| path == href || (href != "/" && path.starts_with(&format!("{href}/")));

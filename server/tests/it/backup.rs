@@ -227,3 +227,37 @@ async fn verify_names_the_first_bad_consent_and_wipe() {
         assert!(out.contains(&format!("wipe records: first bad record {wipe}")), "{out}");
     }
 }
+
+/// `server restore --check` (issue #19): a restore test into a scratch location while the live
+/// database stays as it is; the outcome is an audit event the inspection record shows. (The
+/// binary runs on the system clock: only the events, not their times, are checked.)
+#[tokio::test]
+async fn restore_check_tests_a_backup_in_a_scratch_place_and_records_it() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    assert!(server(&db, &["demo"]).status.success());
+    let outside = tempfile::tempdir().unwrap();
+    let backup = outside.path().join("nightly.sqlite");
+    assert!(server(&db, &["backup", backup.to_str().unwrap()]).status.success());
+    let live = std::fs::read(db.data_dir.join("lending.sqlite")).unwrap().len();
+
+    let o = server(&db, &["restore", "--check", backup.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("復元テストに成功しました"), "{}", text(&o));
+    let lost = outside.path().join("lost.sqlite");
+    let o = server(&db, &["restore", "--check", lost.to_str().unwrap()]);
+    assert!(!o.status.success(), "a missing backup fails the test: {}", text(&o));
+
+    let store =
+        lending::Store::connect(&db.url, lending::testing::test_clock(), lending::store::PoolSize(2)).await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    let passed = lending::store::audit::count_action(&mut tx, lending::backup::RESTORE_TESTED).await.unwrap();
+    let failed = lending::store::audit::count_action(&mut tx, lending::backup::RESTORE_TEST_FAILED).await.unwrap();
+    let newest = lending::store::audit::recent(&mut tx, 2).await.unwrap();
+    drop(tx);
+    store.close().await;
+    assert_eq!((passed, failed), (1, 1));
+    assert!(newest[1].details.contains("nightly.sqlite") && newest[0].details.contains("lost.sqlite"));
+    assert!(std::fs::read(db.data_dir.join("lending.sqlite")).unwrap().len() >= live, "the live database stayed");
+    let o = server(&db, &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

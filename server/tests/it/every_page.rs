@@ -94,6 +94,7 @@ fn pages(s: &Seeded) -> Vec<String> {
         format!("/registry/models/{}", b.model_id),
         "/audit".into(),
         "/management-report?month=2026-11".into(),
+        "/inspection".into(),
         "/admin/users".into(),
         "/admin/tokens".into(),
         "/admin/mail".into(),

@@ -19,6 +19,7 @@ mod home;
 mod idempotency;
 mod import_pages;
 mod incident_pages;
+mod inspection;
 mod labels;
 mod lending_pages;
 mod loan_page;

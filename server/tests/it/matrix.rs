@@ -125,6 +125,8 @@ pub(crate) const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("GET", "/audit", "", [S, F, A, A, S, S]),
     ("POST", "/audit/verify", "", [S, F, A, A, S, S]),
     ("GET", "/management-report", "month=2026-11", [S, F, A, A, S, S]),
+    ("GET", "/inspection", "from=2026-11-01&until=2026-11-20", [S, F, A, A, S, S]),
+    ("GET", "/inspection.csv", "", [S, F, A, A, S, S]),
     ("GET", "/api/v1/reports/summary", "", [S, A, A, A, S, S]),
     ("GET", "/api/v1/reports/outstanding", "view=overdue", [S, A, A, A, S, S]),
     ("GET", "/api/v1/reports/outstanding.csv", "", [S, A, A, A, S, S]),

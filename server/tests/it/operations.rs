@@ -286,3 +286,40 @@ async fn json_logs_are_one_object_per_line_and_piped_logs_have_no_colour() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("LENDING_LOG_FORMAT"));
 }
+
+/// `server restore --check` on PostgreSQL (issue #19): a sealed backup is restored into a scratch
+/// database that is dropped again; the live database keeps serving and gains one audit event per
+/// test (passed with the key, failed without it). The binary runs on the system clock: only the
+/// events are checked.
+#[tokio::test]
+async fn postgres_restore_check_uses_a_scratch_database_and_records_the_test() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let store = db.store(t0()).await;
+    seed_basic(&store, 1).await;
+    store.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sealed = dir.path().join("nightly.pgdump");
+    let key = dir.path().join("keys/backup.key");
+    let o = server(&db.url, &db.data_dir, &["backup", sealed.to_str().unwrap(), "--key-file", key.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let before = relations(&db.url).await;
+    let o = server(&db.url, &db.data_dir, &["restore", "--check", sealed.to_str().unwrap()]);
+    assert!(!o.status.success(), "sealed: needs its key: {}", text(&o));
+    let o = server(
+        &db.url,
+        &db.data_dir,
+        &["restore", "--check", sealed.to_str().unwrap(), "--key-file", key.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(relations(&db.url).await, before, "the live database is not replaced");
+
+    let store = db.store(t0()).await;
+    let mut tx = store.read().await.unwrap();
+    let passed = lending::store::audit::count_action(&mut tx, lending::backup::RESTORE_TESTED).await.unwrap();
+    let failed = lending::store::audit::count_action(&mut tx, lending::backup::RESTORE_TEST_FAILED).await.unwrap();
+    drop(tx);
+    store.close().await;
+    assert_eq!((passed, failed), (1, 1));
+    let o = server(&db.url, &db.data_dir, &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -8,6 +8,7 @@ pub mod devices;
 pub mod home;
 pub mod imports;
 pub mod incidents;
+pub mod inspection;
 pub mod labels;
 pub mod loan_record;
 pub mod loans;
@@ -40,6 +41,7 @@ pub fn routes() -> Routes {
         .merge(imports::routes())
         .merge(scan::routes())
         .merge(oversight::routes())
+        .merge(inspection::routes())
         .merge(mail::routes())
 }
 

@@ -36,7 +36,7 @@ pub fn routes() -> Routes {
 
 type Pairs = Query<Vec<(String, String)>>;
 
-fn value(pairs: &[(String, String)], key: &str) -> String {
+pub(super) fn value(pairs: &[(String, String)], key: &str) -> String {
     pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_owned()).unwrap_or_default()
 }
 
