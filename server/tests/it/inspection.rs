@@ -45,7 +45,7 @@ both_dbs!(
         clock.advance(Duration::days(100));
         let admin = app.sign_in("a1", &a1).await;
         let csrf = app.csrf(&admin, "/admin/users").await;
-        let r = admin.post(app.url(&format!("/admin/users/{leaver}/disable"))).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        let r = admin.post(app.url(&format!("/admin/users/{leaver}/disable"))).form(&[("csrf", csrf.as_str()), ("confirm", "yes")]).send().await.unwrap();
         assert!(r.status().is_redirection(), "{}", r.status());
         let nurse = app.sign_in("n1", &n1).await;
         assert!(nurse.get(app.url("/patients?q=山田")).send().await.unwrap().status().is_success());

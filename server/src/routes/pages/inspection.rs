@@ -7,7 +7,6 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use lending::service::inspection::{self, Event, Evidence, Item};
-use lending::timefmt::datetime_ja;
 
 use super::oversight::{csv_download, value};
 use crate::i18n::{Lang, Texts};
@@ -124,19 +123,19 @@ fn labels(items: &[Item], lang: Lang) -> String {
     items.iter().map(|i| label(*i, lang)).collect::<Vec<_>>().join(" ／ ")
 }
 
-fn when(t: Option<DateTime<Utc>>, none: &str) -> String {
-    t.map_or_else(|| none.to_owned(), datetime_ja)
+fn when(t: Option<DateTime<Utc>>, none: &str, lang: Lang) -> String {
+    t.map_or_else(|| none.to_owned(), |t| lang.datetime(t))
 }
 
-fn events(list: Vec<Event>) -> Vec<EventLine> {
+fn events(list: Vec<Event>, lang: Lang) -> Vec<EventLine> {
     list.into_iter()
-        .map(|e| EventLine { at: datetime_ja(e.at), login: e.login, source: e.source, reason: e.reason })
+        .map(|e| EventLine { at: lang.datetime(e.at), login: e.login, source: e.source, reason: e.reason })
         .collect()
 }
 
-fn restore_line(r: inspection::RestoreTest) -> RestoreLine {
+fn restore_line(r: inspection::RestoreTest, lang: Lang) -> RestoreLine {
     RestoreLine {
-        at: datetime_ja(r.at),
+        at: lang.datetime(r.at),
         file: r.file,
         sha256: r.sha256,
         audit_head_seq: r.audit_head_seq,
@@ -155,7 +154,7 @@ fn view(e: Evidence, c: Chrome, institution: String, lang: Lang) -> InspectionPa
                 format!(
                     "{}{}",
                     t.insp_disabled,
-                    a.disabled_since.map(|d| format!(" {}", datetime_ja(d))).unwrap_or_default()
+                    a.disabled_since.map(|d| format!(" {}", lang.datetime(d))).unwrap_or_default()
                 )
             } else {
                 t.insp_enabled.to_owned()
@@ -169,8 +168,8 @@ fn view(e: Evidence, c: Chrome, institution: String, lang: Lang) -> InspectionPa
             AccountLine {
                 role: role_label(a.role, lang),
                 no_second_factor: a.second_factor_since.is_none(),
-                second_factor: when(a.second_factor_since, t.insp_not_enrolled),
-                last_sign_in: when(a.last_sign_in, t.insp_never),
+                second_factor: when(a.second_factor_since, t.insp_not_enrolled, lang),
+                last_sign_in: when(a.last_sign_in, t.insp_never, lang),
                 state: state.join("、"),
                 flagged: a.disabled || a.unused,
                 items: labels(&a.items, lang),
@@ -184,7 +183,7 @@ fn view(e: Evidence, c: Chrome, institution: String, lang: Lang) -> InspectionPa
         .into_iter()
         .map(|k| {
             let mut state = vec![match (k.revoked_at, k.expired) {
-                (Some(r), _) => format!("{} {}", t.insp_revoked, datetime_ja(r)),
+                (Some(r), _) => format!("{} {}", t.insp_revoked, lang.datetime(r)),
                 (None, true) => t.insp_expired.to_owned(),
                 (None, false) => t.insp_enabled.to_owned(),
             }];
@@ -192,10 +191,10 @@ fn view(e: Evidence, c: Chrome, institution: String, lang: Lang) -> InspectionPa
                 state.push(t.insp_cli.to_owned());
             }
             TokenLine {
-                issued: datetime_ja(k.created_at),
+                issued: lang.datetime(k.created_at),
                 age_days: k.age_days,
-                last_used: when(k.last_used_at, t.insp_never),
-                expires: when(k.expires_at, t.insp_none),
+                last_used: when(k.last_used_at, t.insp_never, lang),
+                expires: when(k.expires_at, t.insp_none, lang),
                 state: state.join("、"),
                 items: labels(&[Item::AccessRights, Item::UnneededAccounts], lang),
                 owner: k.owner,
@@ -208,7 +207,7 @@ fn view(e: Evidence, c: Chrome, institution: String, lang: Lang) -> InspectionPa
         .recent
         .into_iter()
         .map(|b| BackupLine {
-            at: datetime_ja(b.at),
+            at: lang.datetime(b.at),
             format: b.format,
             sha256: b.sha256,
             audit_head_seq: b.audit_head_seq,
@@ -218,10 +217,15 @@ fn view(e: Evidence, c: Chrome, institution: String, lang: Lang) -> InspectionPa
     InspectionPage {
         c,
         institution,
-        generated: datetime_ja(e.generated_at),
+        generated: lang.datetime(e.generated_at),
         from: e.period.from.to_string(),
         until: e.period.until.to_string(),
-        period: e.period.label_ja(),
+        period: format!(
+            "{}{}{}",
+            lang.date(e.period.from),
+            if lang == Lang::Ja { "〜" } else { " – " },
+            lang.date(e.period.until)
+        ),
         accounts,
         admins: if e.admins.is_empty() { t.insp_none.to_owned() } else { e.admins.join("、") },
         password_rule: match lang {
@@ -233,15 +237,15 @@ fn view(e: Evidence, c: Chrome, institution: String, lang: Lang) -> InspectionPa
         failed_sign_ins: e.access.failed_sign_ins,
         lockouts: e.access.lockouts,
         refused_tokens: e.access.refused_tokens,
-        failures: events(e.access.failures),
-        lockout_events: events(e.access.lockout_events),
+        failures: events(e.access.failures, lang),
+        lockout_events: events(e.access.lockout_events, lang),
         backups_total: e.backups.total,
         backups,
-        restore_ok: e.backups.last_verified_restore.map(restore_line),
-        restore_failed: e.backups.failed_since.map(restore_line),
+        restore_ok: e.backups.last_verified_restore.map(|r| restore_line(r, lang)),
+        restore_failed: e.backups.failed_since.map(|r| restore_line(r, lang)),
         checkpoint: e.anchor.checkpoint.map(|c| CheckpointLine {
             at: chrono::DateTime::parse_from_rfc3339(&c.at)
-                .map_or_else(|_| c.at.clone(), |x| datetime_ja(x.with_timezone(&Utc))),
+                .map_or_else(|_| c.at.clone(), |x| lang.datetime(x.with_timezone(&Utc))),
             seq: c.seq,
             hash: c.hash,
             key_id: c.key_id,
