@@ -363,6 +363,20 @@ pub async fn enroll(store: &Store, login: &str, keys: &crate::secrets::SecretBox
     secret
 }
 
+/// A patient's "alarm" report sent from the help page of device `device_id` (as the public form
+/// would send it).
+pub async fn report_alarm(store: &Store, device_id: &str) {
+    let token = crate::store::devices::get(&mut store.read().await.expect("read"), device_id)
+        .await
+        .expect("device")
+        .expect("device exists")
+        .qr_token;
+    let mut tx = store.begin().await.expect("begin");
+    let report = crate::service::reports::ReportInput { category: "alarm".into(), ..Default::default() };
+    crate::service::reports::submit(&mut tx, &token, &report).await.expect("report");
+    tx.commit().await.expect("commit");
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -5,7 +5,7 @@
 
 use chrono::Duration;
 use lending::browser::{axe_source, AXE_RUN};
-use lending::service::{loans, reports, wipes};
+use lending::service::{loans, wipes};
 use lending::testing::{enroll, seed_basic, Basic};
 use lending::{both_dbs, Backend};
 
@@ -45,15 +45,7 @@ async fn seed(app: &TestApp) -> Seeded {
     loans::return_device(&mut tx, &b.nurse, back).await.unwrap();
     let wipe = wipes::record(&mut tx, &b.nurse, b.wipe_request(&b.devices[2])).await.unwrap();
     tx.commit().await.unwrap();
-    let token = lending::store::devices::get(&mut app.store.read().await.unwrap(), &b.devices[1])
-        .await
-        .unwrap()
-        .unwrap()
-        .qr_token;
-    let mut tx = app.store.begin().await.unwrap();
-    let report = reports::ReportInput { category: "alarm".into(), ..Default::default() };
-    reports::submit(&mut tx, &token, &report).await.unwrap();
-    tx.commit().await.unwrap();
+    lending::testing::report_alarm(&app.store, &b.devices[1]).await;
     Seeded {
         loan: open.loan.id,
         returned_loan: returned.loan.id,

@@ -59,7 +59,7 @@ fn section<'a>(html: &'a str, id: &str) -> &'a str {
 both_dbs!(
     async fn home_page_per_role(backend) {
         use chrono::Duration;
-        use lending::service::{custody, loans, reports, wipes};
+        use lending::service::{custody, loans, wipes};
         let app = crate::spawn_app(backend).await;
         let b = seed_basic(&app.store, 4).await;
         let clock = app.store.clock().clone();
@@ -109,15 +109,7 @@ both_dbs!(
         };
         let wipe = wipes::record(&mut tx, &b.nurse2, wipe).await.unwrap();
         tx.commit().await.unwrap();
-        let token = lending::store::devices::get(&mut app.store.read().await.unwrap(), &b.devices[2])
-            .await
-            .unwrap()
-            .unwrap()
-            .qr_token;
-        let mut tx = app.store.begin().await.unwrap();
-        let report = reports::ReportInput { category: "alarm".into(), ..Default::default() };
-        reports::submit(&mut tx, &token, &report).await.unwrap();
-        tx.commit().await.unwrap();
+        lending::testing::report_alarm(&app.store, &b.devices[2]).await;
 
         let page = |login: &'static str| {
             let app = &app;
