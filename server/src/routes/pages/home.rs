@@ -118,7 +118,7 @@ async fn show(State(state): State<AppState>, s: Staff) -> Result<Response, PageE
                 .into_iter()
                 .map(|(v, count)| Figure {
                     view: v.as_str(),
-                    label: if en { v.label_en() } else { v.label_ja() },
+                    label: super::oversight::view_label(v, s.lang),
                     count,
                     alert: v != View::OnLoan && count > 0,
                 })

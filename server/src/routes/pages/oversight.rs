@@ -40,7 +40,7 @@ pub(super) fn value(pairs: &[(String, String)], key: &str) -> String {
     pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_owned()).unwrap_or_default()
 }
 
-fn view_label(v: View, lang: Lang) -> &'static str {
+pub(super) fn view_label(v: View, lang: Lang) -> &'static str {
     match lang {
         Lang::Ja => v.label_ja(),
         Lang::En => v.label_en(),
@@ -109,9 +109,7 @@ struct DashboardPage {
 }
 
 fn line(r: Row, today: NaiveDate, lang: Lang) -> Line {
-    let status =
-        lending::DeviceStatus::parse(&r.status)
-            .map_or("", |s| if lang == Lang::En { s.label_en() } else { s.label_ja() });
+    let status = lending::DeviceStatus::parse(&r.status).map_or("", |s| lang.status(s));
     Line {
         on_loan: r.loan_id.is_some(),
         loan_id: r.loan_id.clone().unwrap_or_default(),
@@ -189,7 +187,7 @@ async fn dashboard(State(state): State<AppState>, s: Staff, Query(pairs): Pairs)
         .by_status
         .iter()
         .filter_map(|(st, n)| lending::DeviceStatus::parse(st).map(|x| (x, *n)))
-        .map(|(x, n)| (if s.lang == Lang::En { x.label_en() } else { x.label_ja() }, n))
+        .map(|(x, n)| (s.lang.status(x), n))
         .collect();
     let page = DashboardPage {
         c: s.chrome(),
