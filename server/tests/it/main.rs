@@ -5,6 +5,7 @@
 
 mod api;
 mod api_errors;
+mod archive;
 mod auth;
 mod backup;
 mod browser;
