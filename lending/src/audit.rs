@@ -371,7 +371,8 @@ mod action_tests {
                 let rest = text[i + "NewEvent::new(".len()..].trim_start();
                 let lit = rest.strip_prefix('"').and_then(|r| r.split('"').next());
                 // An action code: lower-case words joined by dots (this test's own text is not one).
-                let code = |l: &&str| l.contains('.') && l.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.');
+                let code =
+                    |l: &&str| l.contains('.') && l.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.');
                 if let Some(lit) = lit.filter(code) {
                     if !ACTIONS.iter().any(|(c, _, _)| *c == lit) {
                         missing.push(format!("{}: {lit}", file.display()));
@@ -379,7 +380,8 @@ mod action_tests {
                 }
             }
         }
-        for named in [crate::backup::BACKUP_ACTION, crate::backup::RESTORE_TESTED, "dashboard.view", "auth.totp_replay"] {
+        for named in [crate::backup::BACKUP_ACTION, crate::backup::RESTORE_TESTED, "dashboard.view", "auth.totp_replay"]
+        {
             if !ACTIONS.iter().any(|(c, _, _)| *c == named) {
                 missing.push(named.to_owned());
             }
