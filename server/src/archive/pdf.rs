@@ -426,6 +426,34 @@ fn collect(group: &usvg::Group, scale: f32, out: &mut Vec<Vec<Seg>>, pen: &mut f
 mod tests {
     use super::*;
 
+    fn font() -> Arc<SheetFont> {
+        Arc::new(
+            SheetFont::load(Path::new(lending::config::DEFAULT_PDF_FONT)).expect("IPAGothic (fonts-ipafont-gothic)"),
+        )
+    }
+
+    #[test]
+    fn long_texts_wrap_onto_more_pages_and_missing_glyphs_do_not_stop_the_pdf() {
+        let f = font();
+        let s = Sheet::new(Arc::clone(&f), "");
+        for line in s.wrap("ご使用中に機器が熱くなった場合は、すぐに使用を中止して当院へご連絡ください。 Bluetooth pairing must be removed before return.", 200.0, BODY) {
+            assert!(f.width(&line, BODY) <= 200.0 + 0.01, "{line}");
+        }
+        assert!(s.wrap("pairing removed", 60.0, BODY).iter().all(|l| !l.starts_with(' ')));
+        assert_eq!(f.printable("山田🙂太郎"), "山田〓太郎");
+        let mut s = Sheet::new(f, "テスト");
+        s.title("長い説明書");
+        s.paragraph(&"説明の本文です。".repeat(400));
+        s.field("署名", "");
+        assert!(s.signature(lending::demo::DEMO_SIGNATURE, 100.0));
+        s.field("備考", "🙂 絵文字");
+        let created = chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00+09:00").expect("time").to_utc();
+        let pages = s.pages.len();
+        assert!(pages >= 2, "{pages} pages");
+        let bytes = s.finish("長い説明書", created).expect("a PDF/A-2b");
+        assert!(bytes.starts_with(b"%PDF-1.7"));
+    }
+
     #[test]
     fn a_signature_svg_becomes_strokes_inside_its_box() {
         let svg = lending::demo::DEMO_SIGNATURE;
