@@ -9,6 +9,7 @@ use super::pdf::{Sheet, SheetFont};
 use crate::i18n::Lang;
 use crate::routes::pages::loan_record::{condition, relationship};
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 const JA: Lang = Lang::Ja;
@@ -17,7 +18,7 @@ fn clinic_block(s: &mut Sheet, inst: &Institution) {
     s.field("医療機関", &inst.name);
     let mut phones = format!("{}（{}）", inst.day_phone, inst.day_hours);
     if !inst.night_phone.is_empty() {
-        phones.push_str(&format!("　夜間・休日 {}（{}）", inst.night_phone, inst.night_hours));
+        let _ = write!(phones, "　夜間・休日 {}（{}）", inst.night_phone, inst.night_hours);
     }
     s.field("連絡先", &phones);
 }

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use lending::service::archive::{EhrRecords, KitDevice, PatientCopy};
 use serde_json::{json, Value};
 use sha1::Digest as _;
+use std::fmt::Write as _;
 
 /// A PDF in the export: what the Bundle says of it.
 #[derive(Debug, Clone)]
@@ -58,7 +59,10 @@ impl Filed {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 /// A moment as FHIR writes it, in Japan time.

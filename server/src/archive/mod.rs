@@ -61,7 +61,7 @@ fn font(state: &AppState) -> Result<Arc<pdf::SheetFont>, Error> {
 pub async fn pdf(state: &AppState, actor: &Actor, doc: Document, id: &str) -> Result<File, Error> {
     let font = font(state)?;
     let mut tx = state.store.begin().await?;
-    let (name, job): (String, Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>) = match doc {
+    let (name, job): (String, Layout) = match doc {
         Document::PatientCopy => {
             let c = archive::patient_copy(&mut tx, actor, id).await?;
             let name = format!("consent-copy_{}.pdf", short(&c.loan.id));
@@ -100,7 +100,10 @@ pub async fn ehr(state: &AppState, actor: &Actor, scope: Scope, id: &str) -> Res
     Ok((File { name: export.name, content_type: "application/zip", bytes: export.zip }, export.bundle))
 }
 
-async fn blocking(job: Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>) -> Result<Vec<u8>, Error> {
+/// Laying out a document, done on a blocking thread.
+type Layout = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
+
+async fn blocking(job: Layout) -> Result<Vec<u8>, Error> {
     tokio::task::spawn_blocking(job)
         .await
         .map_err(|e| Error::Other(anyhow::anyhow!("PDF task: {e}")))?

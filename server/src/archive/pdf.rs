@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use chrono::{Datelike, Timelike};
 use krilla::color::luma;
 use krilla::configure::{Configuration, Validator};
 use krilla::geom::{PathBuilder, Point};
@@ -77,12 +78,13 @@ enum Op {
     Strokes { paths: Vec<Vec<Seg>>, width: f32 },
 }
 
+/// A path segment's points, flattened (x, y, x, y, …).
 #[derive(Clone, Copy)]
 enum Seg {
-    Move(f32, f32),
-    Line(f32, f32),
-    Quad(f32, f32, f32, f32),
-    Cubic(f32, f32, f32, f32, f32, f32),
+    Move([f32; 2]),
+    Line([f32; 2]),
+    Quad([f32; 4]),
+    Cubic([f32; 6]),
     Close,
 }
 
@@ -156,7 +158,8 @@ impl Sheet {
     pub fn field(&mut self, label: &str, value: &str) {
         let lines = self.wrap(value, PAGE_W - MARGIN - (MARGIN + LABEL_W), BODY);
         let line_h = BODY * 1.55;
-        self.room(line_h * lines.len().min(3) as f32);
+        // Keep up to three lines of a value with its label on one page.
+        self.room(line_h * [1.0, 2.0, 3.0][lines.len().clamp(1, 3) - 1]);
         self.text_at(MARGIN, BODY, label);
         for (i, line) in lines.iter().enumerate() {
             if i > 0 {
@@ -191,18 +194,15 @@ impl Sheet {
                 }
                 // Break at the last space when the overflow is inside a Latin word.
                 let cut = if c.is_ascii_alphanumeric() { line.rfind(' ').filter(|&i| i > 0) } else { None };
-                match cut {
-                    Some(i) => {
-                        let rest = line[i + 1..].to_owned();
-                        out.push(line[..i].to_owned());
-                        line = rest;
+                if let Some(i) = cut {
+                    let rest = line[i + 1..].to_owned();
+                    out.push(line[..i].to_owned());
+                    line = rest;
+                    line.push(c);
+                } else {
+                    out.push(std::mem::take(&mut line));
+                    if c != ' ' {
                         line.push(c);
-                    }
-                    None => {
-                        out.push(std::mem::take(&mut line));
-                        if c != ' ' {
-                            line.push(c);
-                        }
                     }
                 }
             }
@@ -240,7 +240,7 @@ impl Sheet {
     pub fn seal_boxes(&mut self, labels: &[&str]) {
         let (bw, bh, head) = (62.0, 62.0, 16.0);
         self.room(bh + head + 10.0);
-        let mut x = PAGE_W - MARGIN - bw * labels.len() as f32;
+        let mut x = PAGE_W - MARGIN - bw * f32::from(u16::try_from(labels.len()).unwrap_or(3));
         let y = self.y;
         for label in labels {
             self.ops().push(Op::Rect { x, y, w: bw, h: head + bh });
@@ -279,7 +279,6 @@ impl Sheet {
             page.finish();
         }
         let jst = created.with_timezone(&chrono_tz::Asia::Tokyo);
-        use chrono::{Datelike, Timelike};
         let date = DateTime::new(u16::try_from(jst.year()).unwrap_or(2000))
             .month(u8::try_from(jst.month()).unwrap_or(1))
             .day(u8::try_from(jst.day()).unwrap_or(1))
@@ -299,12 +298,18 @@ impl Sheet {
     }
 }
 
-fn offset(s: Seg, dx: f32, dy: f32) -> Seg {
-    match s {
-        Seg::Move(x, y) => Seg::Move(x + dx, y + dy),
-        Seg::Line(x, y) => Seg::Line(x + dx, y + dy),
-        Seg::Quad(a, b, x, y) => Seg::Quad(a + dx, b + dy, x + dx, y + dy),
-        Seg::Cubic(a, b, c, d, x, y) => Seg::Cubic(a + dx, b + dy, c + dx, d + dy, x + dx, y + dy),
+fn offset(seg: Seg, dx: f32, dy: f32) -> Seg {
+    fn shift<const N: usize>(mut pts: [f32; N], dx: f32, dy: f32) -> [f32; N] {
+        for (i, v) in pts.iter_mut().enumerate() {
+            *v += if i % 2 == 0 { dx } else { dy };
+        }
+        pts
+    }
+    match seg {
+        Seg::Move(p) => Seg::Move(shift(p, dx, dy)),
+        Seg::Line(p) => Seg::Line(shift(p, dx, dy)),
+        Seg::Quad(p) => Seg::Quad(shift(p, dx, dy)),
+        Seg::Cubic(p) => Seg::Cubic(shift(p, dx, dy)),
         Seg::Close => Seg::Close,
     }
 }
@@ -341,10 +346,10 @@ fn draw(s: &mut krilla::surface::Surface<'_>, font: &Font, op: &Op) {
                 let mut pb = PathBuilder::new();
                 for seg in p {
                     match *seg {
-                        Seg::Move(x, y) => pb.move_to(x, y),
-                        Seg::Line(x, y) => pb.line_to(x, y),
-                        Seg::Quad(a, b, x, y) => pb.quad_to(a, b, x, y),
-                        Seg::Cubic(a, b, c, d, x, y) => pb.cubic_to(a, b, c, d, x, y),
+                        Seg::Move([px, py]) => pb.move_to(px, py),
+                        Seg::Line([px, py]) => pb.line_to(px, py),
+                        Seg::Quad(q) => pb.quad_to(q[0], q[1], q[2], q[3]),
+                        Seg::Cubic(q) => pb.cubic_to(q[0], q[1], q[2], q[3], q[4], q[5]),
                         Seg::Close => pb.close(),
                     }
                 }
@@ -380,37 +385,27 @@ fn collect(group: &usvg::Group, scale: f32, out: &mut Vec<Vec<Seg>>, pen: &mut f
     for node in group.children() {
         match node {
             usvg::Node::Group(g) => collect(g, scale, out, pen),
-            usvg::Node::Path(p) => {
-                let t = p.abs_transform();
+            usvg::Node::Path(path) => {
+                let tf = path.abs_transform();
                 let pt = |q: usvg::tiny_skia_path::Point| {
-                    let (mut x, mut y) = (q.x, q.y);
-                    let (tx, ty) = (t.sx * x + t.kx * y + t.tx, t.ky * x + t.sy * y + t.ty);
-                    x = tx * scale;
-                    y = ty * scale;
-                    (x, y)
+                    [(tf.sx * q.x + tf.kx * q.y + tf.tx) * scale, (tf.ky * q.x + tf.sy * q.y + tf.ty) * scale]
                 };
-                if let Some(s) = p.stroke() {
-                    *pen = (s.width().get() * scale * t.sx.abs().max(t.sy.abs())).clamp(0.6, 3.0);
+                if let Some(stroke) = path.stroke() {
+                    *pen = (stroke.width().get() * scale * tf.sx.abs().max(tf.sy.abs())).clamp(0.6, 3.0);
                 }
                 let mut segs = Vec::new();
-                for seg in p.data().segments() {
+                for seg in path.data().segments() {
                     use usvg::tiny_skia_path::PathSegment as S;
                     segs.push(match seg {
-                        S::MoveTo(a) => {
-                            let (x, y) = pt(a);
-                            Seg::Move(x, y)
+                        S::MoveTo(p0) => Seg::Move(pt(p0)),
+                        S::LineTo(p0) => Seg::Line(pt(p0)),
+                        S::QuadTo(p0, p1) => {
+                            let ([x0, y0], [x1, y1]) = (pt(p0), pt(p1));
+                            Seg::Quad([x0, y0, x1, y1])
                         }
-                        S::LineTo(a) => {
-                            let (x, y) = pt(a);
-                            Seg::Line(x, y)
-                        }
-                        S::QuadTo(a, b) => {
-                            let ((ax, ay), (x, y)) = (pt(a), pt(b));
-                            Seg::Quad(ax, ay, x, y)
-                        }
-                        S::CubicTo(a, b, c) => {
-                            let ((ax, ay), (bx, by), (x, y)) = (pt(a), pt(b), pt(c));
-                            Seg::Cubic(ax, ay, bx, by, x, y)
+                        S::CubicTo(p0, p1, p2) => {
+                            let ([x0, y0], [x1, y1], [x2, y2]) = (pt(p0), pt(p1), pt(p2));
+                            Seg::Cubic([x0, y0, x1, y1, x2, y2])
                         }
                         S::Close => Seg::Close,
                     });
@@ -460,7 +455,7 @@ mod tests {
         let (paths, pen) = signature_paths(svg, 300.0, 100.0).expect("strokes");
         assert!(!paths.is_empty() && pen > 0.0);
         for seg in paths.iter().flatten() {
-            if let Seg::Move(x, y) | Seg::Line(x, y) = *seg {
+            if let Seg::Move([x, y]) | Seg::Line([x, y]) = *seg {
                 assert!((0.0..=300.5).contains(&x) && (0.0..=100.5).contains(&y), "{x},{y}");
             }
         }

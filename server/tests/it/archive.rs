@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use base64::Engine as _;
 use lending::service::loans::{ConsentInput, ReturnRequest};
 use lending::service::{loans, wipes};
 use lending::testing::seed_basic;
@@ -203,7 +204,6 @@ both_dbs!(
         let consent = &of("Consent")[0];
         assert_eq!(consent["performer"][0]["reference"].as_str().unwrap(), format!("RelatedPerson/{}", of("RelatedPerson")[0]["id"].as_str().unwrap()));
         let att = &consent["sourceAttachment"];
-        use base64::Engine as _;
         let sha1 = base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(&copy));
         assert_eq!(att["hash"].as_str(), Some(sha1.as_str()), "R4 Attachment.hash: the copy PDF's SHA-1");
         assert_eq!(att["extension"][0]["valueString"].as_str(), Some(sha256(&copy).as_str()), "and its SHA-256");
