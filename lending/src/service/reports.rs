@@ -172,3 +172,16 @@ pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
     }
     Ok(claimed.len())
 }
+
+/// Reports for a staff member who may read them (the reports page and the API), newest first,
+/// at most 500; only open ones unless `all`.
+pub async fn list_for(tx: &mut Tx, actor: &Actor, all: bool) -> Result<Vec<ReportRow>> {
+    authorize(actor, Action::Read)?;
+    reports::list(tx, all).await
+}
+
+/// One report, open or resolved.
+pub async fn get(tx: &mut Tx, actor: &Actor, id: &str) -> Result<ReportRow> {
+    authorize(actor, Action::Read)?;
+    reports::get(tx, id).await?.ok_or(Error::NotFound)
+}
