@@ -105,6 +105,14 @@ pub async fn open_count(tx: &mut Tx) -> Result<i64> {
 pub async fn resolve(tx: &mut Tx, actor: &Actor, id: &str, note: &str) -> Result<()> {
     authorize(actor, Action::Operate)?;
     let note = bounded("resolution", note, 2000, "対応内容")?;
+    let report = reports::get(tx, id).await?.ok_or(Error::NotFound)?;
+    if report.status == "resolved" {
+        let at = crate::timefmt::datetime_ja(report.created_at);
+        return Err(Error::conflict(
+            format!("{}についての連絡（{at} 受付）はすでに対応済みです。", report.asset_tag),
+            format!("The report on {} received {at} is already resolved.", report.asset_tag),
+        ));
+    }
     let n = reports::resolve(tx, id, &actor.user_id, &note).await?;
     if n != 1 {
         return Err(Error::conflict("この連絡は見つからないか、すでに対応済みです。", "No such open report."));

@@ -3,7 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use lending::service::loans::{self, CheckOutRequest, ReturnRequest};
+use lending::service::loans::{self, CheckOutRequest, DeviceCondition, KitReturn, LoanPage, ReturnRequest};
+use lending::store::loans::{LoanFilter, LoanState, Return};
+use lending::Error;
 use serde_json::{json, Value};
 
 use super::IdemKey;
@@ -14,6 +16,7 @@ use lending::web::json::{ApiJson, ApiPath, ApiQuery, ApiResult};
 
 pub fn routes() -> Routes {
     Routes::new()
+        .get("/loans", list)
         .post("/loans", check_out)
         .post("/returns", return_device)
         .get("/consents/{id}/receipt", receipt)
@@ -22,6 +25,7 @@ pub fn routes() -> Routes {
         .get("/loans/{id}", show)
         .post("/loans/{id}/extend", extend)
         .post("/loans/{id}/void", void)
+        .post("/loans/{id}/returns", return_kit)
         .get("/loans/reconsent", reconsent)
 }
 
@@ -201,4 +205,83 @@ async fn void(
     let window = state.cfg.void_window();
     let v = write_tx!(state, |tx| loans::void_once(tx, &actor, &id, &req.reason, window, key.as_ref()));
     Ok((StatusCode::CREATED, Json(json!({ "loan_id": v.loan_id, "voided_at": v.voided_at, "state": "voided" }))))
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    /// `open`, `closed` or `voided`; omitted: every loan.
+    state: Option<String>,
+    patient_id: Option<String>,
+    device_id: Option<String>,
+    /// The lending staff member's id.
+    lent_by: Option<String>,
+    /// `true`: only open loans past their due date (Japan time).
+    #[serde(default)]
+    overdue: bool,
+    /// 1-based; default 1.
+    page: Option<i64>,
+    /// 1 to 200; default 50.
+    per_page: Option<i64>,
+}
+
+/// Loans per page unless `per_page` says otherwise.
+const PER_PAGE: i64 = 50;
+
+/// Loans, newest first, a page at a time, with their state and kit (patients by id only).
+async fn list(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<LoanPage>> {
+    let loan_state = q
+        .state
+        .as_deref()
+        .map(|s| {
+            LoanState::parse(s).ok_or_else(|| {
+                Error::invalid(
+                    "state",
+                    "状態は open・closed・voided のいずれかで指定してください。",
+                    "state must be open, closed or voided.",
+                )
+            })
+        })
+        .transpose()?;
+    let f = LoanFilter {
+        state: loan_state,
+        patient_id: q.patient_id,
+        device_id: q.device_id,
+        lent_by: q.lent_by,
+        due_before: q.overdue.then(|| state.store.clock().today_tokyo()),
+    };
+    let mut tx = state.store.read().await?;
+    Ok(Json(loans::list(&mut tx, &actor, &f, q.page.unwrap_or(1), q.per_page.unwrap_or(PER_PAGE)).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct KitReturnRequest {
+    /// The devices coming back, each with its condition (only devices still out on this loan).
+    devices: Vec<DeviceCondition>,
+    /// Who handed them over.
+    returned_by_name: String,
+    /// Their signature (SVG strokes only), if they signed.
+    #[serde(default)]
+    signature_svg: Option<String>,
+}
+
+/// Several devices of one loan coming back together (one return per device, one transaction).
+async fn return_kit(
+    ApiUser(actor): ApiUser,
+    IdemKey(key): IdemKey,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<KitReturnRequest>,
+) -> ApiResult<(StatusCode, Json<Vec<Return>>)> {
+    let req = KitReturn {
+        loan_id: id,
+        devices: req.devices,
+        returned_by_name: req.returned_by_name,
+        signature_svg: req.signature_svg,
+    };
+    let returns = write_tx!(state, |tx| loans::return_kit_once(tx, &actor, req, key.as_ref()));
+    Ok((StatusCode::CREATED, Json(returns)))
 }

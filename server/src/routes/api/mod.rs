@@ -5,8 +5,10 @@
 pub mod devices;
 pub mod loans;
 pub mod patients;
+pub mod problems;
 pub mod registry;
 pub mod reports;
+pub mod staff;
 pub mod wipes;
 
 use axum::extract::FromRequestParts;
@@ -27,6 +29,8 @@ pub fn routes() -> Routes {
         .merge(registry::routes())
         .get("/openapi.json", openapi)
         .merge(reports::routes())
+        .merge(problems::routes())
+        .merge(staff::routes())
         .fallback(not_found)
         // Last: it applies to the routes listed before it.
         .method_not_allowed_fallback(method_not_allowed)
