@@ -198,8 +198,11 @@ fn day_start(day: chrono::NaiveDate) -> String {
 }
 
 fn parse_day(field: &str, date: &str) -> Result<chrono::NaiveDate> {
+    // Exactly YYYY-MM-DD (chrono alone would take 2026-1-1).
     chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-        .map_err(|_| Error::invalid(field, "日付は 2026-11-22 の形で入力してください。", "dates look like 2026-11-22."))
+        .ok()
+        .filter(|_| date.len() == 10)
+        .ok_or_else(|| Error::invalid(field, "日付は 2026-11-22 の形で入力してください。", "dates look like 2026-11-22."))
 }
 
 /// The most events one page of the log holds.

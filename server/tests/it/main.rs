@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod api_coverage;
 mod api_errors;
+mod api_reads;
 mod auth;
 mod backup;
 mod browser;
