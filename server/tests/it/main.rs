@@ -6,6 +6,7 @@
 mod api;
 mod api_coverage;
 mod api_errors;
+mod api_readme;
 mod api_reads;
 mod auth;
 mod backup;
