@@ -4,7 +4,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lending::service::loans::{self, CheckOutRequest, DeviceCondition, KitReturn, LoanPage, ReturnRequest};
-use lending::store::loans::{LoanFilter, LoanState, Return};
+use lending::service::loans::LoanActions;
+use lending::store::loans::{Extension, LoanFilter, LoanState, Return, Void, Withdrawal};
+use lending::store::outbox::SentReminder;
+use serde::Serialize;
 use lending::Error;
 use serde_json::{json, Value};
 
@@ -113,56 +116,147 @@ async fn return_device(
     ))
 }
 
+/// A loan's patient as the loan shows them.
+#[derive(Serialize)]
+pub struct LoanPatient {
+    pub id: String,
+    pub number: String,
+    pub name: String,
+    pub kana: String,
+}
+
+/// One device of the loan's kit and where its part stands.
+#[derive(Serialize)]
+pub struct KitDeviceView {
+    pub id: String,
+    pub asset_tag: String,
+    pub model: String,
+    pub status: lending::DeviceStatus,
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub end_reason: Option<String>,
+}
+
+/// 代筆: someone else wrote the signature for the signer.
+#[derive(Serialize)]
+pub struct ProxyView {
+    pub writer: String,
+    pub written_for: String,
+    pub reason: String,
+}
+
+/// The loan's consent and whether the institution's signed receipt still checks.
+#[derive(Serialize)]
+pub struct ConsentView {
+    pub id: String,
+    pub signer_name: String,
+    pub relationship: String,
+    pub proxy: Option<ProxyView>,
+    pub signed_at: chrono::DateTime<chrono::Utc>,
+    pub verification_code: String,
+    pub receipt_valid: bool,
+}
+
+/// One device taken back.
+#[derive(Serialize)]
+pub struct ReturnView {
+    pub id: String,
+    pub device_id: String,
+    pub returned_at: chrono::DateTime<chrono::Utc>,
+    pub received_by: String,
+    pub damaged: bool,
+    pub accessories_complete: bool,
+    pub cleaned: bool,
+    pub condition_notes: String,
+    pub returned_by_name: String,
+}
+
+/// Everything about one loan (`GET /api/v1/loans/{id}`).
+#[derive(Serialize)]
+pub struct LoanDetail {
+    pub id: String,
+    pub state: LoanState,
+    pub patient: LoanPatient,
+    pub lent_by: String,
+    pub lent_at: chrono::DateTime<chrono::Utc>,
+    pub due_on: chrono::NaiveDate,
+    pub purpose: String,
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub devices: Vec<KitDeviceView>,
+    pub consent: ConsentView,
+    pub withdrawal: Option<Withdrawal>,
+    pub void: Option<Void>,
+    pub extensions: Vec<Extension>,
+    pub returns: Vec<ReturnView>,
+    pub reminders: Vec<SentReminder>,
+    pub actions: LoanActions,
+    pub void_until: chrono::DateTime<chrono::Utc>,
+}
+
 /// One loan: patient, kit, consent with its receipt check, corrections, returns, reminders and
 /// what the caller may do now (an audited patient read).
 async fn show(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LoanDetail>> {
     let v = write_tx!(state, |tx| loans::view(tx, &actor, &state.receipts, &id, state.cfg.void_window()));
-    Ok(Json(json!({
-        "id": v.loan.id,
-        "state": if v.void.is_some() { "voided" } else if v.loan.closed_at.is_some() { "closed" } else { "open" },
-        "patient": { "id": v.patient.id, "number": v.patient.number, "name": v.patient.name, "kana": v.patient.kana },
-        "lent_by": v.loan.lent_by,
-        "lent_at": v.loan.lent_at,
-        "due_on": v.loan.due_on,
-        "purpose": v.loan.purpose,
-        "closed_at": v.loan.closed_at,
-        "devices": v.devices.iter().map(|d| json!({
-            "id": d.device.id,
-            "asset_tag": d.device.asset_tag,
-            "model": d.model_name,
-            "status": d.device.status,
-            "ended_at": d.part.ended_at,
-            "end_reason": d.part.end_reason,
-        })).collect::<Vec<_>>(),
-        "consent": {
-            "id": v.consent.id,
-            "signer_name": v.consent.signer_name,
-            "relationship": v.consent.relationship,
-            "proxy": (!v.consent.proxy_writer.is_empty()).then(|| json!({
-                "writer": v.consent.proxy_writer,
-                "written_for": v.consent.proxy_written_for,
-                "reason": v.consent.proxy_reason,
-            })),
-            "signed_at": v.consent.signed_at,
-            "verification_code": v.consent.verification_code,
-            "receipt_valid": v.receipt.valid,
+    let c = v.consent;
+    Ok(Json(LoanDetail {
+        id: v.loan.id,
+        state: LoanState::of(v.loan.closed_at, v.void.as_ref().map(|x| x.voided_at)),
+        patient: LoanPatient { id: v.patient.id, number: v.patient.number, name: v.patient.name, kana: v.patient.kana },
+        lent_by: v.loan.lent_by,
+        lent_at: v.loan.lent_at,
+        due_on: v.loan.due_on,
+        purpose: v.loan.purpose,
+        closed_at: v.loan.closed_at,
+        devices: v
+            .devices
+            .into_iter()
+            .map(|d| KitDeviceView {
+                id: d.device.id,
+                asset_tag: d.device.asset_tag,
+                model: d.model_name,
+                status: d.device.status,
+                ended_at: d.part.ended_at,
+                end_reason: d.part.end_reason,
+            })
+            .collect(),
+        consent: ConsentView {
+            proxy: (!c.proxy_writer.is_empty()).then(|| ProxyView {
+                writer: c.proxy_writer,
+                written_for: c.proxy_written_for,
+                reason: c.proxy_reason,
+            }),
+            id: c.id,
+            signer_name: c.signer_name,
+            relationship: c.relationship,
+            signed_at: c.signed_at,
+            verification_code: c.verification_code,
+            receipt_valid: v.receipt.valid,
         },
-        "withdrawal": v.withdrawal,
-        "void": v.void,
-        "extensions": v.extensions,
-        "returns": v.returns.iter().map(|r| json!({
-            "id": r.id, "device_id": r.device_id, "returned_at": r.returned_at, "received_by": r.received_by,
-            "damaged": r.damaged, "accessories_complete": r.accessories_complete, "cleaned": r.cleaned,
-            "condition_notes": r.condition_notes, "returned_by_name": r.returned_by_name,
-        })).collect::<Vec<_>>(),
-        "reminders": v.reminders,
-        "actions": v.actions,
-        "void_until": v.void_until,
-    })))
+        withdrawal: v.withdrawal,
+        void: v.void,
+        extensions: v.extensions,
+        returns: v
+            .returns
+            .into_iter()
+            .map(|r| ReturnView {
+                id: r.id,
+                device_id: r.device_id,
+                returned_at: r.returned_at,
+                received_by: r.received_by,
+                damaged: r.damaged,
+                accessories_complete: r.accessories_complete,
+                cleaned: r.cleaned,
+                condition_notes: r.condition_notes,
+                returned_by_name: r.returned_by_name,
+            })
+            .collect(),
+        reminders: v.reminders,
+        actions: v.actions,
+        void_until: v.void_until,
+    }))
 }
 
 #[derive(serde::Deserialize)]
