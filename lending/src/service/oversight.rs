@@ -199,10 +199,9 @@ fn day_start(day: chrono::NaiveDate) -> String {
 
 fn parse_day(field: &str, date: &str) -> Result<chrono::NaiveDate> {
     // Exactly YYYY-MM-DD (chrono alone would take 2026-1-1).
-    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-        .ok()
-        .filter(|_| date.len() == 10)
-        .ok_or_else(|| Error::invalid(field, "日付は 2026-11-22 の形で入力してください。", "dates look like 2026-11-22."))
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok().filter(|_| date.len() == 10).ok_or_else(|| {
+        Error::invalid(field, "日付は 2026-11-22 の形で入力してください。", "dates look like 2026-11-22.")
+    })
 }
 
 /// The most events one page of the log holds.
@@ -235,14 +234,17 @@ pub async fn audit_page(tx: &mut Tx, actor: &Actor, f: &AuditFilter, limit: i64)
         let day = parse_day("until", &f.until)?;
         search.until = day_start(day.succ_opt().unwrap_or(day));
     }
-    let unknown = |what: &str, ja: &str| Error::invalid(what, &format!("{ja}が見つかりません。"), &format!("no such {what}."));
+    let unknown =
+        |what: &str, ja: &str| Error::invalid(what, &format!("{ja}が見つかりません。"), &format!("no such {what}."));
     if !f.patient.is_empty() {
-        let p = crate::store::patients::by_number(tx, &f.patient).await?.ok_or_else(|| unknown("patient", "その院内ID"))?;
+        let p =
+            crate::store::patients::by_number(tx, &f.patient).await?.ok_or_else(|| unknown("patient", "その院内ID"))?;
         search.patient_id = p.id;
     }
     if !f.device.is_empty() {
-        let d =
-            crate::store::devices::by_asset_tag(tx, &f.device).await?.ok_or_else(|| unknown("device", "その資産番号"))?;
+        let d = crate::store::devices::by_asset_tag(tx, &f.device)
+            .await?
+            .ok_or_else(|| unknown("device", "その資産番号"))?;
         search.target_id = d.id;
     }
     audit_log(tx, actor, &search, limit).await

@@ -227,6 +227,7 @@ pub async fn incidents(
 }
 
 pub async fn incident(tx: &mut Tx, id: &str) -> Result<Option<IncidentRecord>> {
-    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents i JOIN devices d ON d.id = i.device_id WHERE i.id = $1");
+    let sql =
+        format!("SELECT {INCIDENT_COLUMNS} FROM incidents i JOIN devices d ON d.id = i.device_id WHERE i.id = $1");
     Ok(on!(tx, c => sqlx::query_as::<_, IncidentRecord>(&sql).bind(id).fetch_optional(c).await)?)
 }

@@ -604,11 +604,13 @@ fn loan_conditions(f: &LoanFilter) -> (String, Vec<String>) {
 
 /// One page of loans, newest first, and how many match in all.
 pub async fn list(tx: &mut Tx, f: &LoanFilter, limit: i64, offset: i64) -> Result<(Vec<LoanRow>, i64)> {
-    let (mut conditions, binds) = loan_conditions(f);
+    let (conditions, binds) = loan_conditions(f);
     let n = binds.len();
-    if f.due_before.is_some() {
-        conditions.push_str(&format!(" AND l.closed_at IS NULL AND v.loan_id IS NULL AND l.due_on < ${}", n + 1));
-    }
+    let conditions = if f.due_before.is_some() {
+        format!("{conditions} AND l.closed_at IS NULL AND v.loan_id IS NULL AND l.due_on < ${}", n + 1)
+    } else {
+        conditions
+    };
     let from = "FROM loans l LEFT JOIN loan_voids v ON v.loan_id = l.id";
     let k = n + usize::from(f.due_before.is_some());
     let sql = format!(

@@ -64,12 +64,14 @@ const COUNTERPARTS: &[(&str, &str, &str, &str)] = &[
     ("GET", "/inspection.csv", "GET", "/reports/inspection.csv"),
 ];
 
-const SIGN_IN: &str = "signing in and out is the browser session's; the API authenticates each request with a bearer token";
+const SIGN_IN: &str =
+    "signing in and out is the browser session's; the API authenticates each request with a bearer token";
 const CREDENTIALS: &str = "credentials and accounts change only with a full sign-in (password and second factor); a bearer token is a single-factor credential (docs/security.md 1.2.4)";
 const CONFIRM: &str = "a confirmation page before the POST, which the API route does in one request";
 const FORM: &str = "an input form: the API takes the same fields in the POST's JSON body";
 const STATIC: &str = "a static file or the page language, not an operation";
-const PDF: &str = "printable document: its data is in the API (loan, returns, wipe); the PDF counterpart comes with issue #19";
+const PDF: &str =
+    "printable document: its data is in the API (loan, returns, wipe); the PDF counterpart comes with issue #19";
 
 /// (method, page path, why it has no API route)
 const EXCEPTIONS: &[(&str, &str, &str)] = &[

@@ -164,7 +164,10 @@ async fn curl(client: &reqwest::Client, args: &[String]) -> String {
         req = req.header(k, v);
     }
     if let Some(b) = body {
-        assert!(headers.iter().any(|(k, v)| k == "Content-Type" && v == "application/json"), "{url}: a body says it is JSON");
+        assert!(
+            headers.iter().any(|(k, v)| k == "Content-Type" && v == "application/json"),
+            "{url}: a body says it is JSON"
+        );
         req = req.body(b);
     }
     let r = req.send().await.unwrap();
@@ -235,12 +238,7 @@ both_dbs!(
                 match (quote, c) {
                     (None, '\'' | '"') => quote = Some(c),
                     (Some(q), c) if c == q => quote = None,
-                    (None, '\\') => {
-                        if let Some(n) = chars.next() {
-                            line.push(n);
-                        }
-                    }
-                    (Some('"'), '\\') => {
+                    (None | Some('"'), '\\') => {
                         if let Some(n) = chars.next() {
                             line.push(n);
                         }

@@ -3,13 +3,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use lending::service::loans::{self, CheckOutRequest, DeviceCondition, KitReturn, LoanPage, ReturnRequest};
 use lending::service::loans::LoanActions;
+use lending::service::loans::{self, CheckOutRequest, DeviceCondition, KitReturn, LoanPage, ReturnRequest};
 use lending::store::loans::{Extension, LoanFilter, LoanState, Return, Void, Withdrawal};
 use lending::store::outbox::SentReminder;
-use serde::Serialize;
 use lending::Error;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::IdemKey;
 use crate::auth::ApiUser;
@@ -68,9 +67,9 @@ async fn withdraw(
 }
 
 /// Open loans signed on an explanation document that has since been revised.
-async fn reconsent(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+async fn reconsent(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json<Reconsent>> {
     let mut tx = state.store.read().await?;
-    Ok(Json(json!({ "loan_ids": loans::needing_reconsent(&mut tx).await? })))
+    Ok(Json(Reconsent { loan_ids: loans::needing_reconsent(&mut tx).await? }))
 }
 
 /// Checks a consent against the institution's signed receipt.
@@ -88,18 +87,22 @@ async fn check_out(
     IdemKey(key): IdemKey,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CheckOutRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CheckedOutView>)> {
     let out = write_tx!(state, |tx| loans::check_out_once(tx, &actor, req, &state.receipts, key.as_ref()));
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "loan_id": out.loan.id,
-            "consent_id": out.consent.id,
-            "document_sha256": out.consent.document_sha256,
-            "verification_code": out.consent.verification_code,
-            "due_on": out.loan.due_on,
-            "devices": out.devices.iter().map(|d| json!({ "id": d.id, "asset_tag": d.asset_tag, "status": d.status })).collect::<Vec<_>>(),
-        })),
+        Json(CheckedOutView {
+            loan_id: out.loan.id,
+            consent_id: out.consent.id,
+            document_sha256: out.consent.document_sha256,
+            verification_code: out.consent.verification_code,
+            due_on: out.loan.due_on,
+            devices: out
+                .devices
+                .into_iter()
+                .map(|d| LentDevice { id: d.id, asset_tag: d.asset_tag, status: d.status })
+                .collect(),
+        }),
     ))
 }
 
@@ -108,11 +111,11 @@ async fn return_device(
     IdemKey(key): IdemKey,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ReturnRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Returned>)> {
     let ret = write_tx!(state, |tx| loans::return_device_once(tx, &actor, req, key.as_ref()));
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "return_id": ret.id, "loan_id": ret.loan_id, "device_status": "awaiting_wipe" })),
+        Json(Returned { return_id: ret.id, loan_id: ret.loan_id, device_status: lending::DeviceStatus::AwaitingWipe }),
     ))
 }
 
@@ -223,7 +226,7 @@ async fn show(
             })
             .collect(),
         consent: ConsentView {
-            proxy: (!c.proxy_writer.is_empty()).then(|| ProxyView {
+            proxy: (!c.proxy_writer.is_empty()).then_some(ProxyView {
                 writer: c.proxy_writer,
                 written_for: c.proxy_written_for,
                 reason: c.proxy_reason,
@@ -274,12 +277,9 @@ async fn extend(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ExtendRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Extended>)> {
     let e = write_tx!(state, |tx| loans::extend_once(tx, &actor, &id, req.due_on, &req.reason, key.as_ref()));
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "loan_id": e.loan_id, "old_due_on": e.old_due_on, "new_due_on": e.new_due_on })),
-    ))
+    Ok((StatusCode::CREATED, Json(Extended { loan_id: e.loan_id, old_due_on: e.old_due_on, new_due_on: e.new_due_on })))
 }
 
 #[derive(serde::Deserialize)]
@@ -295,10 +295,10 @@ async fn void(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<VoidRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Voided>)> {
     let window = state.cfg.void_window();
     let v = write_tx!(state, |tx| loans::void_once(tx, &actor, &id, &req.reason, window, key.as_ref()));
-    Ok((StatusCode::CREATED, Json(json!({ "loan_id": v.loan_id, "voided_at": v.voided_at, "state": "voided" }))))
+    Ok((StatusCode::CREATED, Json(Voided { loan_id: v.loan_id, voided_at: v.voided_at, state: LoanState::Voided })))
 }
 
 #[derive(serde::Deserialize)]
@@ -378,4 +378,54 @@ async fn return_kit(
     };
     let returns = write_tx!(state, |tx| loans::return_kit_once(tx, &actor, req, key.as_ref()));
     Ok((StatusCode::CREATED, Json(returns)))
+}
+
+/// Open loans signed on an explanation document since revised.
+#[derive(Serialize)]
+pub struct Reconsent {
+    pub loan_ids: Vec<String>,
+}
+
+/// A device just lent.
+#[derive(Serialize)]
+pub struct LentDevice {
+    pub id: String,
+    pub asset_tag: String,
+    pub status: lending::DeviceStatus,
+}
+
+/// What a check-out recorded: the loan, its consent (the SHA-256 of the text signed, the code
+/// printed on the patient's copy) and the kit.
+#[derive(Serialize)]
+pub struct CheckedOutView {
+    pub loan_id: String,
+    pub consent_id: String,
+    pub document_sha256: String,
+    pub verification_code: String,
+    pub due_on: chrono::NaiveDate,
+    pub devices: Vec<LentDevice>,
+}
+
+/// One device taken back; it now awaits its wipe.
+#[derive(Serialize)]
+pub struct Returned {
+    pub return_id: String,
+    pub loan_id: String,
+    pub device_status: lending::DeviceStatus,
+}
+
+/// A due date moved later.
+#[derive(Serialize)]
+pub struct Extended {
+    pub loan_id: String,
+    pub old_due_on: chrono::NaiveDate,
+    pub new_due_on: chrono::NaiveDate,
+}
+
+/// A check-out voided.
+#[derive(Serialize)]
+pub struct Voided {
+    pub loan_id: String,
+    pub voided_at: chrono::DateTime<chrono::Utc>,
+    pub state: LoanState,
 }

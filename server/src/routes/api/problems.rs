@@ -35,8 +35,12 @@ async fn list(
         None | Some("open") => false,
         Some("all") => true,
         Some(_) => {
-            return Err(Error::invalid("status", "状態は open か all で指定してください。", "status must be open or all.")
-                .into())
+            return Err(Error::invalid(
+                "status",
+                "状態は open か all で指定してください。",
+                "status must be open or all.",
+            )
+            .into())
         }
     };
     let mut tx = state.store.read().await?;

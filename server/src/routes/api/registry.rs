@@ -131,7 +131,11 @@ async fn create_patient(
     Ok((StatusCode::CREATED, Json(json!({ "id": patient.id, "number": patient.number }))))
 }
 
-async fn model(ApiUser(actor): ApiUser, State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<DeviceModel>> {
+async fn model(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<DeviceModel>> {
     let mut tx = state.store.read().await?;
     Ok(Json(registry::model(&mut tx, &actor, &id).await?))
 }

@@ -7,9 +7,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lending::audit::EventRow;
+use lending::service::outbox;
 use lending::service::oversight::{self, AuditFilter};
 use lending::service::users::{self, Me, StaffMember};
-use lending::service::outbox;
 use lending::store::users::TokenInfo;
 use serde::{Deserialize, Serialize};
 

@@ -13,11 +13,7 @@ use crate::{write_tx, AppState};
 use lending::web::json::{ApiJson, ApiPath, ApiQuery, ApiResult};
 
 pub fn routes() -> Routes {
-    Routes::new()
-        .get("/wipes", list)
-        .post("/wipes", record)
-        .get("/wipes/{id}", show)
-        .post("/wipes/{id}/verify", verify)
+    Routes::new().get("/wipes", list).post("/wipes", record).get("/wipes/{id}", show).post("/wipes/{id}/verify", verify)
 }
 
 #[derive(serde::Deserialize)]
@@ -39,7 +35,11 @@ async fn list(
 }
 
 /// One wipe record: what its certificate shows, and whether it is verified yet.
-async fn show(ApiUser(actor): ApiUser, State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Wipe>> {
+async fn show(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Wipe>> {
     let mut tx = state.store.read().await?;
     Ok(Json(wipes::get(&mut tx, &actor, &id).await?))
 }

@@ -400,9 +400,7 @@ async fn render_audit_log(
         .collect();
     let users = staff
         .into_iter()
-        .map(|u| Choice {
-            selected: u.id == f.user, value: u.id, label: format!("{}（{}）", u.name, u.login)
-        })
+        .map(|u| Choice { selected: u.id == f.user, value: u.id, label: format!("{}（{}）", u.name, u.login) })
         .collect();
     Ok(render(&AuditPage {
         c: s.chrome(),
