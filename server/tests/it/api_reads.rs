@@ -7,11 +7,12 @@ use lending::testing::seed_basic;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::spawn_app;
+use crate::spawn_app_with_clock;
 
 both_dbs!(
     async fn every_staff_read_and_the_kit_return_over_http(backend) {
-        let app = spawn_app(backend).await;
+        let clock = lending::testing::test_clock();
+        let app = spawn_app_with_clock(backend, clock.clone()).await;
         let b = seed_basic(&app.store, 4).await;
         let (n1, n2, admin, auditor) = (app.token("n1").await, app.token("n2").await, app.token("a1").await, app.token("au1").await);
         let get = |path: String, token: &str| app.client.get(app.url(&path)).bearer_auth(token.to_owned()).send();
@@ -180,6 +181,17 @@ both_dbs!(
         let check: Value = post("/api/v1/audit/verify".into(), &auditor, json!({})).await.unwrap().json().await.unwrap();
         assert_eq!(check["intact"], true);
         assert!(check["events"].as_i64().unwrap() > 10);
+
+        // Overdue: only open loans past their due date, by the service's clock (Japan time).
+        let r = post("/api/v1/loans".into(), &n1, checkout(2, vec![&b.devices[3]])).await.unwrap();
+        let third: Value = r.json().await.unwrap();
+        let overdue: Value = get("/api/v1/loans?overdue=true".into(), &n1).await.unwrap().json().await.unwrap();
+        assert_eq!(overdue["total"], 0);
+        clock.set(lending::testing::tokyo(2099, 1, 2, 9, 0));
+        let late = app.token("n1").await;
+        let overdue: Value = get("/api/v1/loans?overdue=true".into(), &late).await.unwrap().json().await.unwrap();
+        assert_eq!(overdue["total"], 1, "{overdue}");
+        assert_eq!(overdue["loans"][0]["id"], third["loan_id"]);
         app.stop().await;
     }
 );
