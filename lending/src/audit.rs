@@ -271,3 +271,134 @@ mod tests {
         assert_ne!(a.compute_hash(), b.compute_hash());
     }
 }
+
+/// Every action the audit chain records, with what it means to a person (Japanese, English):
+/// reports and the audit viewer show these words, with the code beside them. A test checks that
+/// every action the code writes is here.
+pub const ACTIONS: &[(&str, &str, &str)] = &[
+    ("archive.certificate", "データ消去証明書（PDF）の作成", "Certificate of sanitization PDF made"),
+    ("archive.ehr_export", "電子カルテ用の書き出し", "Export for the EHR"),
+    ("archive.patient_copy", "同意書控え（PDF）の作成", "Patient copy PDF made"),
+    ("archive.return_receipt", "返却受領書（PDF）の作成", "Return receipt PDF made"),
+    ("audit.search", "監査ログの閲覧", "Audit log read"),
+    ("audit.verify", "監査ログの改ざん検査", "Audit chain verified"),
+    ("auth.burst_alert", "サインイン失敗の集中を通知", "Burst of failed sign-ins alerted"),
+    ("auth.failed", "サインイン失敗", "Failed sign-in"),
+    ("auth.locked", "アカウントのロック", "Account locked"),
+    ("auth.password_changed", "パスワード変更", "Password changed"),
+    ("auth.password_ok", "パスワード確認（二要素の前）", "Password accepted (before the second factor)"),
+    ("auth.sign_in", "サインイン", "Signed in"),
+    ("auth.sign_out", "サインアウト", "Signed out"),
+    ("auth.sign_out_all", "全端末からサインアウト", "Signed out everywhere"),
+    ("auth.token_failed", "API トークンの拒否", "API token refused"),
+    ("auth.totp_enrolled", "二要素認証の設定", "Second factor set up"),
+    ("auth.totp_failed", "確認コードの誤り", "Wrong second-factor code"),
+    ("auth.totp_replay", "確認コードの再使用を拒否", "Reused second-factor code refused"),
+    ("backup.created", "バックアップ作成", "Backup made"),
+    ("consent.draft_kept", "自動ロック時に同意の入力を保存", "Consent draft kept at the idle lock"),
+    ("consent.view", "同意書控えの閲覧", "Patient copy read"),
+    ("consent.withdraw", "同意の撤回", "Consent withdrawn"),
+    ("custody.check", "所在確認", "Custody check"),
+    ("dashboard.view", "一覧の閲覧", "Dashboard read"),
+    ("device.found", "紛失機器の発見", "Lost device found"),
+    ("device.import", "機器の一括登録", "Devices imported"),
+    ("device.lost", "紛失・盗難の届出", "Device reported lost"),
+    ("device.maintenance_back", "修理・点検からの戻り", "Back from maintenance"),
+    ("device.maintenance_out", "修理・点検へ", "Sent to maintenance"),
+    ("device.register", "機器の登録", "Device registered"),
+    ("device.rotate_label", "QR ラベルの再発行", "QR label reissued"),
+    ("device.write_off", "機器の除却", "Device written off"),
+    ("document.create", "説明書の版の追加", "Explanation document version added"),
+    ("inspection.export", "点検用の記録の書き出し", "Inspection evidence exported"),
+    ("inspection.view", "点検用の記録の閲覧", "Inspection evidence read"),
+    ("institution.save", "医療機関情報の変更", "Institution details changed"),
+    ("labels.print", "QR ラベルの印刷", "Labels printed"),
+    ("loan.check_out", "貸出", "Loan made"),
+    ("loan.extend", "返却予定日の延長", "Due date extended"),
+    ("loan.return", "返却の受付", "Device returned"),
+    ("loan.return_receipt", "返却受付書の閲覧", "Return receipt read"),
+    ("loan.view", "貸出記録の閲覧", "Loan read"),
+    ("loan.void", "誤登録の取消", "Loan voided"),
+    ("mail.dismiss", "送れないメールを対応済みに", "Undeliverable mail set aside"),
+    ("mail.retry", "メールの再送", "Mail resent"),
+    ("model.create", "機種の登録", "Device model added"),
+    ("patient.create", "患者の登録", "Patient registered"),
+    ("patient.edit", "患者情報の修正", "Patient record edited"),
+    ("patient.search", "患者の検索", "Patient search"),
+    ("patient.view", "患者情報の閲覧", "Patient record read"),
+    ("problem_report.received", "QR からの連絡の受付", "Report from the QR page received"),
+    ("problem_report.resolve", "QR からの連絡への対応", "Report from the QR page resolved"),
+    ("reminder.digest", "管理者への日次通知", "Admins' daily digest"),
+    ("reminder.queue", "返却のお知らせの送信予約", "Return reminder queued"),
+    ("report.monthly", "月次報告の閲覧", "Monthly report read"),
+    ("report.outstanding", "貸出中一覧の閲覧", "Outstanding list read"),
+    ("restore.test_failed", "復元テストの失敗", "Restore test failed"),
+    ("restore.tested", "復元テストの成功", "Restore test passed"),
+    ("token.create", "API トークンの発行", "API token created"),
+    ("token.revoke", "API トークンの失効", "API token revoked"),
+    ("user.add", "職員アカウントの追加", "Staff account added"),
+    ("user.disable", "職員アカウントの無効化", "Staff account disabled"),
+    ("user.enable", "職員アカウントの再有効化", "Staff account enabled"),
+    ("user.reset_password", "パスワードの再設定", "Password reset"),
+    ("user.reset_second_factor", "二要素認証の再設定", "Second factor reset"),
+    ("vendor.create", "業者の登録", "Vendor added"),
+    ("wipe.record", "データ消去の記録", "Data wipe recorded"),
+    ("wipe.verify", "データ消去の確認（別の職員）", "Data wipe verified by a second person"),
+];
+
+/// What action `code` means, in Japanese or English; the code itself for one not in [`ACTIONS`]
+/// (an event written by a newer version).
+pub fn action_label(code: &str, english: bool) -> &str {
+    ACTIONS.iter().find(|(c, _, _)| *c == code).map_or(code, |(_, ja, en)| if english { en } else { ja })
+}
+
+#[cfg(test)]
+mod action_tests {
+    use super::*;
+
+    /// Every action literal the workspace writes has words (a source scan over the crates).
+    #[test]
+    fn every_action_written_has_a_label() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut missing = Vec::new();
+        let mut files = Vec::new();
+        for dir in ["lending/src", "server/src", "mobile-api/src"] {
+            collect(&root.join(dir), &mut files);
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            for (i, _) in text.match_indices("NewEvent::new(") {
+                let rest = text[i + "NewEvent::new(".len()..].trim_start();
+                let lit = rest.strip_prefix('"').and_then(|r| r.split('"').next());
+                // An action code: lower-case words joined by dots (this test's own text is not one).
+                let code =
+                    |l: &&str| l.contains('.') && l.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.');
+                if let Some(lit) = lit.filter(code) {
+                    if !ACTIONS.iter().any(|(c, _, _)| *c == lit) {
+                        missing.push(format!("{}: {lit}", file.display()));
+                    }
+                }
+            }
+        }
+        for named in [crate::backup::BACKUP_ACTION, crate::backup::RESTORE_TESTED, "dashboard.view", "auth.totp_replay"]
+        {
+            if !ACTIONS.iter().any(|(c, _, _)| *c == named) {
+                missing.push(named.to_owned());
+            }
+        }
+        assert!(missing.is_empty(), "audit actions without a label in ACTIONS: {missing:?}");
+        assert_eq!(action_label("loan.check_out", false), "貸出");
+        assert_eq!(action_label("something.new", true), "something.new");
+    }
+
+    fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                collect(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+}

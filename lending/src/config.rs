@@ -147,11 +147,19 @@ pub const SETTINGS: &[Setting] = &[
         help: "the same for the public service (e.g. 127.0.0.1:9181); default off",
     },
     Setting {
+        env: "LENDING_PDF_FONT",
+        key: "pdf_font",
+        help: "the Japanese TrueType font embedded in archival PDFs (patient copy, receipts, certificates); default Debian's IPAGothic (fonts-ipafont-gothic)",
+    },
+    Setting {
         env: "LENDING_BACKUP_KEY_FILE",
         key: "backup_key_file",
         help: "key file sealing backups (`server backup`, created if missing) and opening them (`server restore`); keep it apart from the backups; default: backups unencrypted",
     },
 ];
+
+/// Debian's IPAGothic (package fonts-ipafont-gothic): fixed-pitch, every JIS X 0208 character.
+pub const DEFAULT_PDF_FONT: &str = "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf";
 
 /// A secret that never appears in logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -204,6 +212,7 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     pub mobile_metrics_listen: Option<SocketAddr>,
     pub backup_key_file: Option<PathBuf>,
+    pub pdf_font: PathBuf,
 }
 
 /// How both binaries write their logs (to stderr).
@@ -357,6 +366,7 @@ impl Config {
             metrics_listen: optional_addr("LENDING_METRICS_LISTEN")?,
             mobile_metrics_listen: optional_addr("LENDING_MOBILE_METRICS_LISTEN")?,
             backup_key_file: get("LENDING_BACKUP_KEY_FILE").map(PathBuf::from),
+            pdf_font: get("LENDING_PDF_FONT").map_or_else(|| PathBuf::from(DEFAULT_PDF_FONT), PathBuf::from),
             reminder_cadence,
             thresholds,
             receipt_key,
@@ -410,6 +420,7 @@ impl Config {
             metrics_listen: None,
             mobile_metrics_listen: None,
             backup_key_file: None,
+            pdf_font: PathBuf::from(DEFAULT_PDF_FONT),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The internal staff service: the staff pages, the staff JSON API (`/api/v1`), health and
 //! readiness checks, the background worker, and the command line.
 
+pub mod archive;
 pub mod auth;
 pub mod cli;
 pub mod i18n;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub dashboard_counts: Arc<lending::service::oversight::SummaryCache>,
     /// Requests by route and status, for `/metrics`.
     pub metrics: Arc<lending::metrics::HttpMetrics>,
+    /// The Japanese font archival PDFs embed, read at first use.
+    pub pdf_font: Arc<archive::pdf::FontCell>,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
             )),
             dashboard_counts: Arc::default(),
             metrics: Arc::default(),
+            pdf_font: Arc::default(),
         }
     }
 }

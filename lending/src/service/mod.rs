@@ -3,6 +3,7 @@
 //! transaction and records its audit event, reads of patient data included. Handlers and the CLI
 //! call these.
 
+pub mod archive;
 pub mod auth;
 pub mod checkpoints;
 pub mod custody;

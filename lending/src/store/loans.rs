@@ -128,6 +128,17 @@ pub async fn consent(tx: &mut Tx, id: &str) -> Result<Option<Consent>> {
     Ok(on!(tx, c => sqlx::query_as::<_, Consent>(&sql).bind(id).fetch_optional(c).await)?)
 }
 
+/// The explanation documents consent `consent_id` was given on: (Japanese title, version,
+/// SHA-256 as signed), by title.
+pub async fn consent_documents(tx: &mut Tx, consent_id: &str) -> Result<Vec<(String, i32, String)>> {
+    Ok(on!(tx, c => sqlx::query_as::<_, (String, i32, String)>(
+        "SELECT d.title_ja, cd.version, cd.sha256 FROM consent_documents cd \
+         JOIN explanation_documents d ON d.id = cd.document_id WHERE cd.consent_id = $1 ORDER BY d.title_ja, cd.version")
+        .bind(consent_id)
+        .fetch_all(c)
+        .await)?)
+}
+
 pub async fn insert_consent_document(
     tx: &mut Tx,
     consent_id: &str,

@@ -53,6 +53,12 @@ pub async fn for_device(tx: &mut Tx, device_id: &str) -> Result<Vec<Wipe>> {
     Ok(on!(tx, c => sqlx::query_as::<_, Wipe>(&sql).bind(device_id).fetch_all(c).await)?)
 }
 
+/// The wipes of the devices that came back from loan `loan_id`, oldest first.
+pub async fn of_loan(tx: &mut Tx, loan_id: &str) -> Result<Vec<Wipe>> {
+    let sql = format!("SELECT {COLUMNS} FROM wipes WHERE loan_id = $1 ORDER BY performed_at, id");
+    Ok(on!(tx, c => sqlx::query_as::<_, Wipe>(&sql).bind(loan_id).fetch_all(c).await)?)
+}
+
 /// Marks a wipe verified, once; `false` if someone verified it first.
 pub async fn mark_verified(tx: &mut Tx, id: &str, by: &str) -> Result<bool> {
     let now = tx.now();

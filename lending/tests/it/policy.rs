@@ -11,8 +11,8 @@ use lending::service::patients::PatientEdit;
 use lending::service::registry::{NewDevice, NewDocument, NewPatient};
 use lending::service::users::{NewUser, TokenFor};
 use lending::service::{
-    auth, custody, drafts, home, import, incidents, inspection, labels, loans, monthly, outbox, oversight, patients,
-    registry, reports, users, wipes,
+    archive, auth, custody, drafts, home, import, incidents, inspection, labels, loans, monthly, outbox, oversight,
+    patients, registry, reports, users, wipes,
 };
 use lending::store::dashboard::{Filter, Thresholds};
 use lending::store::{self, audit};
@@ -22,6 +22,11 @@ use lending::{both_dbs, Action, Actor, Error, Principal, Result, Role, Store};
 /// (module::function, what the policy asks of the caller). A function listed twice is called
 /// twice, with arguments that ask for different things.
 const ENTRIES: &[(&str, Action)] = &[
+    ("archive::patient_copy", Action::Read),
+    ("archive::return_receipt", Action::Read),
+    ("archive::certificate", Action::Read),
+    ("archive::ehr_for_loan", Action::Read),
+    ("archive::ehr_for_patient", Action::Read),
     ("auth::change_password", Action::OwnAccount),
     ("auth::sign_out", Action::OwnAccount),
     ("auth::sign_out_everywhere", Action::OwnAccount),
@@ -173,6 +178,11 @@ async fn call(name: &str, store: &Store, b: &Basic, actor: &Actor, n: usize) -> 
         )
         .await
         .map(drop),
+        "archive::patient_copy" => archive::patient_copy(tx, actor, "no-such-loan").await.map(drop),
+        "archive::return_receipt" => archive::return_receipt(tx, actor, "no-such-loan").await.map(drop),
+        "archive::certificate" => archive::certificate(tx, actor, "no-such-wipe").await.map(drop),
+        "archive::ehr_for_loan" => archive::ehr_for_loan(tx, actor, "no-such-loan").await.map(drop),
+        "archive::ehr_for_patient" => archive::ehr_for_patient(tx, actor, "no-such-patient").await.map(drop),
         "drafts::mine" => drafts::mine(tx, actor).await.map(drop),
         "drafts::open" => drafts::open(tx, actor, "no-such-draft").await.map(drop),
         "drafts::sent" => drafts::sent(tx, actor, "no-such-key").await,

@@ -62,6 +62,15 @@ const COUNTERPARTS: &[(&str, &str, &str, &str)] = &[
     ("GET", "/management-report", "GET", "/reports/monthly"),
     ("GET", "/inspection", "GET", "/reports/inspection.csv"),
     ("GET", "/inspection.csv", "GET", "/reports/inspection.csv"),
+    // The printable pages and their archival PDFs (issue #19): the API serves the PDFs.
+    ("GET", "/loans/{id}/copy", "GET", "/loans/{id}/copy.pdf"),
+    ("GET", "/loans/{id}/returns/receipt", "GET", "/loans/{id}/returns/receipt.pdf"),
+    ("GET", "/wipes/{id}/certificate", "GET", "/wipes/{id}/certificate.pdf"),
+    ("GET", "/loans/{id}/copy.pdf", "GET", "/loans/{id}/copy.pdf"),
+    ("GET", "/loans/{id}/returns/receipt.pdf", "GET", "/loans/{id}/returns/receipt.pdf"),
+    ("GET", "/wipes/{id}/certificate.pdf", "GET", "/wipes/{id}/certificate.pdf"),
+    ("GET", "/loans/{id}/ehr.zip", "GET", "/loans/{id}/ehr-export"),
+    ("GET", "/patients/{id}/ehr.zip", "GET", "/patients/{id}/ehr-export"),
 ];
 
 const SIGN_IN: &str =
@@ -102,9 +111,6 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
         "/loans/drafts/{id}",
         "a consent form the browser kept when its session locked; an API client keeps its own request",
     ),
-    ("GET", "/loans/{id}/copy", PDF),
-    ("GET", "/loans/{id}/returns/receipt", PDF),
-    ("GET", "/wipes/{id}/certificate", PDF),
     ("GET", "/patients/{id}/edit", FORM),
     ("GET", "/devices/{id}/return", FORM),
     ("GET", "/devices/{id}/lost", FORM),

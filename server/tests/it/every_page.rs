@@ -235,8 +235,10 @@ fn without(html: &str, tag: &str) -> String {
 /// Words of two or more Latin letters that are not codes, units or URLs.
 fn latin_words(text: &str) -> Vec<String> {
     // Initialisms and names Japanese staff read as they are; units (SpO₂).
-    const ALLOWED: &[&str] =
-        &["QR", "ID", "CSV", "PDF", "API", "URL", "SHA", "IoT", "NIST", "SP", "Excel", "mm", "English", "SpO"];
+    const ALLOWED: &[&str] = &[
+        "QR", "ID", "CSV", "PDF", "ZIP", "FHIR", "API", "URL", "SHA", "IoT", "NIST", "SP", "Excel", "mm", "English",
+        "SpO",
+    ];
     // A code: verification codes, asset tags, ids and hashes (capitals, digits, hyphens; or hex).
     let code = |w: &str| {
         w.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')

@@ -8,6 +8,7 @@ mod api_coverage;
 mod api_errors;
 mod api_readme;
 mod api_reads;
+mod archive;
 mod auth;
 mod backup;
 mod browser;

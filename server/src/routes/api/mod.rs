@@ -2,6 +2,7 @@
 //! methods (405) are answered only after the token was checked, so nothing is learnt without
 //! one. Every refusal is the JSON error body (`lending::web::json`).
 
+pub mod archive;
 pub mod devices;
 pub mod loans;
 pub mod patients;
@@ -31,6 +32,7 @@ pub fn routes() -> Routes {
         .merge(reports::routes())
         .merge(problems::routes())
         .merge(staff::routes())
+        .merge(archive::routes())
         .fallback(not_found)
         // Last: it applies to the routes listed before it.
         .method_not_allowed_fallback(method_not_allowed)

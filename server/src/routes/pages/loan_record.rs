@@ -137,7 +137,7 @@ struct Done {
     done: String,
 }
 
-pub(super) fn relationship(t: &Texts, code: &str) -> &'static str {
+pub(crate) fn relationship(t: &Texts, code: &str) -> &'static str {
     match code {
         "self" => t.rel_self,
         "family" => t.rel_family,
@@ -167,7 +167,7 @@ pub(super) fn kit_part(
     }
 }
 
-fn condition(t: &Texts, damaged: bool, accessories_complete: bool, cleaned: bool) -> String {
+pub(crate) fn condition(t: &Texts, damaged: bool, accessories_complete: bool, cleaned: bool) -> String {
     let mut parts = Vec::new();
     if damaged {
         parts.push(t.damaged);

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod archive;
 pub mod assets;
 pub mod consents;
 pub mod devices;
@@ -42,6 +43,7 @@ pub fn routes() -> Routes {
         .merge(scan::routes())
         .merge(oversight::routes())
         .merge(inspection::routes())
+        .merge(archive::routes())
         .merge(mail::routes())
 }
 

@@ -301,6 +301,8 @@ struct EventLine {
     seq: i64,
     at: String,
     who: String,
+    /// What the action means, in the viewer's language; the code is shown beside it.
+    action_label: String,
     action: String,
     target: String,
     patient: String,
@@ -394,6 +396,7 @@ async fn render_audit_log(
             },
             patient: numbers.iter().find(|(k, _)| *k == r.patient_id).map(|(_, n)| n.clone()).unwrap_or_default(),
             details: r.details.chars().take(300).collect(),
+            action_label: lending::audit::action_label(&r.action, s.lang == Lang::En).to_owned(),
             action: r.action,
             source: r.source,
         })
@@ -546,6 +549,8 @@ struct ReportPage {
     next: String,
     generated: String,
     institution: String,
+    /// (what it means, action code, events) in the report's language.
+    actions: Vec<(String, String, i64)>,
 }
 
 async fn management_report(
@@ -562,8 +567,14 @@ async fn management_report(
     let institution = lending::store::registry::institution(&mut tx).await?.map(|i| i.name).unwrap_or_default();
     let generated = lang.datetime(tx.now());
     tx.commit().await?;
+    let actions = r
+        .events_by_action
+        .iter()
+        .map(|(a, n)| (lending::audit::action_label(a, lang == Lang::En).to_owned(), a.clone(), *n))
+        .collect();
     Ok(render(&ReportPage {
         c: s.chrome(),
+        actions,
         l: if lang == Lang::En { &REPORT_EN } else { &REPORT_JA },
         month: if lang == Lang::En { month.label_en() } else { month.label_ja() },
         prev: month.previous().code(),
