@@ -79,8 +79,6 @@ const CREDENTIALS: &str = "credentials and accounts change only with a full sign
 const CONFIRM: &str = "a confirmation page before the POST, which the API route does in one request";
 const FORM: &str = "an input form: the API takes the same fields in the POST's JSON body";
 const STATIC: &str = "a static file or the page language, not an operation";
-const PDF: &str =
-    "printable document: its data is in the API (loan, returns, wipe); the PDF counterpart comes with issue #19";
 
 /// (method, page path, why it has no API route)
 const EXCEPTIONS: &[(&str, &str, &str)] = &[
