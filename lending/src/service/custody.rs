@@ -63,3 +63,28 @@ pub async fn record(tx: &mut Tx, actor: &Actor, req: NewCheck) -> Result<Custody
     );
     Ok(check)
 }
+
+/// A device out on loan with the custody checks of that loan (the device's custody page).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoanCustody {
+    pub device_id: String,
+    pub asset_tag: String,
+    pub loan_id: String,
+    pub due_on: chrono::NaiveDate,
+    /// Newest first.
+    pub checks: Vec<CustodyCheck>,
+}
+
+/// The checks of a device's open loan; a device not on loan is a conflict naming it (409).
+pub async fn of_open_loan(tx: &mut Tx, actor: &Actor, device_id: &str) -> Result<LoanCustody> {
+    authorize(actor, Action::Read)?;
+    let device = devices::get(tx, device_id).await?.ok_or(Error::NotFound)?;
+    let Some(loan) = loans::open_loan_of_device(tx, &device.id).await? else {
+        return Err(Error::conflict(
+            format!("{}は貸出中ではありません。所在確認は貸出中の機器だけです。", device.asset_tag),
+            format!("{} is not on loan; custody checks are for devices out on loan.", device.asset_tag),
+        ));
+    };
+    let checks = custody::of_loan_device(tx, &loan.id, &device.id).await?;
+    Ok(LoanCustody { device_id: device.id, asset_tag: device.asset_tag, loan_id: loan.id, due_on: loan.due_on, checks })
+}

@@ -97,3 +97,31 @@ async fn move_device(
     );
     Ok(())
 }
+
+/// The most incidents one list returns.
+pub const LIST_MAX: i64 = 500;
+
+/// Incidents, newest first (at most [`LIST_MAX`]): only `open` or `resolved` ones, and only one
+/// device's, when asked.
+pub async fn list(
+    tx: &mut Tx,
+    actor: &Actor,
+    status: Option<&str>,
+    device_id: Option<&str>,
+) -> Result<Vec<devices::IncidentRecord>> {
+    authorize(actor, Action::Read)?;
+    if status.is_some_and(|s| !["open", "resolved"].contains(&s)) {
+        return Err(Error::invalid(
+            "status",
+            "状態は open（未解決）か resolved（解決済み）で指定してください。",
+            "status must be open or resolved.",
+        ));
+    }
+    devices::incidents(tx, status, device_id, LIST_MAX).await
+}
+
+/// One incident.
+pub async fn get(tx: &mut Tx, actor: &Actor, id: &str) -> Result<devices::IncidentRecord> {
+    authorize(actor, Action::Read)?;
+    devices::incident(tx, id).await?.ok_or(Error::NotFound)
+}

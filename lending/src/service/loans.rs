@@ -823,3 +823,63 @@ pub async fn return_kit_once(
     )
     .await
 }
+
+/// The largest page [`list`] returns.
+pub const LIST_MAX_PER_PAGE: i64 = 200;
+
+/// One loan of a list: the loan, where it stands and its kit (no patient data beyond the id).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoanSummary {
+    #[serde(flatten)]
+    pub loan: loans::LoanRow,
+    pub state: loans::LoanState,
+    pub devices: Vec<LoanDevice>,
+}
+
+/// One page of loans, newest first, and how many match in all.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoanPage {
+    pub loans: Vec<LoanSummary>,
+    pub total: i64,
+    /// 1-based.
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// Page `page` (1-based, `per_page` up to [`LIST_MAX_PER_PAGE`]) of the loans matching `f`,
+/// newest first. Names no patient (ids only), so it is not a read of patient data.
+pub async fn list(tx: &mut Tx, actor: &Actor, f: &loans::LoanFilter, page: i64, per_page: i64) -> Result<LoanPage> {
+    authorize(actor, Action::Read)?;
+    let page_ok = (1..=100_000).contains(&page);
+    let size_ok = (1..=LIST_MAX_PER_PAGE).contains(&per_page);
+    let mut refusal = Error::Validation(Vec::new());
+    if !page_ok {
+        refusal = refusal.merge(Error::invalid(
+            "page",
+            "ページは 1 から 100000 までの数で指定してください。",
+            "page must be from 1 to 100000.",
+        ));
+    }
+    if !size_ok {
+        refusal = refusal.merge(Error::invalid(
+            "per_page",
+            &format!("1ページの件数は 1 から {LIST_MAX_PER_PAGE} までで指定してください。"),
+            &format!("per_page must be from 1 to {LIST_MAX_PER_PAGE}."),
+        ));
+    }
+    if !(page_ok && size_ok) {
+        return Err(refusal);
+    }
+    let (rows, total) = loans::list(tx, f, per_page, (page - 1) * per_page).await?;
+    Ok(LoanPage { loans: with_kits(tx, rows).await?, total, page, per_page })
+}
+
+/// Listed loans with their state and kits.
+pub(super) async fn with_kits(tx: &mut Tx, rows: Vec<loans::LoanRow>) -> Result<Vec<LoanSummary>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for loan in rows {
+        let devices = loans::loan_devices(tx, &loan.id).await?;
+        out.push(LoanSummary { state: loans::LoanState::of(loan.closed_at, loan.voided_at), devices, loan });
+    }
+    Ok(out)
+}

@@ -7,6 +7,7 @@ pub mod archive;
 pub mod auth;
 pub mod checkpoints;
 pub mod custody;
+pub mod devices;
 pub mod documents;
 pub mod drafts;
 pub mod home;

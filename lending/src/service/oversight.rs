@@ -10,7 +10,7 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::actor::Actor;
 use crate::audit::{Break, EventRow, NewEvent};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::policy::{authorize, Action};
 use crate::store::dashboard::{self, Filter, Row, Summary, Thresholds};
 use crate::store::{audit, Store, Tx};
@@ -174,6 +174,80 @@ pub async fn audit_log(tx: &mut Tx, actor: &Actor, search: &audit::Search, limit
         })),
     );
     Ok(rows)
+}
+
+/// The log viewer's filters as typed (the page's form and the API's query): a patient by 院内ID,
+/// a device by asset tag, days as `YYYY-MM-DD` in Japan time (`until` included); empty matches
+/// everything; `before` is the keyset (events older than this `seq`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub user: String,
+    pub patient: String,
+    pub device: String,
+    pub action: String,
+    pub from: String,
+    pub until: String,
+    pub patient_data_only: bool,
+    pub include_lists: bool,
+    pub before: Option<i64>,
+}
+
+/// Tokyo midnight of a `YYYY-MM-DD` day, as the audit chain's UTC time text.
+fn day_start(day: chrono::NaiveDate) -> String {
+    crate::timefmt::audit_time(crate::timefmt::tokyo_midnight(day))
+}
+
+fn parse_day(field: &str, date: &str) -> Result<chrono::NaiveDate> {
+    // Exactly YYYY-MM-DD (chrono alone would take 2026-1-1).
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok().filter(|_| date.len() == 10).ok_or_else(|| {
+        Error::invalid(field, "日付は 2026-11-22 の形で入力してください。", "dates look like 2026-11-22.")
+    })
+}
+
+/// The most events one page of the log holds.
+pub const AUDIT_PAGE_MAX: i64 = 500;
+
+/// A page of the audit log with the viewer's filters (see [`AuditFilter`]), newest first, at most
+/// `limit` (1 to [`AUDIT_PAGE_MAX`]) events; audited like [`audit_log`]. An unknown patient
+/// number or asset tag, or a malformed day, is wrong input (422).
+pub async fn audit_page(tx: &mut Tx, actor: &Actor, f: &AuditFilter, limit: i64) -> Result<Vec<EventRow>> {
+    authorize(actor, Action::Oversee)?;
+    if !(1..=AUDIT_PAGE_MAX).contains(&limit) {
+        return Err(Error::invalid(
+            "limit",
+            &format!("件数は 1 から {AUDIT_PAGE_MAX} までで指定してください。"),
+            &format!("limit must be from 1 to {AUDIT_PAGE_MAX}."),
+        ));
+    }
+    let mut search = audit::Search {
+        actor_id: f.user.clone(),
+        action: f.action.clone(),
+        patient_data_only: f.patient_data_only,
+        include_lists: f.include_lists,
+        before: f.before,
+        ..audit::Search::default()
+    };
+    if !f.from.is_empty() {
+        search.from = day_start(parse_day("from", &f.from)?);
+    }
+    if !f.until.is_empty() {
+        let day = parse_day("until", &f.until)?;
+        search.until = day_start(day.succ_opt().unwrap_or(day));
+    }
+    let unknown =
+        |what: &str, ja: &str| Error::invalid(what, &format!("{ja}が見つかりません。"), &format!("no such {what}."));
+    if !f.patient.is_empty() {
+        let p =
+            crate::store::patients::by_number(tx, &f.patient).await?.ok_or_else(|| unknown("patient", "その院内ID"))?;
+        search.patient_id = p.id;
+    }
+    if !f.device.is_empty() {
+        let d = crate::store::devices::by_asset_tag(tx, &f.device)
+            .await?
+            .ok_or_else(|| unknown("device", "その資産番号"))?;
+        search.target_id = d.id;
+    }
+    audit_log(tx, actor, &search, limit).await
 }
 
 /// Verifies the whole audit chain and its signed checkpoints for someone who may (audited with

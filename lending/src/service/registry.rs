@@ -282,3 +282,23 @@ pub async fn create_patient(tx: &mut Tx, actor: &Actor, p: NewPatient) -> Result
     tx.audit(actor, NewEvent::new("patient.create", "patient", &patient.id).patient(&patient.id));
     Ok(patient)
 }
+
+/// One device model (the model's registry page).
+pub async fn model(tx: &mut Tx, actor: &Actor, id: &str) -> Result<DeviceModel> {
+    authorize(actor, Action::Read)?;
+    registry::model(tx, id).await?.ok_or(Error::NotFound)
+}
+
+/// Every version of a model's explanation document, newest first (each version is immutable;
+/// the model names its current one).
+pub async fn documents(tx: &mut Tx, actor: &Actor, model_id: &str) -> Result<Vec<Document>> {
+    authorize(actor, Action::Read)?;
+    let model = registry::model(tx, model_id).await?.ok_or(Error::NotFound)?;
+    registry::documents(tx, &model.id).await
+}
+
+/// One version of an explanation document: its text, version and SHA-256.
+pub async fn document(tx: &mut Tx, actor: &Actor, id: &str) -> Result<Document> {
+    authorize(actor, Action::Read)?;
+    registry::document(tx, id).await?.ok_or(Error::NotFound)
+}

@@ -105,6 +105,14 @@ pub async fn open_count(tx: &mut Tx) -> Result<i64> {
 pub async fn resolve(tx: &mut Tx, actor: &Actor, id: &str, note: &str) -> Result<()> {
     authorize(actor, Action::Operate)?;
     let note = bounded("resolution", note, 2000, "対応内容")?;
+    let report = reports::get(tx, id).await?.ok_or(Error::NotFound)?;
+    if report.status == "resolved" {
+        let at = crate::timefmt::datetime_ja(report.created_at);
+        return Err(Error::conflict(
+            format!("{}についての連絡（{at} 受付）はすでに対応済みです。", report.asset_tag),
+            format!("The report on {} received {at} is already resolved.", report.asset_tag),
+        ));
+    }
     let n = reports::resolve(tx, id, &actor.user_id, &note).await?;
     if n != 1 {
         return Err(Error::conflict("この連絡は見つからないか、すでに対応済みです。", "No such open report."));
@@ -171,4 +179,17 @@ pub async fn alert_new(tx: &mut Tx, staff_base_url: &str) -> Result<usize> {
         outbox::enqueue(tx, &mail).await?;
     }
     Ok(claimed.len())
+}
+
+/// Reports for a staff member who may read them (the reports page and the API), newest first,
+/// at most 500; only open ones unless `all`.
+pub async fn list_for(tx: &mut Tx, actor: &Actor, all: bool) -> Result<Vec<ReportRow>> {
+    authorize(actor, Action::Read)?;
+    reports::list(tx, all).await
+}
+
+/// One report, open or resolved.
+pub async fn get(tx: &mut Tx, actor: &Actor, id: &str) -> Result<ReportRow> {
+    authorize(actor, Action::Read)?;
+    reports::get(tx, id).await?.ok_or(Error::NotFound)
 }

@@ -193,3 +193,63 @@ pub async fn revoke_token(tx: &mut Tx, actor: &Actor, token_id: &str) -> Result<
     tx.audit(actor, NewEvent::new("token.revoke", "api_token", token_id).details(&json!({ "user": token.login })));
     Ok(())
 }
+
+/// A staff member as the staff list shows them: the account and whether their second factor is
+/// set up (never a credential itself).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StaffMember {
+    #[serde(flatten)]
+    pub user: User,
+    pub second_factor: bool,
+}
+
+/// Every staff account (the admins' and auditors' list).
+pub async fn list(tx: &mut Tx, actor: &Actor) -> Result<Vec<StaffMember>> {
+    authorize(actor, Action::Oversee)?;
+    let mut out = Vec::new();
+    for user in users::list(tx).await? {
+        let second_factor = users::credentials(tx, &user.id).await?.is_some_and(|c| c.totp_enrolled_at.is_some());
+        out.push(StaffMember { user, second_factor });
+    }
+    Ok(out)
+}
+
+/// Who is calling, with what, and what their role allows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Me {
+    #[serde(flatten)]
+    pub user: User,
+    /// `session`, `token` or `cli`.
+    pub credential: &'static str,
+    /// The credential is the person's own (a session, or a token they created themselves): what
+    /// verifying someone else's wipe needs.
+    pub own_credential: bool,
+    /// The actions of `lending::policy` the role allows: `read`, `own_account`, `operate`,
+    /// `edit_registry`, `manage_staff`, `oversee`.
+    pub may: Vec<&'static str>,
+}
+
+/// The caller's own account.
+pub async fn me(tx: &mut Tx, actor: &Actor) -> Result<Me> {
+    authorize(actor, Action::OwnAccount)?;
+    let user = users::get(tx, &actor.user_id).await?.ok_or(Error::NotFound)?;
+    let credential = match &actor.credential {
+        Credential::Session(_) => "session",
+        Credential::Token { .. } => "token",
+        Credential::Cli(_) => "cli",
+        Credential::None => "none",
+    };
+    let may = Action::ALL
+        .into_iter()
+        .filter(|a| crate::policy::allows(actor.role, *a))
+        .map(|a| match a {
+            Action::Read => "read",
+            Action::OwnAccount => "own_account",
+            Action::Operate => "operate",
+            Action::EditRegistry => "edit_registry",
+            Action::ManageStaff => "manage_staff",
+            Action::Oversee => "oversee",
+        })
+        .collect();
+    Ok(Me { user, credential, own_credential: actor.credential.is_own(), may })
+}

@@ -188,3 +188,19 @@ pub async fn verify_once(tx: &mut Tx, actor: &Actor, wipe_id: &str, key: Option<
     )
     .await
 }
+
+/// The most wipes one list returns.
+pub const LIST_MAX: i64 = 500;
+
+/// Wipe records, newest first (at most [`LIST_MAX`]): one device's when given, only those
+/// waiting for their second person when `pending`.
+pub async fn list(tx: &mut Tx, actor: &Actor, device_id: Option<&str>, pending: bool) -> Result<Vec<Wipe>> {
+    authorize(actor, Action::Read)?;
+    wipes::list(tx, device_id, pending, LIST_MAX).await
+}
+
+/// One wipe record (what its certificate shows).
+pub async fn get(tx: &mut Tx, actor: &Actor, id: &str) -> Result<Wipe> {
+    authorize(actor, Action::Read)?;
+    wipes::get(tx, id).await?.ok_or(Error::NotFound)
+}

@@ -39,3 +39,13 @@ pub async fn of_loan_device(tx: &mut Tx, loan_id: &str, device_id: &str) -> Resu
         .fetch_all(conn)
         .await)?)
 }
+
+/// Every check of one device, over all its loans, newest first.
+pub async fn of_device(tx: &mut Tx, device_id: &str) -> Result<Vec<CustodyCheck>> {
+    Ok(on!(tx, conn => sqlx::query_as::<_, CustodyCheck>(
+        "SELECT id, loan_id, device_id, checked_at, checked_by, method, confirmed, notes FROM custody_checks \
+         WHERE device_id = $1 ORDER BY checked_at DESC")
+        .bind(device_id)
+        .fetch_all(conn)
+        .await)?)
+}

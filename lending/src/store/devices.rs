@@ -183,3 +183,51 @@ pub async fn count_by_status(tx: &mut Tx) -> Result<Vec<(DeviceStatus, i64)>> {
         .map(|s| (s, rows.iter().find(|(name, _)| name == s.as_str()).map_or(0, |r| r.1)))
         .collect())
 }
+
+/// An incident as staff read it: what happened, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct IncidentRecord {
+    pub id: String,
+    pub device_id: String,
+    pub asset_tag: String,
+    pub loan_id: Option<String>,
+    pub report_id: Option<String>,
+    /// `lost`, `stolen`, `damaged`, `security` or `other`.
+    pub kind: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    pub description: String,
+    pub opened_by: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution: String,
+}
+
+const INCIDENT_COLUMNS: &str = "i.id, i.device_id, d.asset_tag, i.loan_id, i.report_id, i.kind, i.status, \
+    i.description, i.opened_by, i.opened_at, i.resolved_by, i.resolved_at, i.resolution";
+
+/// Incidents, newest first, at most `limit`: only `status`'s (`open`/`resolved`) and only one
+/// device's when given.
+pub async fn incidents(
+    tx: &mut Tx,
+    status: Option<&str>,
+    device_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<IncidentRecord>> {
+    let sql = format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents i JOIN devices d ON d.id = i.device_id \
+         WHERE ($1 IS NULL OR i.status = $1) AND ($2 IS NULL OR i.device_id = $2) \
+         ORDER BY i.opened_at DESC, i.id LIMIT $3"
+    );
+    Ok(on!(tx, c => sqlx::query_as::<_, IncidentRecord>(&sql)
+        .bind(status).bind(device_id).bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+pub async fn incident(tx: &mut Tx, id: &str) -> Result<Option<IncidentRecord>> {
+    let sql =
+        format!("SELECT {INCIDENT_COLUMNS} FROM incidents i JOIN devices d ON d.id = i.device_id WHERE i.id = $1");
+    Ok(on!(tx, c => sqlx::query_as::<_, IncidentRecord>(&sql).bind(id).fetch_optional(c).await)?)
+}

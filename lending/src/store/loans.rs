@@ -521,3 +521,135 @@ pub async fn invariant_violations(tx: &mut Tx) -> Result<InvariantViolations> {
         .fetch_one(c)
         .await)?)
 }
+
+/// Where a loan stands: out, ended (every device back, lost or written off), or voided as a
+/// mistaken check-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoanState {
+    Open,
+    Closed,
+    Voided,
+}
+
+impl LoanState {
+    pub const ALL: [Self; 3] = [Self::Open, Self::Closed, Self::Voided];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+            Self::Voided => "voided",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// A loan's state from its closing time and its void record.
+    pub fn of(closed_at: Option<DateTime<Utc>>, voided_at: Option<DateTime<Utc>>) -> Self {
+        match (voided_at, closed_at) {
+            (Some(_), _) => Self::Voided,
+            (None, Some(_)) => Self::Closed,
+            (None, None) => Self::Open,
+        }
+    }
+}
+
+/// What a list of loans is narrowed to; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoanFilter {
+    pub state: Option<LoanState>,
+    pub patient_id: Option<String>,
+    pub device_id: Option<String>,
+    pub lent_by: Option<String>,
+    /// Only open loans due before this day (overdue on it).
+    pub due_before: Option<NaiveDate>,
+}
+
+/// One loan as a list shows it (no patient data beyond the patient's id).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct LoanRow {
+    pub id: String,
+    pub patient_id: String,
+    pub consent_id: String,
+    pub lent_by: String,
+    pub lent_at: DateTime<Utc>,
+    pub due_on: NaiveDate,
+    pub purpose: String,
+    pub site: String,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub voided_at: Option<DateTime<Utc>>,
+}
+
+/// The WHERE clause of a filter (only the filters in use) and its text binds, in order.
+fn loan_conditions(f: &LoanFilter) -> (String, Vec<String>) {
+    let mut conditions = vec!["1 = 1".to_owned()];
+    let mut binds = Vec::new();
+    let mut push = |sql: &str, value: Option<String>| {
+        let mut sql = sql.to_owned();
+        if let Some(v) = value {
+            binds.push(v);
+            sql = sql.replacen('?', &format!("${}", binds.len()), 1);
+        }
+        conditions.push(sql);
+    };
+    match f.state {
+        Some(LoanState::Open) => push("l.closed_at IS NULL AND v.loan_id IS NULL", None),
+        Some(LoanState::Closed) => push("l.closed_at IS NOT NULL AND v.loan_id IS NULL", None),
+        Some(LoanState::Voided) => push("v.loan_id IS NOT NULL", None),
+        None => {}
+    }
+    if let Some(p) = &f.patient_id {
+        push("l.patient_id = ?", Some(p.clone()));
+    }
+    if let Some(d) = &f.device_id {
+        push("EXISTS (SELECT 1 FROM loan_devices x WHERE x.loan_id = l.id AND x.device_id = ?)", Some(d.clone()));
+    }
+    if let Some(u) = &f.lent_by {
+        push("l.lent_by = ?", Some(u.clone()));
+    }
+    (conditions.join(" AND "), binds)
+}
+
+/// One page of loans, newest first, and how many match in all.
+pub async fn list(tx: &mut Tx, f: &LoanFilter, limit: i64, offset: i64) -> Result<(Vec<LoanRow>, i64)> {
+    let (conditions, binds) = loan_conditions(f);
+    let n = binds.len();
+    let conditions = if f.due_before.is_some() {
+        format!("{conditions} AND l.closed_at IS NULL AND v.loan_id IS NULL AND l.due_on < ${}", n + 1)
+    } else {
+        conditions
+    };
+    let from = "FROM loans l LEFT JOIN loan_voids v ON v.loan_id = l.id";
+    let k = n + usize::from(f.due_before.is_some());
+    let sql = format!(
+        "SELECT l.id, l.patient_id, l.consent_id, l.lent_by, l.lent_at, l.due_on, l.purpose, l.site, l.closed_at, \
+         v.voided_at {from} WHERE {conditions} ORDER BY l.lent_at DESC, l.id LIMIT ${} OFFSET ${}",
+        k + 1,
+        k + 2
+    );
+    let count_sql = format!("SELECT COUNT(*) {from} WHERE {conditions}");
+    let rows = on!(tx, c => {
+        let mut q = sqlx::query_as::<_, LoanRow>(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        if let Some(d) = f.due_before {
+            q = q.bind(d);
+        }
+        q.bind(limit).bind(offset).fetch_all(c).await
+    })?;
+    let total: i64 = on!(tx, c => {
+        let mut q = sqlx::query_scalar(&count_sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        if let Some(d) = f.due_before {
+            q = q.bind(d);
+        }
+        q.fetch_one(c).await
+    })?;
+    Ok((rows, total))
+}

@@ -77,3 +77,9 @@ pub async fn claim_alert(tx: &mut Tx, id: &str, at: DateTime<Utc>) -> Result<u64
         .await
         .map(|r| r.rows_affected()))?)
 }
+
+/// One report, open or resolved.
+pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<ReportRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM problem_reports r JOIN devices d ON d.id = r.device_id WHERE r.id = $1");
+    Ok(on!(tx, c => sqlx::query_as::<_, ReportRow>(&sql).bind(id).fetch_optional(c).await)?)
+}

@@ -101,3 +101,13 @@ pub async fn people(tx: &mut Tx) -> Result<Vec<(String, String, Option<String>)>
         .fetch_all(c)
         .await)?)
 }
+
+/// Wipes, newest first, at most `limit`: only one device's when given, only those still waiting
+/// for their second person when `pending`.
+pub async fn list(tx: &mut Tx, device_id: Option<&str>, pending: bool, limit: i64) -> Result<Vec<Wipe>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM wipes WHERE ($1 IS NULL OR device_id = $1) AND (NOT $2 OR verified_by IS NULL) \
+         ORDER BY performed_at DESC, id LIMIT $3"
+    );
+    Ok(on!(tx, c => sqlx::query_as::<_, Wipe>(&sql).bind(device_id).bind(pending).bind(limit).fetch_all(c).await)?)
+}

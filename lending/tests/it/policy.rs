@@ -93,6 +93,21 @@ const ENTRIES: &[(&str, Action)] = &[
     ("wipes::may_verify", Action::Operate),
     ("wipes::verify", Action::Operate),
     ("wipes::verify_once", Action::Operate),
+    ("custody::of_open_loan", Action::Read),
+    ("devices::history", Action::Read),
+    ("incidents::list", Action::Read),
+    ("incidents::get", Action::Read),
+    ("loans::list", Action::Read),
+    ("oversight::audit_page", Action::Oversee),
+    ("registry::model", Action::Read),
+    ("registry::documents", Action::Read),
+    ("registry::document", Action::Read),
+    ("reports::list_for", Action::Read),
+    ("reports::get", Action::Read),
+    ("users::list", Action::Oversee),
+    ("users::me", Action::OwnAccount),
+    ("wipes::list", Action::Read),
+    ("wipes::get", Action::Read),
 ];
 
 /// Calls one entry point as `actor` with plausible arguments on the seeded clinic. Calls that take
@@ -275,6 +290,27 @@ async fn call(name: &str, store: &Store, b: &Basic, actor: &Actor, n: usize) -> 
         "wipes::may_verify" => wipes::may_verify(actor),
         "wipes::verify" => wipes::verify(tx, actor, "no-such-wipe").await.map(drop),
         "wipes::verify_once" => wipes::verify_once(tx, actor, "no-such-wipe", idem).await.map(drop),
+        "custody::of_open_loan" => custody::of_open_loan(tx, actor, device).await.map(drop),
+        "devices::history" => lending::service::devices::history(tx, actor, device).await.map(drop),
+        "incidents::list" => incidents::list(tx, actor, Some("open"), None).await.map(drop),
+        "incidents::get" => incidents::get(tx, actor, "no-such-incident").await.map(drop),
+        "loans::list" => {
+            let f = store::loans::LoanFilter { state: Some(store::loans::LoanState::Open), ..Default::default() };
+            loans::list(tx, actor, &f, 1, 50).await.map(drop)
+        }
+        "oversight::audit_page" => {
+            let f = oversight::AuditFilter { from: "2026-10-01".into(), ..Default::default() };
+            oversight::audit_page(tx, actor, &f, 10).await.map(drop)
+        }
+        "registry::model" => registry::model(tx, actor, &b.model_id).await.map(drop),
+        "registry::documents" => registry::documents(tx, actor, &b.model_id).await.map(drop),
+        "registry::document" => registry::document(tx, actor, &b.document_id).await.map(drop),
+        "reports::list_for" => reports::list_for(tx, actor, true).await.map(drop),
+        "reports::get" => reports::get(tx, actor, "no-such-report").await.map(drop),
+        "users::list" => users::list(tx, actor).await.map(drop),
+        "users::me" => users::me(tx, actor).await.map(drop),
+        "wipes::list" => wipes::list(tx, actor, Some(device), true).await.map(drop),
+        "wipes::get" => wipes::get(tx, actor, "no-such-wipe").await.map(drop),
         other => panic!("no call written for {other}"),
     }
 }

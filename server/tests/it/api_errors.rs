@@ -46,7 +46,7 @@ both_dbs!(
 
         // A method the route does not take: 405 with `Allow`, and only after the token.
         for (method, path, allow) in [
-            (Method::GET, "/api/v1/loans", "POST"),
+            (Method::PUT, "/api/v1/loans", "POST"),
             (Method::DELETE, device.as_str(), "GET"),
             (Method::PUT, "/api/v1/institution", "GET"),
         ] {

@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod api_coverage;
 mod api_errors;
+mod api_readme;
+mod api_reads;
 mod archive;
 mod auth;
 mod backup;

@@ -3,7 +3,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use lending::service::incidents;
+use lending::service::custody::LoanCustody;
+use lending::service::devices::DeviceHistory;
+use lending::service::{custody, incidents};
+use lending::store::devices::IncidentRecord;
 use lending::store::devices::{self, Device};
 use lending::{DeviceStatus, Error};
 use serde::{Deserialize, Serialize};
@@ -19,7 +22,12 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/devices", list)
         .post("/devices/import", import.layer(axum::extract::DefaultBodyLimit::max(crate::MAX_UPLOAD_BYTES)))
+        .get("/devices/lookup", lookup)
         .get("/devices/{id}", show)
+        .get("/devices/{id}/history", history)
+        .get("/devices/{id}/custody-checks", custody_checks)
+        .get("/incidents", incidents_list)
+        .get("/incidents/{id}", incident)
         .get("/devices/{id}/label.svg", label_svg)
         .post("/devices/{id}/rotate-label", rotate_label)
         .post("/devices/{id}/lost", lost)
@@ -169,4 +177,66 @@ async fn import(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let n = write_tx!(state, |tx| lending::service::import::import_devices(tx, &actor, &body));
     Ok((StatusCode::CREATED, Json(json!({ "imported": n }))))
+}
+
+#[derive(Deserialize)]
+struct LookupQuery {
+    code: String,
+}
+
+/// A scanned or typed code: a label URL, an asset tag (any case or width) or a QR token.
+async fn lookup(
+    _user: ApiUser,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<LookupQuery>,
+) -> ApiResult<Json<DeviceView>> {
+    let mut tx = state.store.read().await?;
+    let device = crate::routes::pages::scan::resolve(&mut tx, &q.code).await?.ok_or(Error::NotFound)?;
+    Ok(Json(device.into()))
+}
+
+/// The device's loans, wipes, incidents and custody checks, newest first.
+async fn history(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<DeviceHistory>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(lending::service::devices::history(&mut tx, &actor, &id).await?))
+}
+
+/// The custody checks of the device's open loan; a device not on loan is a 409 naming it.
+async fn custody_checks(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<LoanCustody>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(custody::of_open_loan(&mut tx, &actor, &id).await?))
+}
+
+#[derive(Deserialize)]
+struct IncidentQuery {
+    /// `open` or `resolved`; omitted: both.
+    status: Option<String>,
+    device_id: Option<String>,
+}
+
+/// Incidents (loss, theft, damage), newest first, at most 500.
+async fn incidents_list(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<IncidentQuery>,
+) -> ApiResult<Json<Vec<IncidentRecord>>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(incidents::list(&mut tx, &actor, q.status.as_deref(), q.device_id.as_deref()).await?))
+}
+
+async fn incident(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<IncidentRecord>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(incidents::get(&mut tx, &actor, &id).await?))
 }

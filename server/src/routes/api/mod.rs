@@ -6,8 +6,10 @@ pub mod archive;
 pub mod devices;
 pub mod loans;
 pub mod patients;
+pub mod problems;
 pub mod registry;
 pub mod reports;
+pub mod staff;
 pub mod wipes;
 
 use axum::extract::FromRequestParts;
@@ -28,6 +30,8 @@ pub fn routes() -> Routes {
         .merge(registry::routes())
         .get("/openapi.json", openapi)
         .merge(reports::routes())
+        .merge(problems::routes())
+        .merge(staff::routes())
         .merge(archive::routes())
         .fallback(not_found)
         // Last: it applies to the routes listed before it.

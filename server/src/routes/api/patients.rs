@@ -2,17 +2,18 @@
 
 use axum::extract::State;
 use axum::Json;
-use lending::service::patients as patient_search;
+use lending::service::patients::{self as patient_search, PatientEdit};
+use lending::store::loans::PatientLoan;
 use lending::store::patients::Patient;
 use serde::Deserialize;
 
 use crate::auth::ApiUser;
 use crate::routes::Routes;
-use crate::AppState;
-use lending::web::json::{ApiPath, ApiQuery, ApiResult};
+use crate::{write_tx, AppState};
+use lending::web::json::{ApiJson, ApiPath, ApiQuery, ApiResult};
 
 pub fn routes() -> Routes {
-    Routes::new().get("/patients", search).get("/patients/{id}", show)
+    Routes::new().get("/patients", search).get("/patients/{id}", show).post("/patients/{id}/edit", edit)
 }
 
 #[derive(Deserialize)]
@@ -39,13 +40,31 @@ async fn search(
     Ok(Json(found.patients))
 }
 
+/// A patient's record with every loan, open and closed, newest first.
+#[derive(serde::Serialize)]
+pub struct PatientWithLoans {
+    #[serde(flatten)]
+    pub patient: Patient,
+    pub loans: Vec<PatientLoan>,
+}
+
+/// The patient's record and loans (an audited patient read, `patient.view`).
 async fn show(
     ApiUser(actor): ApiUser,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<PatientWithLoans>> {
+    let r = write_tx!(state, |tx| patient_search::record(tx, &actor, &id));
+    Ok(Json(PatientWithLoans { patient: r.patient, loans: r.loans }))
+}
+
+/// Corrects name, kana and date of birth (all three as they should be; an omitted one is empty).
+/// The 院内ID cannot change. Audited with the names of the fields that changed.
+async fn edit(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(e): ApiJson<PatientEdit>,
 ) -> ApiResult<Json<Patient>> {
-    let mut tx = state.store.begin().await?;
-    let patient = lending::service::patients::view(&mut tx, &actor, &id).await?;
-    tx.commit().await?;
-    Ok(Json(patient))
+    Ok(Json(write_tx!(state, |tx| patient_search::edit(tx, &actor, &id, &e))))
 }

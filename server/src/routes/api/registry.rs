@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lending::service::registry::{self, NewDevice, NewDocument, NewModel, NewPatient};
-use lending::store::registry::{DeviceModel, Institution, Vendor};
+use lending::store::registry::{DeviceModel, Document, Institution, Vendor};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -22,7 +22,10 @@ pub fn routes() -> Routes {
         .post("/vendors", create_vendor)
         .get("/models", models)
         .post("/models", create_model)
+        .get("/models/{id}", model)
+        .get("/models/{id}/documents", documents)
         .post("/models/{id}/documents", add_document)
+        .get("/documents/{id}", document)
         .post("/devices", register_device)
         .post("/patients", create_patient)
 }
@@ -126,4 +129,33 @@ async fn create_patient(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let patient = write_tx!(state, |tx| registry::create_patient(tx, &actor, p));
     Ok((StatusCode::CREATED, Json(json!({ "id": patient.id, "number": patient.number }))))
+}
+
+async fn model(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<DeviceModel>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(registry::model(&mut tx, &actor, &id).await?))
+}
+
+/// Every version of the model's explanation document, newest first.
+async fn documents(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Vec<Document>>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(registry::documents(&mut tx, &actor, &id).await?))
+}
+
+/// One version of an explanation document: title and text in both languages, version, SHA-256.
+async fn document(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Document>> {
+    let mut tx = state.store.read().await?;
+    Ok(Json(registry::document(&mut tx, &actor, &id).await?))
 }

@@ -23,6 +23,7 @@ pub fn routes() -> Routes {
         .get("/reports/outstanding", outstanding)
         .get("/reports/outstanding.csv", outstanding_csv)
         .get("/reports/monthly", monthly_report)
+        .get("/reports/inspection.csv", inspection_csv)
         .post("/custody-checks", record_custody)
 }
 
@@ -82,4 +83,23 @@ async fn record_custody(
 ) -> ApiResult<(StatusCode, Json<CustodyCheck>)> {
     let check = write_tx!(state, |tx| custody::record(tx, &actor, req));
     Ok((StatusCode::CREATED, Json(check)))
+}
+
+/// The inspection record (点検用の記録) of `?from=YYYY-MM-DD&until=YYYY-MM-DD` as CSV (UTF-8 with
+/// BOM); both omitted: the last complete month.
+async fn inspection_csv(
+    ApiUser(actor): ApiUser,
+    State(state): State<AppState>,
+    ApiQuery(q): Pairs,
+) -> ApiResult<Response> {
+    let value = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let body = write_tx!(state, |tx| lending::service::inspection::csv(
+        tx,
+        &actor,
+        &value("from"),
+        &value("until"),
+        state.cfg.unused_account_days
+    ));
+    let today = state.store.clock().today_tokyo();
+    Ok(csv_download(body, &format!("inspection-{today}.csv")))
 }

@@ -9,12 +9,11 @@ use chrono::{NaiveDate, Utc};
 use lending::audit::EventRow;
 use lending::service::custody::{self, NewCheck};
 use lending::service::monthly::{self, Month, Report};
-use lending::service::oversight;
+use lending::service::oversight::{self, AuditFilter};
 use lending::store::dashboard::{Filter, Group, Row, Sort, View};
-use lending::store::{audit, custody as custody_rows, devices, loans, patients, users};
-use lending::timefmt::{audit_time, tokyo_midnight};
+use lending::store::{audit, patients, users};
 use lending::Action;
-use lending::{Error, Role};
+use lending::Role;
 
 use super::Empty;
 use crate::i18n::Lang;
@@ -251,13 +250,7 @@ struct CustodyPage {
 async fn custody_page(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
     let lang = s.lang;
     let mut tx = state.store.read().await?;
-    let device = devices::get(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
-    let Some(loan) = loans::open_loan_of_device(&mut tx, &id).await? else {
-        return Err(s.error(Error::conflict(
-            format!("{}は貸出中ではありません。所在確認は貸出中の機器だけです。", device.asset_tag),
-            format!("{} is not on loan; custody checks are for devices out on loan.", device.asset_tag),
-        )));
-    };
+    let custody = custody::of_open_loan(&mut tx, &s.actor, &id).await.map_err(|e| s.error(e))?;
     let staff = users::list(&mut tx).await?;
     let method = |m: &str| match (m, s.lang) {
         ("phone", Lang::Ja) => "電話",
@@ -267,8 +260,8 @@ async fn custody_page(State(state): State<AppState>, s: Staff, Path(id): Path<St
         ("visit", Lang::En) => "visit",
         (_, Lang::En) => "other",
     };
-    let checks = custody_rows::of_loan_device(&mut tx, &loan.id, &id)
-        .await?
+    let checks = custody
+        .checks
         .into_iter()
         .map(|c| {
             let by = staff.iter().find(|u| u.id == c.checked_by).map(|u| u.name.clone()).unwrap_or_default();
@@ -277,9 +270,9 @@ async fn custody_page(State(state): State<AppState>, s: Staff, Path(id): Path<St
         .collect();
     Ok(render(&CustodyPage {
         c: s.chrome(),
-        id: device.id,
-        asset_tag: device.asset_tag,
-        due: lang.date(loan.due_on),
+        id: custody.device_id,
+        asset_tag: custody.asset_tag,
+        due: lang.date(custody.due_on),
         checks,
         can_write: s.user.role != Role::Auditor,
     }))
@@ -338,14 +331,6 @@ struct AuditPage {
 /// Events per page of the log viewer.
 const AUDIT_PAGE: i64 = 100;
 
-/// Tokyo midnight of a `YYYY-MM-DD` date, as the audit chain's UTC time text.
-fn day_start(field: &str, date: &str) -> Result<String, Error> {
-    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| {
-        Error::invalid(field, "日付は 2026-11-22 の形で入力してください。", "dates look like 2026-11-22.")
-    })?;
-    Ok(audit_time(tokyo_midnight(d)))
-}
-
 async fn audit_log(State(state): State<AppState>, s: Staff, Query(pairs): Pairs) -> Result<Response, PageError> {
     s.require(Action::Oversee)?;
     render_audit_log(&state, &s, &pairs, None).await
@@ -358,37 +343,19 @@ async fn render_audit_log(
     verified: Option<Result<i64, String>>,
 ) -> Result<Response, PageError> {
     let lang = s.lang;
-    let (patient, device, action) = (value(pairs, "patient"), value(pairs, "device"), value(pairs, "action"));
-    let (from, until) = (value(pairs, "from"), value(pairs, "until"));
-    let mut search = audit::Search {
-        actor_id: value(pairs, "user"),
-        action: action.clone(),
+    let f = AuditFilter {
+        user: value(pairs, "user"),
+        patient: value(pairs, "patient"),
+        device: value(pairs, "device"),
+        action: value(pairs, "action"),
+        from: value(pairs, "from"),
+        until: value(pairs, "until"),
         patient_data_only: value(pairs, "patient_data_only") == "yes",
         include_lists: value(pairs, "include_lists") == "yes",
         before: value(pairs, "before").parse().ok(),
-        ..audit::Search::default()
     };
-    if !from.is_empty() {
-        search.from = day_start("from", &from).map_err(|e| s.error(e))?;
-    }
-    if !until.is_empty() {
-        let next = NaiveDate::parse_from_str(&until, "%Y-%m-%d").ok().and_then(|d| d.succ_opt());
-        search.until =
-            day_start("until", &next.map_or_else(|| until.clone(), |d| d.to_string())).map_err(|e| s.error(e))?;
-    }
     let mut tx = state.store.begin().await?;
-    let unknown = |what: &str, ja: &str| {
-        s.error(Error::invalid(what, &format!("{ja}が見つかりません。"), &format!("no such {what}.")))
-    };
-    if !patient.is_empty() {
-        let p = patients::by_number(&mut tx, &patient).await?.ok_or_else(|| unknown("patient", "その院内ID"))?;
-        search.patient_id = p.id;
-    }
-    if !device.is_empty() {
-        let d = devices::by_asset_tag(&mut tx, &device).await?.ok_or_else(|| unknown("device", "その資産番号"))?;
-        search.target_id = d.id;
-    }
-    let rows = oversight::audit_log(&mut tx, &s.actor, &search, AUDIT_PAGE).await.map_err(|e| s.error(e))?;
+    let rows = oversight::audit_page(&mut tx, &s.actor, &f, AUDIT_PAGE).await.map_err(|e| s.error(e))?;
     let head = audit::head(&mut tx).await?;
     let staff = users::list(&mut tx).await?;
     let mut numbers: Vec<(String, String)> = Vec::new();
@@ -436,21 +403,19 @@ async fn render_audit_log(
         .collect();
     let users = staff
         .into_iter()
-        .map(|u| Choice {
-            selected: u.id == search.actor_id, value: u.id, label: format!("{}（{}）", u.name, u.login)
-        })
+        .map(|u| Choice { selected: u.id == f.user, value: u.id, label: format!("{}（{}）", u.name, u.login) })
         .collect();
     Ok(render(&AuditPage {
         c: s.chrome(),
         events,
         users,
-        patient,
-        device,
-        action,
-        from,
-        until,
-        patient_data_only: search.patient_data_only,
-        include_lists: search.include_lists,
+        patient_data_only: f.patient_data_only,
+        include_lists: f.include_lists,
+        patient: f.patient,
+        device: f.device,
+        action: f.action,
+        from: f.from,
+        until: f.until,
         older,
         head,
         verified,

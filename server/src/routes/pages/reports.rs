@@ -38,8 +38,9 @@ struct ReportsPage {
 async fn list(State(state): State<AppState>, s: Staff) -> Result<Response, PageError> {
     let lang = s.lang;
     let mut tx = state.store.read().await?;
-    let reports = reports::list(&mut tx, false)
-        .await?
+    let reports = reports::list_for(&mut tx, &s.actor, false)
+        .await
+        .map_err(|e| s.error(e))?
         .into_iter()
         .map(|r| ReportView {
             category: reports::category_label(&r.category, s.lang == Lang::En),
