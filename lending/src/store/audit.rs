@@ -91,6 +91,20 @@ pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Resul
 async fn append_if_head(tx: &mut Tx, (seq, hash): (i64, String), rows: &[EventRow]) -> Result<bool> {
     let Some(last) = rows.last() else { return Ok(true) };
     match &mut tx.inner {
+        TxInner::Postgres(_) | TxInner::Sqlite(_) if rows.len() > ONE_STATEMENT => {
+            let moved = on!(tx, c => sqlx::query(
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4")
+                .bind(last.seq)
+                .bind(&last.hash)
+                .bind(seq)
+                .bind(&hash)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+            if moved != 1 {
+                return Ok(false);
+            }
+        }
         TxInner::Sqlite(t) => {
             let moved = sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4")
                 .bind(last.seq)
@@ -148,11 +162,18 @@ async fn append_if_head(tx: &mut Tx, (seq, hash): (i64, String), rows: &[EventRo
     Ok(true)
 }
 
-/// Writes finished rows as they are, in one statement.
+/// Events written in one statement at most (a 10,000-row import writes many statements).
+const ONE_STATEMENT: usize = 200;
+
+/// Writes finished rows as they are, [`ONE_STATEMENT`] to a statement.
 async fn insert_rows(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
+    for chunk in rows.chunks(ONE_STATEMENT) {
+        insert_chunk(tx, chunk).await?;
     }
+    Ok(())
+}
+
+async fn insert_chunk(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
     let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
     for i in 0..rows.len() {
         let b = i * 13;
