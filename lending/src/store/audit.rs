@@ -1,5 +1,7 @@
 //! The `audit_events` table: appending under the head lock, reading, verifying.
 
+use std::fmt::Write as _;
+
 use futures_util::TryStreamExt as _;
 
 use super::{on, Store, Tx, TxInner};
@@ -106,14 +108,15 @@ async fn append_if_head(tx: &mut Tx, (seq, hash): (i64, String), rows: &[EventRo
             }
         }
         TxInner::Sqlite(t) => {
-            let moved = sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4")
-                .bind(last.seq)
-                .bind(&last.hash)
-                .bind(seq)
-                .bind(&hash)
-                .execute(&mut **t)
-                .await?
-                .rows_affected();
+            let moved =
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4")
+                    .bind(last.seq)
+                    .bind(&last.hash)
+                    .bind(seq)
+                    .bind(&hash)
+                    .execute(&mut **t)
+                    .await?
+                    .rows_affected();
             if moved != 1 {
                 return Ok(false);
             }
@@ -135,7 +138,7 @@ async fn append_if_head(tx: &mut Tx, (seq, hash): (i64, String), rows: &[EventRo
                 let cols: Vec<String> = (1..=13)
                     .map(|k| if k == 1 { format!("${}::bigint", b + k) } else { format!("${}::text", b + k) })
                     .collect();
-                sql.push_str(&format!("SELECT {} WHERE EXISTS (SELECT 1 FROM h)", cols.join(", ")));
+                let _ = write!(sql, "SELECT {} WHERE EXISTS (SELECT 1 FROM h)", cols.join(", "));
             }
             let mut q = sqlx::query(&sql).bind(last.seq).bind(&last.hash).bind(seq).bind(&hash);
             for r in rows {
@@ -178,7 +181,7 @@ async fn insert_chunk(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
     for i in 0..rows.len() {
         let b = i * 13;
         let p: Vec<String> = (1..=13).map(|k| format!("${}", b + k)).collect();
-        sql.push_str(&format!("{}({})", if i == 0 { "" } else { ", " }, p.join(", ")));
+        let _ = write!(sql, "{}({})", if i == 0 { "" } else { ", " }, p.join(", "));
     }
     on!(tx, c => {
         let mut q = sqlx::query(&sql);

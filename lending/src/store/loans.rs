@@ -185,7 +185,10 @@ pub async fn insert_consent_document(
 pub async fn insert_consent_documents(tx: &mut Tx, consent_id: &str, docs: &[(String, i32, String)]) -> Result<()> {
     let values: Vec<String> =
         (0..docs.len()).map(|i| format!("($1, ${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4)).collect();
-    let sql = format!("INSERT INTO consent_documents (consent_id, document_id, version, sha256) VALUES {}", values.join(", "));
+    let sql = format!(
+        "INSERT INTO consent_documents (consent_id, document_id, version, sha256) VALUES {}",
+        values.join(", ")
+    );
     on!(tx, c => {
         let mut q = sqlx::query(&sql).bind(consent_id);
         for (id, version, sha) in docs {
