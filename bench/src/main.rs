@@ -59,6 +59,9 @@ enum Bench {
     Checkout {
         #[arg(long, default_value_t = 2000)]
         count: usize,
+        /// Also run `count` more check-outs from this many concurrent clients (e.g. 64).
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
         /// A PostgreSQL server URL (a scratch database is created and dropped); default SQLite.
         #[arg(long)]
         postgres: Option<String>,
@@ -94,7 +97,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Audit { events, postgres } => rt.block_on(audit_bench(events, postgres)),
         Bench::HelpPage { requests, connections } => rt.block_on(help_page_bench(requests, connections)),
         Bench::Labels { count } => labels_bench(count),
-        Bench::Checkout { count, postgres } => rt.block_on(checkout::run(count, postgres)),
+        Bench::Checkout { count, clients, postgres } => rt.block_on(checkout::run(count, clients, postgres)),
         Bench::Memory { requests, postgres } => rt.block_on(memory::run(requests, postgres)),
         Bench::BareServer { port } => rt.block_on(memory::bare(port)),
         Bench::Dashboard { devices, loans, events, runs, postgres } => {

@@ -131,11 +131,13 @@ pub async fn check_out(
             "The due date is in the past.",
         ));
     }
-    let patient = patients::get(tx, &req.patient_id)
+    // One query for the patient, the nurse's site and the registry version; the registry rows
+    // themselves usually come from memory (see `store::registry::snapshot`).
+    let (patient, site, version) = loans::checkout_context(tx, &req.patient_id, &actor.user_id)
         .await?
         .ok_or_else(|| Error::invalid("patient_id", "患者が見つかりません。", "Unknown patient."))?;
     // Each device must be available; each model's current document must be what was shown.
-    let Explanation { mut kit, documents, sections, .. } = explain(tx, &req.device_ids).await?;
+    let Explanation { mut kit, documents, sections, .. } = explain_at(tx, &req.device_ids, version).await?;
     let shown: BTreeSet<&String> = consent_in.document_ids.iter().collect();
     let current: BTreeSet<&String> = documents.iter().map(|d| &d.id).collect();
     if shown != current {
@@ -174,7 +176,7 @@ pub async fn check_out(
         due_on: req.due_on,
         purpose,
         // The lending nurse's site: reminders escalate to it and the dashboard counts by it.
-        site: crate::store::users::get(tx, &actor.user_id).await?.map(|u| u.site).unwrap_or_default(),
+        site,
         closed_at: None,
     };
     // The institution signs the consent as it will be stored (receipt + verification code).
@@ -184,19 +186,23 @@ pub async fn check_out(
     consent.verification_code = code;
     loans::insert(tx, &loan).await?;
     loans::insert_consent(tx, &consent).await?;
-    for (doc, text) in documents.iter().zip(&sections) {
-        loans::insert_consent_document(tx, &consent.id, &doc.id, doc.version, &sha256_hex(text)).await?;
-    }
+    let shown_docs: Vec<(String, i32, String)> =
+        documents.iter().zip(&sections).map(|(doc, text)| (doc.id.clone(), doc.version, sha256_hex(text))).collect();
+    loans::insert_consent_documents(tx, &consent.id, &shown_docs).await?;
+    let kit_ids: Vec<String> = kit.iter().map(|d| d.id.clone()).collect();
+    // The partial unique index refuses a second open loan even if two check-outs race.
+    loans::add_devices(tx, &loan.id, &kit_ids).await.map_err(|e| match e {
+        Error::Conflict(_) => {
+            let tags = asset_tags.join("、");
+            Error::conflict(
+                format!("機器 {tags} はほかの貸出に使われています。"),
+                format!("Device {} is already on another loan.", asset_tags.join(", ")),
+            )
+        }
+        other => other,
+    })?;
+    devices::set_status_many(tx, &kit_ids, DeviceStatus::Available, DeviceStatus::OnLoan).await?;
     for device in &mut kit {
-        // The partial unique index refuses a second open loan even if two check-outs race.
-        loans::add_device(tx, &loan.id, &device.id).await.map_err(|e| match e {
-            Error::Conflict(_) => Error::conflict(
-                format!("機器 {} はほかの貸出に使われています。", device.asset_tag),
-                format!("Device {} is already on another loan.", device.asset_tag),
-            ),
-            other => other,
-        })?;
-        devices::set_status(tx, &device.id, DeviceStatus::Available, DeviceStatus::OnLoan).await?;
         device.status = DeviceStatus::OnLoan;
     }
     tx.audit(
@@ -260,15 +266,26 @@ pub struct Explanation {
 
 /// Builds the explanation of a kit; refuses a device that is not available.
 pub async fn explain(tx: &mut Tx, device_ids: &[String]) -> Result<Explanation> {
-    let institution = registry::institution(tx).await?.ok_or_else(|| {
+    let version = crate::store::public::version(tx).await?;
+    explain_at(tx, device_ids, version).await
+}
+
+/// [`explain`] once the registry's `public_version` is read (the check-out reads it with the
+/// patient): the devices in one query, the registry from memory when its version still matches.
+async fn explain_at(tx: &mut Tx, device_ids: &[String], version: i64) -> Result<Explanation> {
+    let registry = registry::snapshot(tx, version).await?;
+    let institution = registry.institution.as_ref().ok_or_else(|| {
         Error::conflict("医療機関の設定（連絡先）が未登録です。", "Institution settings (contacts) are not set up.")
     })?;
+    let mut found = devices::get_many(tx, device_ids).await?;
     let mut kit = Vec::new();
     let mut documents: Vec<Document> = Vec::new();
     let mut sections = Vec::new();
     for id in device_ids {
-        let device = devices::get(tx, id)
-            .await?
+        let device = found
+            .iter()
+            .position(|d| &d.id == id)
+            .map(|i| found.swap_remove(i))
             .ok_or_else(|| Error::invalid("device_ids", "機器が見つかりません。", "Unknown device."))?;
         if device.status != DeviceStatus::Available {
             return Err(Error::conflict(
@@ -276,17 +293,14 @@ pub async fn explain(tx: &mut Tx, device_ids: &[String]) -> Result<Explanation> 
                 format!("Device {} is {} and cannot be lent.", device.asset_tag, device.status.label_en()),
             ));
         }
-        let model = registry::model(tx, &device.model_id).await?.ok_or(Error::NotFound)?;
+        let model = registry.models.get(&device.model_id).ok_or(Error::NotFound)?;
         let doc_id = model.current_document_id.clone().ok_or_else(|| {
             Error::conflict("この機種の説明文書が未登録です。", "This model has no explanation document.")
         })?;
         if !documents.iter().any(|d| d.id == doc_id) {
-            let doc = registry::document(tx, &doc_id).await?.ok_or(Error::NotFound)?;
-            let vendor = match &model.vendor_id {
-                Some(v) => registry::vendor(tx, v).await?,
-                None => None,
-            };
-            sections.push(section(&doc, &institution, vendor.as_ref()));
+            let doc = registry.documents.get(&doc_id).cloned().ok_or(Error::NotFound)?;
+            let vendor = model.vendor_id.as_ref().and_then(|v| registry.vendors.get(v));
+            sections.push(section(&doc, institution, vendor));
             documents.push(doc);
         }
         kit.push(device);

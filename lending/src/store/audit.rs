@@ -1,5 +1,7 @@
 //! The `audit_events` table: appending under the head lock, reading, verifying.
 
+use std::fmt::Write as _;
+
 use futures_util::TryStreamExt as _;
 
 use super::{on, Store, Tx, TxInner};
@@ -27,37 +29,180 @@ async fn lock_head(tx: &mut Tx) -> Result<(i64, String)> {
     })
 }
 
-pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Result<()> {
-    let (mut seq, mut prev) = lock_head(tx).await?;
-    let at = audit_time(tx.now());
+/// The chained rows for `events`, following the head `(seq, prev)`.
+fn chain_rows(events: &[(Actor, NewEvent)], at: &str, (mut seq, mut prev): (i64, String)) -> Vec<EventRow> {
+    let mut rows = Vec::with_capacity(events.len());
     for (actor, ev) in events {
         seq += 1;
-        let details = with_credential(ev.details, &actor.credential);
         let mut row = EventRow {
             seq,
-            at: at.clone(),
-            actor_id: actor.user_id,
-            actor_login: actor.login,
+            at: at.to_owned(),
+            actor_id: actor.user_id.clone(),
+            actor_login: actor.login.clone(),
             role: actor.role.as_str().to_owned(),
-            action: ev.action,
-            target_type: ev.target_type,
-            target_id: ev.target_id,
-            patient_id: ev.patient_id,
-            details,
-            source: actor.source,
-            prev_hash: prev,
+            action: ev.action.clone(),
+            target_type: ev.target_type.clone(),
+            target_id: ev.target_id.clone(),
+            patient_id: ev.patient_id.clone(),
+            details: with_credential(ev.details.clone(), &actor.credential),
+            source: actor.source.clone(),
+            prev_hash: std::mem::take(&mut prev),
             hash: String::new(),
         };
         row.hash = row.compute_hash();
-        insert_row(tx, &row).await?;
-        prev = row.hash;
+        prev.clone_from(&row.hash);
+        rows.push(row);
     }
-    on!(tx, c => sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(seq)
-        .bind(&prev)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    rows
+}
+
+fn remember_head(tx: &Tx, rows: &[EventRow]) {
+    if let Some(last) = rows.last() {
+        *tx.memo.audit_head.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((last.seq, last.hash.clone()));
+    }
+}
+
+/// Appends `events` to the chain. The head this process remembers is tried first: the head row
+/// moves only if it still holds exactly that (seq, hash), checked by the database under SQLite's
+/// write lock or PostgreSQL's row lock, so another writer (another process, another connection)
+/// can never fork the chain; if it moved, the head is read and locked as before. Usual cost: two
+/// statements on SQLite (head, rows), one on PostgreSQL (both in one statement).
+pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Result<()> {
+    let at = audit_time(tx.now());
+    let guess = tx.memo.audit_head.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    if let Some(head) = guess {
+        let rows = chain_rows(&events, &at, head.clone());
+        if append_if_head(tx, head, &rows).await? {
+            remember_head(tx, &rows);
+            return Ok(());
+        }
+    }
+    let head = lock_head(tx).await?;
+    let rows = chain_rows(&events, &at, head);
+    if let Some(last) = rows.last() {
+        set_head(tx, last.seq, &last.hash).await?;
+    }
+    insert_rows(tx, &rows).await?;
+    remember_head(tx, &rows);
+    Ok(())
+}
+
+/// Moves the head from `head` to the last of `rows` and writes `rows`, if the head is still
+/// `head`; `false` (and nothing written) otherwise.
+async fn append_if_head(tx: &mut Tx, (seq, hash): (i64, String), rows: &[EventRow]) -> Result<bool> {
+    let Some(last) = rows.last() else { return Ok(true) };
+    match &mut tx.inner {
+        TxInner::Postgres(_) | TxInner::Sqlite(_) if rows.len() > ONE_STATEMENT => {
+            let moved = on!(tx, c => sqlx::query(
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4")
+                .bind(last.seq)
+                .bind(&last.hash)
+                .bind(seq)
+                .bind(&hash)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+            if moved != 1 {
+                return Ok(false);
+            }
+        }
+        TxInner::Sqlite(t) => {
+            let moved =
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4")
+                    .bind(last.seq)
+                    .bind(&last.hash)
+                    .bind(seq)
+                    .bind(&hash)
+                    .execute(&mut **t)
+                    .await?
+                    .rows_affected();
+            if moved != 1 {
+                return Ok(false);
+            }
+        }
+        TxInner::Postgres(t) => {
+            // One statement: the head moves (row lock held to commit) and the rows go in only
+            // if it did. The rows come from a SELECT, so each value is typed by a cast.
+            let mut sql = String::from(
+                "WITH h AS (UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4 \
+                 RETURNING id) INSERT INTO audit_events (",
+            );
+            sql.push_str(COLUMNS);
+            sql.push_str(") ");
+            for (i, _) in rows.iter().enumerate() {
+                let b = 4 + i * 13;
+                if i > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                let cols: Vec<String> = (1..=13)
+                    .map(|k| if k == 1 { format!("${}::bigint", b + k) } else { format!("${}::text", b + k) })
+                    .collect();
+                let _ = write!(sql, "SELECT {} WHERE EXISTS (SELECT 1 FROM h)", cols.join(", "));
+            }
+            let mut q = sqlx::query(&sql).bind(last.seq).bind(&last.hash).bind(seq).bind(&hash);
+            for r in rows {
+                q = q
+                    .bind(r.seq)
+                    .bind(&r.at)
+                    .bind(&r.actor_id)
+                    .bind(&r.actor_login)
+                    .bind(&r.role)
+                    .bind(&r.action)
+                    .bind(&r.target_type)
+                    .bind(&r.target_id)
+                    .bind(&r.patient_id)
+                    .bind(&r.details)
+                    .bind(&r.source)
+                    .bind(&r.prev_hash)
+                    .bind(&r.hash);
+            }
+            let n = q.execute(&mut **t).await?.rows_affected();
+            return Ok(n == rows.len() as u64);
+        }
+    }
+    insert_rows(tx, rows).await?;
+    Ok(true)
+}
+
+/// Events written in one statement at most (a 10,000-row import writes many statements).
+const ONE_STATEMENT: usize = 200;
+
+/// Writes finished rows as they are, [`ONE_STATEMENT`] to a statement.
+async fn insert_rows(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
+    for chunk in rows.chunks(ONE_STATEMENT) {
+        insert_chunk(tx, chunk).await?;
+    }
+    Ok(())
+}
+
+async fn insert_chunk(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
+    let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
+    for i in 0..rows.len() {
+        let b = i * 13;
+        let p: Vec<String> = (1..=13).map(|k| format!("${}", b + k)).collect();
+        let _ = write!(sql, "{}({})", if i == 0 { "" } else { ", " }, p.join(", "));
+    }
+    on!(tx, c => {
+        let mut q = sqlx::query(&sql);
+        for r in rows {
+            q = q
+                .bind(r.seq)
+                .bind(&r.at)
+                .bind(&r.actor_id)
+                .bind(&r.actor_login)
+                .bind(&r.role)
+                .bind(&r.action)
+                .bind(&r.target_type)
+                .bind(&r.target_id)
+                .bind(&r.patient_id)
+                .bind(&r.details)
+                .bind(&r.source)
+                .bind(&r.prev_hash)
+                .bind(&r.hash);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 

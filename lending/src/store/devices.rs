@@ -45,6 +45,51 @@ pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<Device>> {
     Ok(on!(tx, c => sqlx::query_as::<_, Device>(&sql).bind(id).fetch_optional(c).await)?)
 }
 
+/// `$first, $first+1, …` for `n` values of an SQL `IN (…)` or `VALUES` list.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The devices with these ids, in one query (in no particular order; unknown ids are absent).
+pub async fn get_many(tx: &mut Tx, ids: &[String]) -> Result<Vec<Device>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM devices WHERE id IN ({})", placeholders(1, ids.len()));
+    Ok(on!(tx, c => {
+        let mut q = sqlx::query_as::<_, Device>(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        q.fetch_all(c).await
+    })?)
+}
+
+/// [`set_status`] for several devices in one statement: all of them move, or it is a conflict.
+pub async fn set_status_many(tx: &mut Tx, ids: &[String], from: DeviceStatus, to: DeviceStatus) -> Result<()> {
+    from.check(to)?;
+    let now = tx.now();
+    let sql = format!(
+        "UPDATE devices SET status = $1, status_changed_at = $2, updated_at = $2 WHERE status = $3 AND id IN ({})",
+        placeholders(4, ids.len())
+    );
+    let done = on!(tx, c => {
+        let mut q = sqlx::query(&sql).bind(to.as_str()).bind(now).bind(from.as_str());
+        for id in ids {
+            q = q.bind(id);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?;
+    if done == ids.len() as u64 {
+        Ok(())
+    } else {
+        Err(Error::conflict(
+            "機器の状態がほかの操作で変わりました。画面を更新してください。",
+            "The device's status was changed by someone else; reload and try again.",
+        ))
+    }
+}
+
 pub async fn by_asset_tag(tx: &mut Tx, tag: &str) -> Result<Option<Device>> {
     let sql = format!("SELECT {COLUMNS} FROM devices WHERE asset_tag = $1");
     Ok(on!(tx, c => sqlx::query_as::<_, Device>(&sql).bind(tag).fetch_optional(c).await)?)

@@ -46,6 +46,42 @@ pub async fn add_device(tx: &mut Tx, loan_id: &str, device_id: &str) -> Result<(
     Ok(())
 }
 
+/// Puts devices on a loan, one statement for the kit.
+pub async fn add_devices(tx: &mut Tx, loan_id: &str, device_ids: &[String]) -> Result<()> {
+    let values: Vec<String> = (0..device_ids.len()).map(|i| format!("($1, ${})", i + 2)).collect();
+    let sql = format!("INSERT INTO loan_devices (loan_id, device_id) VALUES {}", values.join(", "));
+    on!(tx, c => {
+        let mut q = sqlx::query(&sql).bind(loan_id);
+        for d in device_ids {
+            q = q.bind(d);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// What a check-out reads before it writes, in one query: the patient, the lending user's site
+/// (empty if unknown) and the registry's `public_version` (see [`super::registry::snapshot`]).
+pub async fn checkout_context(
+    tx: &mut Tx,
+    patient_id: &str,
+    user_id: &str,
+) -> Result<Option<(super::patients::Patient, String, i64)>> {
+    type Row = (String, String, String, String, String, Option<NaiveDate>, String, i64);
+    let row: Option<Row> = on!(tx, c => sqlx::query_as(
+        "SELECT p.id, p.number, p.name, p.kana, p.phone, p.birth_date, \
+         COALESCE((SELECT u.site FROM users u WHERE u.id = $2), ''), \
+         (SELECT v.version FROM public_version v WHERE v.id = 1) \
+         FROM patients p WHERE p.id = $1")
+        .bind(patient_id)
+        .bind(user_id)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row.map(|(id, number, name, kana, phone, birth_date, site, version)| {
+        (super::patients::Patient { id, number, name, kana, phone, birth_date }, site, version)
+    }))
+}
+
 /// The loan a device is out on, if any.
 pub async fn open_loan_of_device(tx: &mut Tx, device_id: &str) -> Result<Option<Loan>> {
     let sql = format!(
@@ -152,6 +188,25 @@ pub async fn insert_consent_document(
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The explanation documents a consent was given on, one statement: (document id, version,
+/// SHA-256 of the text shown).
+pub async fn insert_consent_documents(tx: &mut Tx, consent_id: &str, docs: &[(String, i32, String)]) -> Result<()> {
+    let values: Vec<String> =
+        (0..docs.len()).map(|i| format!("($1, ${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4)).collect();
+    let sql = format!(
+        "INSERT INTO consent_documents (consent_id, document_id, version, sha256) VALUES {}",
+        values.join(", ")
+    );
+    on!(tx, c => {
+        let mut q = sqlx::query(&sql).bind(consent_id);
+        for (id, version, sha) in docs {
+            q = q.bind(id).bind(*version).bind(sha);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 

@@ -228,3 +228,45 @@ pub async fn documents(tx: &mut Tx, model_id: &str) -> Result<Vec<Document>> {
         .fetch_all(c)
         .await)?)
 }
+
+/// What explaining a kit needs from the registry, as of one `public_version`: the institution,
+/// every model and vendor, and each model's current explanation document. Kept in memory between
+/// check-outs (see [`super::Memo`]); a few dozen rows in a clinic.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub version: i64,
+    pub institution: Option<Institution>,
+    pub models: std::collections::HashMap<String, DeviceModel>,
+    pub vendors: std::collections::HashMap<String, Vendor>,
+    pub documents: std::collections::HashMap<String, Document>,
+}
+
+/// The registry as this transaction sees it, given the `public_version` it read: from memory
+/// when the remembered snapshot has that version, otherwise read here (four queries) and
+/// remembered once this transaction commits.
+pub async fn snapshot(tx: &mut Tx, version: i64) -> Result<std::sync::Arc<Snapshot>> {
+    let remembered = tx.memo.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    if let Some(s) = remembered.filter(|s| s.version == version) {
+        return Ok(s);
+    }
+    if let Some(s) = tx.read_registry.clone().filter(|s| s.version == version) {
+        return Ok(s);
+    }
+    // Read after the version (the caller read it first): under PostgreSQL's read committed a
+    // change committed in between makes these rows newer than `version`, never older, and the
+    // version has then moved on, so the snapshot is not used again.
+    let institution = institution(tx).await?;
+    let models = models(tx).await?.into_iter().map(|m| (m.id.clone(), m)).collect();
+    let vendors = vendors(tx).await?.into_iter().map(|v| (v.id.clone(), v)).collect();
+    let documents = on!(tx, c => sqlx::query_as::<_, Document>(
+        "SELECT id, model_id, version, title_ja, title_en, body_ja, body_en, sha256, created_by, created_at \
+         FROM explanation_documents WHERE id IN (SELECT current_document_id FROM device_models)")
+        .fetch_all(c)
+        .await)?
+    .into_iter()
+    .map(|d| (d.id.clone(), d))
+    .collect();
+    let s = std::sync::Arc::new(Snapshot { version, institution, models, vendors, documents });
+    tx.read_registry = Some(s.clone());
+    Ok(s)
+}

@@ -152,3 +152,54 @@ both_dbs!(
         assert_eq!(verify(&store).await, Err(Break::HeadMismatch { head_seq: n }));
     }
 );
+
+both_dbs!(
+    /// Check-out remembers the registry and the chain head between transactions (issue #20); a
+    /// second process changing both in between must still be seen: the new contacts in the
+    /// consent, and a chain that does not fork.
+    async fn check_out_sees_changes_made_by_another_process(backend) {
+        let db = TestDb::new(backend).await;
+        let store = db.store(lending::testing::test_clock()).await;
+        let b = seed_basic(&store, 3).await;
+        let key = lending::testing::receipt_key();
+        let mut tx = store.read().await.unwrap();
+        let old_phone = lending::store::registry::institution(&mut tx).await.unwrap().unwrap().day_phone;
+        drop(tx);
+        let mut tx = store.begin().await.unwrap();
+        let first = loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0]), &key).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(first.consent.document_text.contains(&old_phone), "the consent names the day phone");
+
+        // Another process: its own pool and memory, on the same database.
+        let other = db.store(lending::testing::test_clock()).await;
+        raw(&other, "UPDATE institution SET day_phone = '03-9999-0000' WHERE id = 1").await.unwrap();
+        let mut tx = other.begin().await.unwrap();
+        loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[1]), &key).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        let third = loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[2]), &key).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(third.consent.document_text.contains("03-9999-0000"), "the new phone, not the remembered one");
+        assert!(!third.consent.document_text.contains(&old_phone));
+
+        // The other process appends again; this one's remembered head is then stale and the
+        // next append must still link to the real head.
+        let mut tx = store.read().await.unwrap();
+        assert_eq!(audit::count_action(&mut tx, "loan.check_out").await.unwrap(), 3);
+        drop(tx);
+        let n = verify(&store).await.expect("one unforked chain");
+        let mut tx = other.begin().await.unwrap();
+        tx.audit(&b.nurse, lending::audit::NewEvent::new("test.other", "loan", "y"));
+        tx.commit().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.audit(&b.nurse, lending::audit::NewEvent::new("test.after", "loan", "z"));
+        tx.commit().await.unwrap();
+        assert_eq!(verify(&store).await, Ok(n + 2));
+        let mut tx = store.read().await.unwrap();
+        let last = audit::recent(&mut tx, 2).await.unwrap();
+        assert_eq!((last[0].action.as_str(), last[1].action.as_str()), ("test.after", "test.other"));
+        drop(tx);
+        other.close().await;
+    }
+);
