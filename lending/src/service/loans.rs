@@ -892,8 +892,8 @@ pub async fn list(tx: &mut Tx, actor: &Actor, f: &loans::LoanFilter, page: i64, 
 pub(super) async fn with_kits(tx: &mut Tx, rows: Vec<loans::LoanRow>) -> Result<Vec<LoanSummary>> {
     let mut out = Vec::with_capacity(rows.len());
     for loan in rows {
-        let devices = loans::loan_devices(tx, &loan.id).await?;
-        out.push(LoanSummary { state: loans::LoanState::of(loan.closed_at, loan.voided_at), devices, loan });
+        let devices = loans::loan_devices(tx, &loan.loan.id).await?;
+        out.push(LoanSummary { state: loans::LoanState::of(loan.loan.closed_at, loan.voided_at), devices, loan });
     }
     Ok(out)
 }

@@ -13,6 +13,25 @@ use crate::timefmt::audit_time;
 const INSERT: &str = "INSERT INTO audit_events \
     (seq, at, actor_id, actor_login, role, action, target_type, target_id, patient_id, details, source, prev_hash, hash) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+/// Binds an event row's 13 columns in `COLUMNS` order (the same for either backend's query type).
+macro_rules! bind_event {
+    ($q:expr, $r:expr) => {
+        $q.bind($r.seq)
+            .bind(&$r.at)
+            .bind(&$r.actor_id)
+            .bind(&$r.actor_login)
+            .bind(&$r.role)
+            .bind(&$r.action)
+            .bind(&$r.target_type)
+            .bind(&$r.target_id)
+            .bind(&$r.patient_id)
+            .bind(&$r.details)
+            .bind(&$r.source)
+            .bind(&$r.prev_hash)
+            .bind(&$r.hash)
+    };
+}
+
 const COLUMNS: &str =
     "seq, at, actor_id, actor_login, role, action, target_type, target_id, patient_id, details, source, prev_hash, hash";
 
@@ -142,20 +161,7 @@ async fn append_if_head(tx: &mut Tx, (seq, hash): (i64, String), rows: &[EventRo
             }
             let mut q = sqlx::query(&sql).bind(last.seq).bind(&last.hash).bind(seq).bind(&hash);
             for r in rows {
-                q = q
-                    .bind(r.seq)
-                    .bind(&r.at)
-                    .bind(&r.actor_id)
-                    .bind(&r.actor_login)
-                    .bind(&r.role)
-                    .bind(&r.action)
-                    .bind(&r.target_type)
-                    .bind(&r.target_id)
-                    .bind(&r.patient_id)
-                    .bind(&r.details)
-                    .bind(&r.source)
-                    .bind(&r.prev_hash)
-                    .bind(&r.hash);
+                q = bind_event!(q, r);
             }
             let n = q.execute(&mut **t).await?.rows_affected();
             return Ok(n == rows.len() as u64);
@@ -186,20 +192,7 @@ async fn insert_chunk(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
     on!(tx, c => {
         let mut q = sqlx::query(&sql);
         for r in rows {
-            q = q
-                .bind(r.seq)
-                .bind(&r.at)
-                .bind(&r.actor_id)
-                .bind(&r.actor_login)
-                .bind(&r.role)
-                .bind(&r.action)
-                .bind(&r.target_type)
-                .bind(&r.target_id)
-                .bind(&r.patient_id)
-                .bind(&r.details)
-                .bind(&r.source)
-                .bind(&r.prev_hash)
-                .bind(&r.hash);
+            q = bind_event!(q, r);
         }
         q.execute(c).await.map(|r| r.rows_affected())
     })?;

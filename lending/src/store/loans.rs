@@ -626,15 +626,9 @@ pub struct LoanFilter {
 /// One loan as a list shows it (no patient data beyond the patient's id).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct LoanRow {
-    pub id: String,
-    pub patient_id: String,
-    pub consent_id: String,
-    pub lent_by: String,
-    pub lent_at: DateTime<Utc>,
-    pub due_on: NaiveDate,
-    pub purpose: String,
-    pub site: String,
-    pub closed_at: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub loan: Loan,
     pub voided_at: Option<DateTime<Utc>>,
 }
 
