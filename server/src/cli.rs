@@ -227,6 +227,13 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("LENDING_SERVER_LISTEN={}: cannot listen: {e}", cfg.server_listen))?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, backend = ?store.backend(), "staff service listening");
+            if !cfg.pdf_font.is_file() {
+                // Everything else works; only the archival PDFs and EHR exports need the font.
+                tracing::warn!(
+                    path = %cfg.pdf_font.display(),
+                    "PDF 用の日本語フォントがありません（apt-get install fonts-ipafont-gothic か LENDING_PDF_FONT） / the PDF font is missing: archival PDFs will fail"
+                );
+            }
             println!("listening on http://{addr}");
             let keys = cfg.secret_box()?;
             let receipts = cfg.receipt_key()?;
