@@ -99,20 +99,37 @@ pub struct EhrRecords {
     pub loans: Vec<LoanRecords>,
 }
 
-/// The patient copy of loan `loan_id`'s consent; audited.
-pub async fn patient_copy(tx: &mut Tx, actor: &Actor, loan_id: &str) -> Result<PatientCopy> {
+/// How a document is shown, which the audit records: a page on screen, or an archival PDF made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    OnScreen,
+    AsPdf,
+}
+
+/// The patient copy of loan `loan_id`'s consent; audited (`consent.view` on screen,
+/// `archive.patient_copy` as a PDF).
+pub async fn patient_copy(tx: &mut Tx, actor: &Actor, loan_id: &str, shown: Shown) -> Result<PatientCopy> {
     authorize(actor, Action::Read)?;
     let copy = read_copy(tx, loan_id).await?;
-    tx.audit(actor, NewEvent::new("archive.patient_copy", "consent", &copy.consent.id).patient(&copy.patient.id));
+    let action = match shown {
+        Shown::OnScreen => "consent.view",
+        Shown::AsPdf => "archive.patient_copy",
+    };
+    tx.audit(actor, NewEvent::new(action, "consent", &copy.consent.id).patient(&copy.patient.id));
     Ok(copy)
 }
 
-/// The return receipt of loan `loan_id` (404 while nothing is returned); audited.
-pub async fn return_receipt(tx: &mut Tx, actor: &Actor, loan_id: &str) -> Result<ReturnReceipt> {
+/// The return receipt of loan `loan_id` (404 while nothing is returned); audited
+/// (`loan.return_receipt` on screen, `archive.return_receipt` as a PDF).
+pub async fn return_receipt(tx: &mut Tx, actor: &Actor, loan_id: &str, shown: Shown) -> Result<ReturnReceipt> {
     authorize(actor, Action::Read)?;
     let loan = loans::get(tx, loan_id).await?.ok_or(Error::NotFound)?;
     let receipt = read_receipt(tx, loan).await?.ok_or(Error::NotFound)?;
-    tx.audit(actor, NewEvent::new("archive.return_receipt", "loan", &receipt.loan.id).patient(&receipt.patient.id));
+    let action = match shown {
+        Shown::OnScreen => "loan.return_receipt",
+        Shown::AsPdf => "archive.return_receipt",
+    };
+    tx.audit(actor, NewEvent::new(action, "loan", &receipt.loan.id).patient(&receipt.patient.id));
     Ok(receipt)
 }
 

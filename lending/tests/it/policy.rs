@@ -178,8 +178,12 @@ async fn call(name: &str, store: &Store, b: &Basic, actor: &Actor, n: usize) -> 
         )
         .await
         .map(drop),
-        "archive::patient_copy" => archive::patient_copy(tx, actor, "no-such-loan").await.map(drop),
-        "archive::return_receipt" => archive::return_receipt(tx, actor, "no-such-loan").await.map(drop),
+        "archive::patient_copy" => {
+            archive::patient_copy(tx, actor, "no-such-loan", archive::Shown::AsPdf).await.map(drop)
+        }
+        "archive::return_receipt" => {
+            archive::return_receipt(tx, actor, "no-such-loan", archive::Shown::AsPdf).await.map(drop)
+        }
         "archive::certificate" => archive::certificate(tx, actor, "no-such-wipe").await.map(drop),
         "archive::ehr_for_loan" => archive::ehr_for_loan(tx, actor, "no-such-loan").await.map(drop),
         "archive::ehr_for_patient" => archive::ehr_for_patient(tx, actor, "no-such-patient").await.map(drop),

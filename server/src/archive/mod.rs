@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use lending::service::archive;
+use lending::service::archive::{self, Shown};
 use lending::{Actor, Error};
 
 use crate::AppState;
@@ -63,12 +63,12 @@ pub async fn pdf(state: &AppState, actor: &Actor, doc: Document, id: &str) -> Re
     let mut tx = state.store.begin().await?;
     let (name, job): (String, Layout) = match doc {
         Document::PatientCopy => {
-            let c = archive::patient_copy(&mut tx, actor, id).await?;
+            let c = archive::patient_copy(&mut tx, actor, id, Shown::AsPdf).await?;
             let name = format!("consent-copy_{}.pdf", short(&c.loan.id));
             (name, Box::new(move || documents::patient_copy(font, &c)))
         }
         Document::ReturnReceipt => {
-            let r = archive::return_receipt(&mut tx, actor, id).await?;
+            let r = archive::return_receipt(&mut tx, actor, id, Shown::AsPdf).await?;
             let name = format!("return-receipt_{}.pdf", short(&r.loan.id));
             (name, Box::new(move || documents::return_receipt(font, &r)))
         }

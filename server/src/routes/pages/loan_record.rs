@@ -8,10 +8,10 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
-use lending::audit::NewEvent;
+use lending::service::archive::{self, Shown};
 use lending::service::idempotency::IdempotencyKey;
 use lending::service::loans::{self, DeviceCondition, KitReturn, LoanActions, LoanView};
-use lending::store::{devices, loans as loan_rows, patients, registry, users};
+use lending::store::users;
 use lending::Error;
 
 use super::loans::strokes_svg;
@@ -501,39 +501,29 @@ async fn return_receipt(
 ) -> Result<Response, PageError> {
     let lang = s.lang;
     let mut tx = state.store.begin().await?;
-    let loan = loan_rows::get(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
-    let patient = patients::get(&mut tx, &loan.patient_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
-    let inst = registry::institution(&mut tx).await?.ok_or_else(|| s.error(Error::NotFound))?;
-    let t = s.lang.t();
-    let mut returns = Vec::new();
-    for r in loan_rows::returns_of(&mut tx, &loan.id).await? {
-        let d = devices::get(&mut tx, &r.device_id).await?;
-        let model = match &d {
-            Some(d) => registry::model(&mut tx, &d.model_id).await?.map(|m| m.model_name).unwrap_or_default(),
-            None => String::new(),
-        };
-        returns.push(ReturnLine {
-            asset_tag: d.map(|d| d.asset_tag).unwrap_or_default(),
-            model,
-            at: lang.datetime(r.returned_at),
-            condition: condition(t, r.damaged, r.accessories_complete, r.cleaned),
-            notes: r.condition_notes,
-            returned_by: r.returned_by_name,
-            received_by: users::get(&mut tx, &r.received_by).await?.map(|u| u.name).unwrap_or_default(),
-        });
-    }
-    if returns.is_empty() {
-        return Err(s.error(Error::NotFound));
-    }
-    tx.audit(&s.actor, NewEvent::new("loan.return_receipt", "loan", &loan.id).patient(&patient.id));
+    let r = archive::return_receipt(&mut tx, &s.actor, &id, Shown::OnScreen).await.map_err(|e| s.error(e))?;
     tx.commit().await?;
+    let t = s.lang.t();
+    let returns = r
+        .returns
+        .into_iter()
+        .map(|line| ReturnLine {
+            asset_tag: line.device.device.asset_tag,
+            model: line.device.model.model_name,
+            at: lang.datetime(line.ret.returned_at),
+            condition: condition(t, line.ret.damaged, line.ret.accessories_complete, line.ret.cleaned),
+            notes: line.ret.condition_notes,
+            returned_by: line.ret.returned_by_name,
+            received_by: line.received_by,
+        })
+        .collect();
     let page = ReceiptPage {
         c: s.chrome(),
-        id: loan.id,
-        clinic: inst.name,
-        day_phone: inst.day_phone,
-        night_phone: inst.night_phone,
-        patient: s.lang.patient_addressed(&patient.name, &patient.number),
+        id: r.loan.id,
+        clinic: r.institution.name,
+        day_phone: r.institution.day_phone,
+        night_phone: r.institution.night_phone,
+        patient: s.lang.patient_addressed(&r.patient.name, &r.patient.number),
         returns,
     };
     Ok(render(&page))

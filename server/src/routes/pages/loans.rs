@@ -9,13 +9,13 @@ use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use chrono::{Duration, NaiveDate};
-use lending::audit::NewEvent;
+use lending::service::archive::{self, Shown};
 use lending::service::auth::{self, SessionPolicy};
 use lending::service::drafts;
 use lending::service::idempotency::IdempotencyKey;
 use lending::service::loans::{self, CheckOutRequest, ConsentInput, ProxyWriting};
 use lending::service::patients as patient_search;
-use lending::store::{devices, loans as loan_rows, patients, registry, users};
+use lending::store::{devices, patients, registry};
 use lending::{DeviceStatus, Error};
 
 use super::patients::{Pager, PatientLine, Search};
@@ -472,33 +472,21 @@ struct CopyPage {
 async fn copy(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
     let lang = s.lang;
     let mut tx = state.store.begin().await?;
-    let loan = loan_rows::get(&mut tx, &id).await?.ok_or_else(|| s.error(Error::NotFound))?;
-    let consent = loan_rows::consent(&mut tx, &loan.consent_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
-    let patient = patients::get(&mut tx, &loan.patient_id).await?.ok_or_else(|| s.error(Error::NotFound))?;
-    let inst = registry::institution(&mut tx).await?.ok_or_else(|| s.error(Error::NotFound))?;
-    let mut tags = Vec::new();
-    for d in loan_rows::device_ids(&mut tx, &loan.id).await? {
-        if let Some(d) = devices::get(&mut tx, &d).await? {
-            tags.push(d.asset_tag);
-        }
-    }
-    tags.sort();
-    let explainer = users::get(&mut tx, &consent.explained_by).await?.map(|u| u.name).unwrap_or_default();
-    let voided = loan_rows::void_of(&mut tx, &loan.id).await?.is_some();
-    tx.audit(&s.actor, NewEvent::new("consent.view", "consent", &consent.id).patient(&patient.id));
+    let c = archive::patient_copy(&mut tx, &s.actor, &id, Shown::OnScreen).await.map_err(|e| s.error(e))?;
     tx.commit().await?;
     let t = s.lang.t();
+    let consent = c.consent;
     let page = CopyPage {
         c: s.chrome(),
-        id: loan.id.clone(),
-        voided,
-        clinic: inst.name,
-        day_phone: inst.day_phone,
-        night_phone: inst.night_phone,
-        patient: s.lang.patient_addressed(&patient.name, &patient.number),
-        devices: tags.join("、"),
-        lent_on: lang.datetime(loan.lent_at),
-        due_on: lang.date(loan.due_on),
+        id: c.loan.id,
+        voided: c.voided_at.is_some(),
+        clinic: c.institution.name,
+        day_phone: c.institution.day_phone,
+        night_phone: c.institution.night_phone,
+        patient: s.lang.patient_addressed(&c.patient.name, &c.patient.number),
+        devices: c.devices.into_iter().map(|d| d.device.asset_tag).collect::<Vec<_>>().join("、"),
+        lent_on: lang.datetime(c.loan.lent_at),
+        due_on: lang.date(c.loan.due_on),
         text: consent.document_text,
         signer: consent.signer_name,
         relationship: super::loan_record::relationship(t, &consent.relationship),
@@ -510,7 +498,7 @@ async fn copy(State(state): State<AppState>, s: Staff, Path(id): Path<String>) -
         // As an image: even an API client's SVG cannot run script there.
         signature_b64: base64::engine::general_purpose::STANDARD.encode(consent.signature_svg.as_bytes()),
         signed_at: lang.datetime(consent.signed_at),
-        explained_by: explainer,
+        explained_by: c.explained_by,
         code: consent.verification_code,
         sha: consent.document_sha256,
     };
