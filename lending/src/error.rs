@@ -55,6 +55,9 @@ pub enum Error {
     Other(#[from] anyhow::Error),
 }
 
+/// The last page number a list accepts (checked by [`Error::check_page`]).
+pub const MAX_PAGE: i64 = 100_000;
+
 impl Error {
     pub fn conflict(ja: impl Into<Cow<'static, str>>, en: impl Into<Cow<'static, str>>) -> Self {
         Self::Conflict(Reason::new(ja, en))
@@ -62,6 +65,31 @@ impl Error {
 
     pub fn invalid(field: &str, ja: &str, en: &str) -> Self {
         Self::Validation(vec![FieldError::new(field, ja, en)])
+    }
+
+    /// An API filter that was given must not be empty ("any" is said by leaving it out), so
+    /// `?nurse=` is refused instead of guessed at.
+    pub fn check_filter(value: &str, field: &str, label_ja: &str) -> Result<(), Self> {
+        if value.is_empty() {
+            return Err(Self::invalid(
+                field,
+                &format!("{label_ja}が空です。指定しない場合は項目ごと省いてください。"),
+                &format!("{field} is empty; leave it out to mean any."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A 1-based page number of a list the API pages through: 1 to [`MAX_PAGE`].
+    pub fn check_page(page: i64) -> Result<(), Self> {
+        if (1..=MAX_PAGE).contains(&page) {
+            return Ok(());
+        }
+        Err(Self::invalid(
+            "page",
+            "ページは 1 から 100000 までの数で指定してください。",
+            "page must be from 1 to 100000.",
+        ))
     }
 
     /// Two refusals as one, so every wrong field is reported at once (a non-field error wins).

@@ -864,15 +864,12 @@ pub struct LoanPage {
 /// newest first. Names no patient (ids only), so it is not a read of patient data.
 pub async fn list(tx: &mut Tx, actor: &Actor, f: &loans::LoanFilter, page: i64, per_page: i64) -> Result<LoanPage> {
     authorize(actor, Action::Read)?;
-    let page_ok = (1..=100_000).contains(&page);
+    let page_refused = Error::check_page(page).err();
     let size_ok = (1..=LIST_MAX_PER_PAGE).contains(&per_page);
+    let page_ok = page_refused.is_none();
     let mut refusal = Error::Validation(Vec::new());
-    if !page_ok {
-        refusal = refusal.merge(Error::invalid(
-            "page",
-            "ページは 1 から 100000 までの数で指定してください。",
-            "page must be from 1 to 100000.",
-        ));
+    if let Some(e) = page_refused {
+        refusal = refusal.merge(e);
     }
     if !size_ok {
         refusal = refusal.merge(Error::invalid(

@@ -163,7 +163,7 @@ impl Filter {
     pub const PER_PAGE: i64 = 50;
 
     pub fn page(&self) -> i64 {
-        self.page.clamp(1, 100_000)
+        self.page.clamp(1, crate::error::MAX_PAGE)
     }
 
     /// From a query string's pairs (`view`, `nurse`, `site`, `sort`, `desc`, `page`), as the
@@ -180,9 +180,10 @@ impl Filter {
                 "site" => not_empty(v, "site", "拠点").map(|x| f.site = Some(x)),
                 "desc" => one_of([false, true], |b| if b { "true" } else { "false" }, v, "desc", "降順の指定")
                     .map(|x| f.desc = x),
-                "page" => v.parse().ok().filter(|p| *p >= 1).map(|p| f.page = p).ok_or_else(|| {
-                    Error::invalid("page", "ページ番号が正しくありません。", "page must be a positive number.")
-                }),
+                "page" => match v.parse() {
+                    Ok(p) => Error::check_page(p).map(|()| f.page = p),
+                    Err(_) => Error::check_page(0),
+                },
                 _ => Ok(()),
             };
             if let Err(e) = parsed {
@@ -238,13 +239,7 @@ fn one_of<T: Copy, const N: usize>(
 
 /// A filter value that, when given, is not empty.
 fn not_empty(value: &str, field: &str, label_ja: &str) -> crate::Result<String> {
-    if value.is_empty() {
-        return Err(Error::invalid(
-            field,
-            &format!("{label_ja}が空です。指定しない場合は項目ごと省いてください。"),
-            &format!("{field} is empty; leave it out to mean any."),
-        ));
-    }
+    Error::check_filter(value, field, label_ja)?;
     Ok(value.to_owned())
 }
 

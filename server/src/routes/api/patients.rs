@@ -5,6 +5,7 @@ use axum::Json;
 use lending::service::patients::{self as patient_search, PatientEdit};
 use lending::store::loans::PatientLoan;
 use lending::store::patients::Patient;
+use lending::Error;
 use serde::Deserialize;
 
 use crate::auth::ApiUser;
@@ -33,9 +34,11 @@ async fn search(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<Vec<Patient>>> {
+    let page = q.page.unwrap_or(1);
+    Error::check_page(page)?;
     // A write transaction: the read itself is recorded, atomically with what was shown.
     let mut tx = state.store.begin().await?;
-    let found = patient_search::search(&mut tx, &actor, &q.q, q.page.unwrap_or(1), PER_PAGE).await?;
+    let found = patient_search::search(&mut tx, &actor, &q.q, page, PER_PAGE).await?;
     tx.commit().await?;
     Ok(Json(found.patients))
 }

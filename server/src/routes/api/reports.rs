@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use lending::service::custody::{self, NewCheck};
+use lending::Error;
 use lending::service::monthly::{self, Month, Report};
 use lending::service::oversight;
 use lending::store::custody::CustodyCheck;
@@ -93,6 +94,13 @@ async fn inspection_csv(
     ApiQuery(q): Pairs,
 ) -> ApiResult<Response> {
     let value = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    for (k, v) in &q {
+        match k.as_str() {
+            "from" => Error::check_filter(v.trim(), "from", "開始日")?,
+            "until" => Error::check_filter(v.trim(), "until", "終了日")?,
+            _ => {}
+        }
+    }
     let body = write_tx!(state, |tx| lending::service::inspection::csv(
         tx,
         &actor,

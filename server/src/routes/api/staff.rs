@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lending::audit::EventRow;
+use lending::Error;
 use lending::service::outbox;
 use lending::service::oversight::{self, AuditFilter};
 use lending::service::users::{self, Me, StaffMember};
@@ -65,26 +66,21 @@ async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The log viewer's filters (`/audit`): empty matches everything.
+/// The log viewer's filters (`/audit`): one left out matches everything; one given must not be
+/// empty.
 #[derive(Deserialize)]
 struct AuditQuery {
     /// A staff member's id.
-    #[serde(default)]
-    user: String,
+    user: Option<String>,
     /// A patient's 院内ID.
-    #[serde(default)]
-    patient: String,
+    patient: Option<String>,
     /// A device's asset tag.
-    #[serde(default)]
-    device: String,
-    #[serde(default)]
-    action: String,
+    device: Option<String>,
+    action: Option<String>,
     /// `YYYY-MM-DD`, Japan time, included.
-    #[serde(default)]
-    from: String,
+    from: Option<String>,
     /// `YYYY-MM-DD`, Japan time, included.
-    #[serde(default)]
-    until: String,
+    until: Option<String>,
     #[serde(default)]
     patient_data_only: bool,
     #[serde(default)]
@@ -152,17 +148,31 @@ async fn audit_log(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditPage>> {
     let limit = q.limit.unwrap_or(AUDIT_DEFAULT);
+    let mut refused: Option<Error> = None;
+    let mut given = |v: Option<String>, field: &str, label_ja: &str| {
+        let v = v?;
+        if let Err(e) = Error::check_filter(&v, field, label_ja) {
+            refused = Some(match refused.take() {
+                Some(r) => r.merge(e),
+                None => e,
+            });
+        }
+        Some(v)
+    };
     let f = AuditFilter {
-        user: q.user,
-        patient: q.patient,
-        device: q.device,
-        action: q.action,
-        from: q.from,
-        until: q.until,
+        user: given(q.user, "user", "職員").unwrap_or_default(),
+        patient: given(q.patient, "patient", "患者").unwrap_or_default(),
+        device: given(q.device, "device", "機器").unwrap_or_default(),
+        action: given(q.action, "action", "操作").unwrap_or_default(),
+        from: given(q.from, "from", "開始日").unwrap_or_default(),
+        until: given(q.until, "until", "終了日").unwrap_or_default(),
         patient_data_only: q.patient_data_only,
         include_lists: q.include_lists,
         before: q.before,
     };
+    if let Some(e) = refused {
+        return Err(e.into());
+    }
     // Reading the log is itself logged: a write transaction.
     let rows = write_tx!(state, |tx| oversight::audit_page(tx, &actor, &f, limit));
     let full = i64::try_from(rows.len()).is_ok_and(|n| n == limit);
