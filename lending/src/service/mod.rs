@@ -44,10 +44,11 @@ pub(crate) fn required(field: &str, value: &str, max_chars: usize, label_ja: &st
     bounded(field, v, max_chars, label_ja)
 }
 
-/// An optional, trimmed, bounded text field.
+/// An optional, trimmed, bounded text field. The limit counts what was sent, spaces included,
+/// as the API's schema states it (`maxLength`).
 pub(crate) fn bounded(field: &str, value: &str, max_chars: usize, label_ja: &str) -> Result<String> {
     let v = value.trim();
-    if v.chars().count() > max_chars {
+    if value.chars().count() > max_chars {
         return Err(Error::invalid(
             field,
             &format!("{label_ja}は{max_chars}文字以内で入力してください。"),

@@ -5,11 +5,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use lending::service::custody::{self, NewCheck};
-use lending::Error;
 use lending::service::monthly::{self, Month, Report};
 use lending::service::oversight;
 use lending::store::custody::CustodyCheck;
 use lending::store::dashboard::{self, Filter, Summary};
+use lending::Error;
 use serde_json::{json, Value};
 
 use crate::auth::ApiUser;

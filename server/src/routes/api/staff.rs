@@ -7,11 +7,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lending::audit::EventRow;
-use lending::Error;
 use lending::service::outbox;
 use lending::service::oversight::{self, AuditFilter};
 use lending::service::users::{self, Me, StaffMember};
 use lending::store::users::TokenInfo;
+use lending::Error;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::ApiUser;
