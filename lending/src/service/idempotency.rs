@@ -82,7 +82,7 @@ pub(crate) async fn once<T>(
     load: impl AsyncFnOnce(&mut Tx, String) -> Result<T>,
     work: impl AsyncFnOnce(&mut Tx) -> Result<T>,
 ) -> Result<T> {
-    match begin(tx, actor, key, op, fingerprint).await? {
+    match begin(tx, actor, key, op.as_str(), fingerprint).await? {
         Begun::Done(id) => load(tx, id).await,
         Begun::Fresh => {
             let out = work(tx).await?;
@@ -103,20 +103,14 @@ enum Begun {
 
 /// Claims `key` for `op` on the request described by `fingerprint` (what must be the same for a
 /// repeat: patient and devices, device, wipe). Without a key every request is fresh.
-async fn begin(
-    tx: &mut Tx,
-    actor: &Actor,
-    key: Option<&IdempotencyKey>,
-    op: Operation,
-    fingerprint: &str,
-) -> Result<Begun> {
+async fn begin(tx: &mut Tx, actor: &Actor, key: Option<&IdempotencyKey>, op: &str, fingerprint: &str) -> Result<Begun> {
     let Some(key) = key else { return Ok(Begun::Fresh) };
     let fingerprint = sha256_hex(fingerprint);
-    if idempotency::claim(tx, &actor.user_id, key.as_str(), op.as_str(), &fingerprint).await? {
+    if idempotency::claim(tx, &actor.user_id, key.as_str(), op, &fingerprint).await? {
         return Ok(Begun::Fresh);
     }
     let done = idempotency::get(tx, &actor.user_id, key.as_str()).await?.ok_or(Error::NotFound)?;
-    if done.operation != op.as_str() || done.fingerprint != fingerprint {
+    if done.operation != op || done.fingerprint != fingerprint {
         return Err(Error::invalid(
             "idempotency_key",
             "この画面の内容はすでに送信済みです。画面を開き直して入力してください。",
@@ -132,6 +126,28 @@ async fn finish(tx: &mut Tx, actor: &Actor, key: Option<&IdempotencyKey>, result
         Some(key) => idempotency::set_result(tx, &actor.user_id, key.as_str(), result_id).await,
         None => Ok(()),
     }
+}
+
+/// For a write whose answer is kept with its key (the API's other state-changing requests,
+/// `operation` naming the route): `Some(first answer)` when this key already did this request, so
+/// nothing is to be written; `None` when the key is claimed now (or there is none): do the work
+/// and [`remember`] its answer in the same transaction.
+pub async fn replay(
+    tx: &mut Tx,
+    actor: &Actor,
+    key: Option<&IdempotencyKey>,
+    operation: &str,
+    fingerprint: &str,
+) -> Result<Option<String>> {
+    Ok(match begin(tx, actor, key, operation, fingerprint).await? {
+        Begun::Done(answer) => Some(answer),
+        Begun::Fresh => None,
+    })
+}
+
+/// Keeps the answer of fresh keyed work (see [`replay`]), in its transaction.
+pub async fn remember(tx: &mut Tx, actor: &Actor, key: Option<&IdempotencyKey>, answer: &str) -> Result<()> {
+    finish(tx, actor, key, answer).await
 }
 
 /// Forgets keys older than [`KEEP_DAYS`] (the worker's round).

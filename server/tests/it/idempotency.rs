@@ -197,3 +197,94 @@ both_dbs!(
         app.stop().await;
     }
 );
+
+both_dbs!(
+    async fn every_other_api_write_is_done_once_per_key(backend) {
+        // The API's other state-changing requests take an Idempotency-Key too (SPEC §9): the
+        // same request again with the key gets the first answer and writes nothing (the audit
+        // chain's head does not move); the key on another request is refused.
+        let app = spawn_app(backend).await;
+        let b = seed_basic(&app.store, 3).await;
+        let (a1, n1) = (app.token("a1").await, app.token("n1").await);
+        let head = async || {
+            let mut tx = app.store.read().await.unwrap();
+            lending::store::audit::head(&mut tx).await.unwrap().0
+        };
+        let post = |path: &str, token: &str, key: &str, body: Option<Value>| {
+            let r = app.client.post(app.url(path)).bearer_auth(token).header("idempotency-key", key);
+            match body {
+                Some(body) => r.json(&body),
+                None => r,
+            }
+        };
+        let institution = json!({
+            "name": "さくら訪問看護ステーション", "name_en": "Sakura Home Nursing",
+            "day_phone": "03-1234-5678", "day_hours": "平日 9:00〜17:00", "day_hours_en": "Weekdays 9:00-17:00",
+            "night_phone": "090-1234-5678", "night_hours": "夜間・休日", "night_hours_en": "Nights and holidays",
+            "email": "info@example.jp", "address": "東京都", "public_base_url": "https://help.example.jp",
+        });
+        let device = b.devices[2].clone();
+        // Lent, so that it can be reported lost.
+        let checkout = json!({
+            "patient_id": b.patients[0], "device_ids": [device], "due_on": "2099-01-01",
+            "consent": {
+                "signer_name": "山田 太郎", "relationship": "family",
+                "signature_svg": lending::demo::DEMO_SIGNATURE, "document_ids": [b.document_id],
+            },
+        });
+        let r = app.client.post(app.url("/api/v1/loans")).bearer_auth(&n1).json(&checkout).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let cases: Vec<(&str, String, Option<Value>, &str, StatusCode)> = vec![
+            ("a1", "/api/v1/patients".into(), Some(json!({ "number": "P-900001", "name": "青木 花" })), "patient", StatusCode::CREATED),
+            ("a1", "/api/v1/vendors".into(), Some(json!({ "name": "ケア機器株式会社" })), "vendor", StatusCode::CREATED),
+            ("a1", "/api/v1/institution".into(), Some(institution), "institution", StatusCode::NO_CONTENT),
+            (
+                "a1",
+                format!("/api/v1/models/{}/documents", b.model_id),
+                Some(json!({ "title_ja": "ご説明（第2版）", "body_ja": "本文" })),
+                "document",
+                StatusCode::CREATED,
+            ),
+            ("a1", format!("/api/v1/devices/{device}/rotate-label"), None, "rotate", StatusCode::OK),
+            (
+                "n1",
+                format!("/api/v1/devices/{device}/lost"),
+                Some(json!({ "kind": "lost", "description": "訪問先で見当たらない" })),
+                "lost",
+                StatusCode::CREATED,
+            ),
+            ("n1", format!("/api/v1/devices/{device}/found"), None, "found", StatusCode::NO_CONTENT),
+            ("n1", format!("/api/v1/devices/{device}/maintenance"), None, "maintenance", StatusCode::NO_CONTENT),
+        ];
+        for (who, path, body, name, status) in cases {
+            let token = if who == "a1" { &a1 } else { &n1 };
+            let key = format!("{name}-key-000000000001");
+            let first = post(&path, token, &key, body.clone()).send().await.unwrap();
+            assert_eq!(first.status(), status, "{path}");
+            let first = first.text().await.unwrap();
+            let before = head().await;
+            let again = post(&path, token, &key, body.clone()).send().await.unwrap();
+            assert_eq!(again.status(), status, "{path}: the repeat gets the first answer");
+            assert_eq!(again.text().await.unwrap(), first, "{path}");
+            assert_eq!(head().await, before, "{path}: the repeat wrote nothing");
+            // The same key for another request (another body, or another device) is refused.
+            let (other_path, other) = match body {
+                Some(mut v) => {
+                    v["name"] = json!("別の名前");
+                    v["title_ja"] = json!("別の表題");
+                    v["description"] = json!("別の説明");
+                    (path.clone(), Some(v))
+                }
+                None => (path.replace(&device, &b.devices[1]), None),
+            };
+            let r = post(&other_path, token, &key, other).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["fields"][0]["field"], "idempotency_key", "{path}");
+        }
+        // Without a key a repeat is a new request.
+        let r = post(&format!("/api/v1/devices/{device}/rotate-label"), &a1, "", None).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        app.stop().await;
+    }
+);

@@ -54,8 +54,20 @@ fn the_document_lists_every_api_route_and_nothing_else() {
         assert!(op["responses"]["401"].is_object(), "{m} {p}: documents the 401 error");
         let responses = op["responses"].as_object().unwrap();
         assert!(responses.keys().any(|s| s.starts_with('2')), "{m} {p}: a success response");
+        let params = op["parameters"].as_array().cloned().unwrap_or_default();
         if m == "post" {
             assert!(responses.contains_key("403"), "{m} {p}: writes document the 403 for read-only roles");
+            // SPEC §9: every state-changing request takes an idempotency key. Verifying the audit
+            // chain writes only its own audit event, and a repeat should verify again.
+            let keyed = params.iter().any(|x| x["$ref"] == "#/components/parameters/IdempotencyKey");
+            assert_eq!(keyed, p != "/api/v1/audit/verify", "{m} {p}: the Idempotency-Key header");
+        }
+        // One error format: a JSON body that is not JSON is 415, input that cannot be read 422.
+        if op["requestBody"]["content"]["application/json"].is_object() {
+            assert!(responses.contains_key("415") && responses.contains_key("422"), "{m} {p}: 415 and 422");
+        }
+        if params.iter().any(|x| x["in"] == "query") {
+            assert!(responses.contains_key("422"), "{m} {p}: a query that cannot be read is 422");
         }
         for param in p.split('/').filter(|s| s.starts_with('{')) {
             let name = param.trim_matches(|c| c == '{' || c == '}');

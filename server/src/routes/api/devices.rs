@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use lending::service::custody::LoanCustody;
 use lending::service::devices::DeviceHistory;
@@ -10,11 +11,12 @@ use lending::store::devices::IncidentRecord;
 use lending::store::devices::{self, Device};
 use lending::{DeviceStatus, Error};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::{write_once, IdemKey};
 use crate::auth::ApiUser;
 use crate::routes::Routes;
-use crate::{write_tx, AppState};
+use crate::AppState;
 use lending::web::json::{ApiJson, ApiPath, ApiQuery, ApiResult};
 
 pub fn routes() -> Routes {
@@ -85,7 +87,7 @@ async fn show(
     Ok(Json(devices::get(&mut tx, &id).await?.ok_or(Error::NotFound)?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct LostRequest {
     /// `lost` or `stolen`.
     kind: String,
@@ -95,48 +97,65 @@ struct LostRequest {
 
 async fn lost(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<LostRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let incident = write_tx!(state, |tx| incidents::report_lost(tx, &actor, &id, &req.kind, &req.description));
-    Ok((StatusCode::CREATED, Json(json!({ "incident_id": incident.id }))))
+) -> ApiResult<Response> {
+    let fingerprint = format!("{id} {req:?}");
+    write_once(&state, &actor, key, ("device.lost", &fingerprint), StatusCode::CREATED, async |tx| {
+        let incident = incidents::report_lost(tx, &actor, &id, &req.kind, &req.description).await?;
+        Ok(json!({ "incident_id": incident.id }))
+    })
+    .await
 }
 
 async fn found(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    write_tx!(state, |tx| incidents::mark_found(tx, &actor, &id));
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    write_once(&state, &actor, key, ("device.found", &id), StatusCode::NO_CONTENT, async |tx| {
+        incidents::mark_found(tx, &actor, &id).await
+    })
+    .await
 }
 
 async fn write_off(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    write_tx!(state, |tx| incidents::write_off(tx, &actor, &id));
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    write_once(&state, &actor, key, ("device.write_off", &id), StatusCode::NO_CONTENT, async |tx| {
+        incidents::write_off(tx, &actor, &id).await
+    })
+    .await
 }
 
 async fn to_maintenance(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    write_tx!(state, |tx| incidents::send_to_maintenance(tx, &actor, &id));
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    write_once(&state, &actor, key, ("device.maintenance", &id), StatusCode::NO_CONTENT, async |tx| {
+        incidents::send_to_maintenance(tx, &actor, &id).await
+    })
+    .await
 }
 
 async fn from_maintenance(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    write_tx!(state, |tx| incidents::back_from_maintenance(tx, &actor, &id));
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    write_once(&state, &actor, key, ("device.maintenance_return", &id), StatusCode::NO_CONTENT, async |tx| {
+        incidents::back_from_maintenance(tx, &actor, &id).await
+    })
+    .await
 }
 
 /// One printable label (70 × 37 mm, or the size of `?layout=`), SVG with real text.
@@ -162,21 +181,31 @@ struct LabelQuery {
 /// A new label token; the old label's page then says it is no longer valid.
 async fn rotate_label(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
-    let token = write_tx!(state, |tx| lending::service::labels::rotate_token(tx, &actor, &id));
-    Ok(Json(json!({ "url": lending::labels::label_url(&state.cfg.public_base_url, &token) })))
+) -> ApiResult<Response> {
+    let base = &state.cfg.public_base_url;
+    write_once(&state, &actor, key, ("device.rotate_label", &id), StatusCode::OK, async |tx| {
+        let token = lending::service::labels::rotate_token(tx, &actor, &id).await?;
+        Ok(json!({ "url": lending::labels::label_url(base, &token) }))
+    })
+    .await
 }
 
 /// `POST /api/v1/devices/import` with a CSV body: all rows or none; bad rows named (422).
 async fn import(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     body: axum::body::Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let n = write_tx!(state, |tx| lending::service::import::import_devices(tx, &actor, &body));
-    Ok((StatusCode::CREATED, Json(json!({ "imported": n }))))
+) -> ApiResult<Response> {
+    let fingerprint = String::from_utf8_lossy(&body);
+    write_once(&state, &actor, key, ("device.import", &fingerprint), StatusCode::CREATED, async |tx| {
+        let n = lending::service::import::import_devices(tx, &actor, &body).await?;
+        Ok(json!({ "imported": n }))
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use lending::service::loans::LoanActions;
 use lending::service::loans::{self, CheckOutRequest, DeviceCondition, KitReturn, LoanPage, ReturnRequest};
@@ -10,7 +11,7 @@ use lending::store::outbox::SentReminder;
 use lending::Error;
 use serde::Serialize;
 
-use super::IdemKey;
+use super::{write_once, IdemKey};
 use crate::auth::ApiUser;
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
@@ -47,7 +48,7 @@ async fn verify_code(
     Ok(Json(loans::check_receipt(&mut tx, &state.receipts, &id).await?))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 struct WithdrawRequest {
     #[serde(default)]
     signer_name: String,
@@ -58,12 +59,16 @@ struct WithdrawRequest {
 /// The patient withdraws consent: recorded, and the loan's devices are to be collected.
 async fn withdraw(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<WithdrawRequest>,
-) -> ApiResult<StatusCode> {
-    write_tx!(state, |tx| loans::withdraw_consent(tx, &actor, &id, &req.signer_name, &req.reason));
-    Ok(StatusCode::CREATED)
+) -> ApiResult<Response> {
+    let fingerprint = format!("{id} {req:?}");
+    write_once(&state, &actor, key, ("consent.withdraw", &fingerprint), StatusCode::CREATED, async |tx| {
+        loans::withdraw_consent(tx, &actor, &id, &req.signer_name, &req.reason).await
+    })
+    .await
 }
 
 /// Open loans signed on an explanation document that has since been revised.

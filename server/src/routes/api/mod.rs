@@ -14,12 +14,16 @@ pub mod wipes;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::response::IntoResponse;
-use lending::service::idempotency::IdempotencyKey;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lending::service::idempotency::{self, IdempotencyKey};
+use lending::{Actor, Tx};
+use serde::Serialize;
 
 use crate::auth::ApiUser;
 use crate::routes::Routes;
-use lending::web::json::{self, ApiError};
+use crate::AppState;
+use lending::web::json::{self, ApiError, ApiResult};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -64,6 +68,36 @@ impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
         let raw = parts.headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{fffd}"));
         IdempotencyKey::parse(raw).map(Self).map_err(ApiError::Domain)
     }
+}
+
+/// A write done once per `Idempotency-Key` (SPEC §9), for the routes whose service keeps no
+/// result id of its own: the first answer is kept with the key in the write's transaction, and a
+/// repeat of the same request (`operation`, `fingerprint`) gets that answer back and writes
+/// nothing; the same key on another request is refused (422). Answers `status` with the JSON of
+/// what `work` returned (no body for 204).
+pub async fn write_once<T: Serialize>(
+    state: &AppState,
+    actor: &Actor,
+    IdemKey(key): IdemKey,
+    (operation, fingerprint): (&str, &str),
+    status: StatusCode,
+    work: impl AsyncFnOnce(&mut Tx) -> lending::Result<T>,
+) -> ApiResult<Response> {
+    let mut tx = state.store.begin().await?;
+    let answer = if let Some(first) = idempotency::replay(&mut tx, actor, key.as_ref(), operation, fingerprint).await? {
+        first
+    } else {
+        let out = work(&mut tx).await?;
+        let answer = serde_json::to_string(&out).map_err(|e| lending::Error::Other(e.into()))?;
+        idempotency::remember(&mut tx, actor, key.as_ref(), &answer).await?;
+        answer
+    };
+    tx.commit().await?;
+    Ok(if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        (status, [(header::CONTENT_TYPE, "application/json")], answer).into_response()
+    })
 }
 
 /// Runs a write in one transaction and commits it; the error (if any) maps to its status.

@@ -1,6 +1,8 @@
 //! Patients: every read of patient data is an audit event (who looked, from where).
 
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use lending::service::patients::{self as patient_search, PatientEdit};
 use lending::store::loans::PatientLoan;
@@ -8,6 +10,7 @@ use lending::store::patients::Patient;
 use lending::Error;
 use serde::Deserialize;
 
+use super::{write_once, IdemKey};
 use crate::auth::ApiUser;
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
@@ -65,9 +68,14 @@ async fn show(
 /// The 院内ID cannot change. Audited with the names of the fields that changed.
 async fn edit(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(e): ApiJson<PatientEdit>,
-) -> ApiResult<Json<Patient>> {
-    Ok(Json(write_tx!(state, |tx| patient_search::edit(tx, &actor, &id, &e))))
+) -> ApiResult<Response> {
+    let fingerprint = format!("{id} {e:?}");
+    write_once(&state, &actor, key, ("patient.edit", &fingerprint), StatusCode::OK, async |tx| {
+        patient_search::edit(tx, &actor, &id, &e).await
+    })
+    .await
 }

@@ -2,14 +2,17 @@
 //! reports page.
 
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use lending::service::reports::{self, ReportRow};
 use lending::Error;
 use serde::Deserialize;
 
+use super::{write_once, IdemKey};
 use crate::auth::ApiUser;
 use crate::routes::Routes;
-use crate::{write_tx, AppState};
+use crate::AppState;
 use lending::web::json::{ApiJson, ApiPath, ApiQuery, ApiResult};
 
 pub fn routes() -> Routes {
@@ -56,7 +59,7 @@ async fn show(
     Ok(Json(reports::get(&mut tx, &actor, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct ResolveRequest {
     /// What was done (up to 2,000 characters).
     #[serde(default)]
@@ -66,13 +69,15 @@ struct ResolveRequest {
 /// Marks an open report resolved; one already resolved is a conflict (409).
 async fn resolve(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ResolveRequest>,
-) -> ApiResult<Json<ReportRow>> {
-    let row = write_tx!(state, |tx| async {
+) -> ApiResult<Response> {
+    let fingerprint = format!("{id} {req:?}");
+    write_once(&state, &actor, key, ("problem_report.resolve", &fingerprint), StatusCode::OK, async |tx| {
         reports::resolve(tx, &actor, &id, &req.resolution).await?;
         reports::get(tx, &actor, &id).await
-    });
-    Ok(Json(row))
+    })
+    .await
 }

@@ -3,15 +3,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use lending::service::registry::{self, NewDevice, NewDocument, NewModel, NewPatient};
 use lending::store::registry::{DeviceModel, Document, Institution, Vendor};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::{write_once, IdemKey};
 use crate::auth::ApiUser;
 use crate::routes::Routes;
-use crate::{write_tx, AppState};
+use crate::AppState;
 use lending::web::json::{ApiJson, ApiPath, ApiResult};
 
 pub fn routes() -> Routes {
@@ -37,11 +39,15 @@ async fn institution(_user: ApiUser, State(state): State<AppState>) -> ApiResult
 
 async fn save_institution(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiJson(i): ApiJson<Institution>,
-) -> ApiResult<StatusCode> {
-    write_tx!(state, |tx| registry::save_institution(tx, &actor, &i));
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    let fingerprint = format!("{i:?}");
+    write_once(&state, &actor, key, ("institution.save", &fingerprint), StatusCode::NO_CONTENT, async |tx| {
+        registry::save_institution(tx, &actor, &i).await
+    })
+    .await
 }
 
 async fn vendors(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json<Vec<Vendor>>> {
@@ -49,7 +55,7 @@ async fn vendors(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Jso
     Ok(Json(lending::store::registry::vendors(&mut tx).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct NewVendor {
     name: String,
     #[serde(default)]
@@ -71,9 +77,11 @@ struct NewVendor {
 
 async fn create_vendor(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiJson(v): ApiJson<NewVendor>,
-) -> ApiResult<(StatusCode, Json<Vendor>)> {
+) -> ApiResult<Response> {
+    let fingerprint = format!("{v:?}");
     let vendor = Vendor {
         id: String::new(),
         name: v.name,
@@ -86,7 +94,10 @@ async fn create_vendor(
         may_access_data: v.may_access_data,
         review_date: v.review_date,
     };
-    Ok((StatusCode::CREATED, Json(write_tx!(state, |tx| registry::create_vendor(tx, &actor, vendor)))))
+    write_once(&state, &actor, key, ("vendor.create", &fingerprint), StatusCode::CREATED, async |tx| {
+        registry::create_vendor(tx, &actor, vendor).await
+    })
+    .await
 }
 
 async fn models(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json<Vec<DeviceModel>>> {
@@ -96,39 +107,59 @@ async fn models(_user: ApiUser, State(state): State<AppState>) -> ApiResult<Json
 
 async fn create_model(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiJson(m): ApiJson<NewModel>,
-) -> ApiResult<(StatusCode, Json<DeviceModel>)> {
+) -> ApiResult<Response> {
+    let fingerprint = format!("{m:?}");
     let (model, document) = m.into_parts();
-    Ok((StatusCode::CREATED, Json(write_tx!(state, |tx| registry::create_model(tx, &actor, model, document)))))
+    write_once(&state, &actor, key, ("model.create", &fingerprint), StatusCode::CREATED, async |tx| {
+        registry::create_model(tx, &actor, model, document).await
+    })
+    .await
 }
 
 async fn add_document(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(d): ApiJson<NewDocument>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let doc = write_tx!(state, |tx| registry::add_document_version(tx, &actor, &id, d));
-    Ok((StatusCode::CREATED, Json(json!({ "id": doc.id, "version": doc.version, "sha256": doc.sha256 }))))
+) -> ApiResult<Response> {
+    let fingerprint = format!("{id} {d:?}");
+    write_once(&state, &actor, key, ("document.create", &fingerprint), StatusCode::CREATED, async |tx| {
+        let doc = registry::add_document_version(tx, &actor, &id, d).await?;
+        Ok(json!({ "id": doc.id, "version": doc.version, "sha256": doc.sha256 }))
+    })
+    .await
 }
 
 async fn register_device(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiJson(d): ApiJson<NewDevice>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let device = write_tx!(state, |tx| registry::register_device(tx, &actor, d));
-    Ok((StatusCode::CREATED, Json(json!({ "id": device.id, "asset_tag": device.asset_tag, "status": device.status }))))
+) -> ApiResult<Response> {
+    let fingerprint = format!("{d:?}");
+    write_once(&state, &actor, key, ("device.create", &fingerprint), StatusCode::CREATED, async |tx| {
+        let device = registry::register_device(tx, &actor, d).await?;
+        Ok(json!({ "id": device.id, "asset_tag": device.asset_tag, "status": device.status }))
+    })
+    .await
 }
 
 async fn create_patient(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiJson(p): ApiJson<NewPatient>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let patient = write_tx!(state, |tx| registry::create_patient(tx, &actor, p));
-    Ok((StatusCode::CREATED, Json(json!({ "id": patient.id, "number": patient.number }))))
+) -> ApiResult<Response> {
+    let fingerprint = format!("{p:?}");
+    write_once(&state, &actor, key, ("patient.create", &fingerprint), StatusCode::CREATED, async |tx| {
+        let patient = registry::create_patient(tx, &actor, p).await?;
+        Ok(json!({ "id": patient.id, "number": patient.number }))
+    })
+    .await
 }
 
 async fn model(

@@ -7,11 +7,11 @@ use axum::Json;
 use lending::service::custody::{self, NewCheck};
 use lending::service::monthly::{self, Month, Report};
 use lending::service::oversight;
-use lending::store::custody::CustodyCheck;
 use lending::store::dashboard::{self, Filter, Summary};
 use lending::Error;
 use serde_json::{json, Value};
 
+use super::{write_once, IdemKey};
 use crate::auth::ApiUser;
 use crate::routes::pages::oversight::csv_download;
 use crate::routes::Routes;
@@ -79,11 +79,15 @@ async fn monthly_report(
 
 async fn record_custody(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<NewCheck>,
-) -> ApiResult<(StatusCode, Json<CustodyCheck>)> {
-    let check = write_tx!(state, |tx| custody::record(tx, &actor, req));
-    Ok((StatusCode::CREATED, Json(check)))
+) -> ApiResult<Response> {
+    let fingerprint = format!("{req:?}");
+    write_once(&state, &actor, key, ("custody.record", &fingerprint), StatusCode::CREATED, async |tx| {
+        custody::record(tx, &actor, req).await
+    })
+    .await
 }
 
 /// The inspection record (点検用の記録) of `?from=YYYY-MM-DD&until=YYYY-MM-DD` as CSV (UTF-8 with

@@ -5,6 +5,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use lending::audit::EventRow;
 use lending::service::outbox;
@@ -14,6 +15,7 @@ use lending::store::users::TokenInfo;
 use lending::Error;
 use serde::{Deserialize, Serialize};
 
+use super::{write_once, IdemKey};
 use crate::auth::ApiUser;
 use crate::routes::Routes;
 use crate::{write_tx, AppState};
@@ -59,11 +61,14 @@ async fn staff(ApiUser(actor): ApiUser, State(state): State<AppState>) -> ApiRes
 /// Revokes a token: its owner may, and so may an admin (anyone else gets 403).
 async fn revoke_token(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    write_tx!(state, |tx| users::revoke_token(tx, &actor, &id));
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    write_once(&state, &actor, key, ("token.revoke", &id), StatusCode::NO_CONTENT, async |tx| {
+        users::revoke_token(tx, &actor, &id).await
+    })
+    .await
 }
 
 /// The log viewer's filters (`/audit`): one left out matches everything; one given must not be
@@ -237,18 +242,24 @@ async fn failed_mail(ApiUser(actor): ApiUser, State(state): State<AppState>) -> 
 
 async fn retry_mail(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    write_tx!(state, |tx| outbox::retry(tx, &actor, &id));
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    write_once(&state, &actor, key, ("mail.retry", &id), StatusCode::NO_CONTENT, async |tx| {
+        outbox::retry(tx, &actor, &id).await
+    })
+    .await
 }
 
 async fn dismiss_mail(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    write_tx!(state, |tx| outbox::dismiss(tx, &actor, &id));
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    write_once(&state, &actor, key, ("mail.dismiss", &id), StatusCode::NO_CONTENT, async |tx| {
+        outbox::dismiss(tx, &actor, &id).await
+    })
+    .await
 }
