@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod devices;
 pub mod drafts;
 pub mod idempotency;
+pub mod json_list;
 pub mod loans;
 pub mod monthly;
 pub mod outbox;

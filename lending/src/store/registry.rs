@@ -102,14 +102,18 @@ pub struct DeviceModel {
     pub model_name_en: String,
     pub kind: String,
     pub connectivity: String,
+    #[serde(serialize_with = "super::json_list::as_array")]
     pub data_on_device: String,
     pub security_limitations: String,
     pub latest_firmware: String,
     pub support_ends: Option<NaiveDate>,
+    #[serde(serialize_with = "super::json_list::as_array")]
     pub wipe_steps: String,
     pub summary_ja: String,
     pub summary_en: String,
+    #[serde(serialize_with = "super::json_list::as_array")]
     pub troubleshooting_ja: String,
+    #[serde(serialize_with = "super::json_list::as_array")]
     pub troubleshooting_en: String,
     pub alarms_ja: String,
     pub alarms_en: String,

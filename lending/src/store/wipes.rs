@@ -13,7 +13,8 @@ pub struct Wipe {
     pub method: String,
     pub tool: String,
     pub tool_version: String,
-    /// JSON array of the checklist items confirmed.
+    /// JSON array of the checklist items confirmed (an array in JSON answers).
+    #[serde(serialize_with = "super::json_list::as_array")]
     pub checklist: String,
     pub performed_by: String,
     pub performed_at: DateTime<Utc>,

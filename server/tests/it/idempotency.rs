@@ -282,9 +282,14 @@ both_dbs!(
             let v: Value = r.json().await.unwrap();
             assert_eq!(v["fields"][0]["field"], "idempotency_key", "{path}");
         }
-        // Without a key a repeat is a new request.
-        let r = post(&format!("/api/v1/devices/{device}/rotate-label"), &a1, "", None).send().await.unwrap();
+        // Without a key a repeat is a new request; a key sent empty is refused.
+        let rotate = app.url(&format!("/api/v1/devices/{device}/rotate-label"));
+        let r = app.client.post(&rotate).bearer_auth(&a1).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
+        for bad in ["", "short"] {
+            let r = post(&format!("/api/v1/devices/{device}/rotate-label"), &a1, bad, None).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "key {bad:?}");
+        }
         app.stop().await;
     }
 );

@@ -64,8 +64,10 @@ impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        // A header that is not text cannot be a valid key: parse() refuses the replacement.
+        // A header that is not text cannot be a valid key: parse() refuses the replacement. A
+        // header sent empty is refused too, not read as "no key".
         let raw = parts.headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let raw = raw.map(|r| if r.is_empty() { "\u{fffd}" } else { r });
         IdempotencyKey::parse(raw).map(Self).map_err(ApiError::Domain)
     }
 }
