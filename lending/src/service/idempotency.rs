@@ -82,11 +82,11 @@ pub(crate) async fn once<T>(
     load: impl AsyncFnOnce(&mut Tx, String) -> Result<T>,
     work: impl AsyncFnOnce(&mut Tx) -> Result<T>,
 ) -> Result<T> {
-    match begin(tx, actor, key, op.as_str(), fingerprint).await? {
+    match begin(tx, &actor.user_id, key, op.as_str(), fingerprint).await? {
         Begun::Done(id) => load(tx, id).await,
         Begun::Fresh => {
             let out = work(tx).await?;
-            finish(tx, actor, key, &id_of(&out)).await?;
+            finish(tx, &actor.user_id, key, &id_of(&out)).await?;
             Ok(out)
         }
     }
@@ -103,13 +103,13 @@ enum Begun {
 
 /// Claims `key` for `op` on the request described by `fingerprint` (what must be the same for a
 /// repeat: patient and devices, device, wipe). Without a key every request is fresh.
-async fn begin(tx: &mut Tx, actor: &Actor, key: Option<&IdempotencyKey>, op: &str, fingerprint: &str) -> Result<Begun> {
+async fn begin(tx: &mut Tx, user_id: &str, key: Option<&IdempotencyKey>, op: &str, fingerprint: &str) -> Result<Begun> {
     let Some(key) = key else { return Ok(Begun::Fresh) };
     let fingerprint = sha256_hex(fingerprint);
-    if idempotency::claim(tx, &actor.user_id, key.as_str(), op, &fingerprint).await? {
+    if idempotency::claim(tx, user_id, key.as_str(), op, &fingerprint).await? {
         return Ok(Begun::Fresh);
     }
-    let done = idempotency::get(tx, &actor.user_id, key.as_str()).await?.ok_or(Error::NotFound)?;
+    let done = idempotency::get(tx, user_id, key.as_str()).await?.ok_or(Error::NotFound)?;
     if done.operation != op || done.fingerprint != fingerprint {
         return Err(Error::invalid(
             "idempotency_key",
@@ -121,9 +121,9 @@ async fn begin(tx: &mut Tx, actor: &Actor, key: Option<&IdempotencyKey>, op: &st
 }
 
 /// Records the result of fresh keyed work (same transaction).
-async fn finish(tx: &mut Tx, actor: &Actor, key: Option<&IdempotencyKey>, result_id: &str) -> Result<()> {
+async fn finish(tx: &mut Tx, user_id: &str, key: Option<&IdempotencyKey>, result_id: &str) -> Result<()> {
     match key {
-        Some(key) => idempotency::set_result(tx, &actor.user_id, key.as_str(), result_id).await,
+        Some(key) => idempotency::set_result(tx, user_id, key.as_str(), result_id).await,
         None => Ok(()),
     }
 }
@@ -131,23 +131,24 @@ async fn finish(tx: &mut Tx, actor: &Actor, key: Option<&IdempotencyKey>, result
 /// For a write whose answer is kept with its key (the API's other state-changing requests,
 /// `operation` naming the route): `Some(first answer)` when this key already did this request, so
 /// nothing is to be written; `None` when the key is claimed now (or there is none): do the work
-/// and [`remember`] its answer in the same transaction.
+/// and [`remember`] its answer in the same transaction. Keys are per user (`user_id`); the work
+/// itself checks what that user may do.
 pub async fn replay(
     tx: &mut Tx,
-    actor: &Actor,
+    user_id: &str,
     key: Option<&IdempotencyKey>,
     operation: &str,
     fingerprint: &str,
 ) -> Result<Option<String>> {
-    Ok(match begin(tx, actor, key, operation, fingerprint).await? {
+    Ok(match begin(tx, user_id, key, operation, fingerprint).await? {
         Begun::Done(answer) => Some(answer),
         Begun::Fresh => None,
     })
 }
 
 /// Keeps the answer of fresh keyed work (see [`replay`]), in its transaction.
-pub async fn remember(tx: &mut Tx, actor: &Actor, key: Option<&IdempotencyKey>, answer: &str) -> Result<()> {
-    finish(tx, actor, key, answer).await
+pub async fn remember(tx: &mut Tx, user_id: &str, key: Option<&IdempotencyKey>, answer: &str) -> Result<()> {
+    finish(tx, user_id, key, answer).await
 }
 
 /// Forgets keys older than [`KEEP_DAYS`] (the worker's round).

@@ -86,12 +86,14 @@ pub async fn write_once<T: Serialize>(
     work: impl AsyncFnOnce(&mut Tx) -> lending::Result<T>,
 ) -> ApiResult<Response> {
     let mut tx = state.store.begin().await?;
-    let answer = if let Some(first) = idempotency::replay(&mut tx, actor, key.as_ref(), operation, fingerprint).await? {
+    let answer = if let Some(first) =
+        idempotency::replay(&mut tx, &actor.user_id, key.as_ref(), operation, fingerprint).await?
+    {
         first
     } else {
         let out = work(&mut tx).await?;
         let answer = serde_json::to_string(&out).map_err(|e| lending::Error::Other(e.into()))?;
-        idempotency::remember(&mut tx, actor, key.as_ref(), &answer).await?;
+        idempotency::remember(&mut tx, &actor.user_id, key.as_ref(), &answer).await?;
         answer
     };
     tx.commit().await?;
