@@ -13,6 +13,7 @@ pub mod drafts;
 pub mod idempotency;
 pub mod loans;
 pub mod monthly;
+pub mod offline;
 pub mod outbox;
 pub mod patients;
 pub mod public;
