@@ -324,6 +324,7 @@ pub const ACTIONS: &[(&str, &str, &str)] = &[
     ("model.create", "機種の登録", "Device model added"),
     ("offline.check_out", "オフライン貸出の同期", "Offline loan synced"),
     ("offline.conflict", "オフライン記録の競合", "Offline record conflict"),
+    ("offline.prepare", "オフライン用の患者情報の準備", "Patient prepared for offline visit"),
     ("offline.refused", "オフライン記録の拒否（署名不一致）", "Offline record refused (signature)"),
     ("offline.resolve", "オフライン記録の競合の解決", "Offline record conflict resolved"),
     ("offline.return", "オフライン返却の同期", "Offline return synced"),

@@ -33,7 +33,7 @@ use crate::store::{devices, loans as loan_store, patients, Store, Tx};
 pub const SIGNED_PREFIX: &str = "lending-offline-record-v1\n";
 
 /// The largest payload accepted (a drawn signature is most of it).
-pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
+pub const MAX_PAYLOAD_BYTES: usize = 200 * 1024;
 
 /// The key algorithms a phone may enrol with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -759,4 +759,151 @@ pub async fn resolve_conflict(tx: &mut Tx, actor: &Actor, id: &str, resolution: 
             .details(&json!({ "kind": c.kind, "key": c.record_key })),
     );
     offline::conflict(tx, id).await?.ok_or(Error::NotFound)
+}
+
+/// What a phone caches for a round of visits: the planned patients, the devices in the bag with
+/// each model's current explanation (the exact text a consent would cover), the patients' open
+/// loans (for returns) and the clinic's contacts. The phone keeps it encrypted and clears it
+/// after sync and on sign-out.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Bundle {
+    pub enrolment_id: String,
+    pub prepared_at: DateTime<Utc>,
+    pub patients: Vec<BundlePatient>,
+    pub devices: Vec<BundleDevice>,
+    /// Each document's section of the consent text, by document id.
+    pub documents: Vec<BundleDocument>,
+    pub loans: Vec<BundleLoan>,
+    pub contacts: BundleContacts,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BundlePatient {
+    pub id: String,
+    pub number: String,
+    pub name: String,
+    pub kana: String,
+    pub birth_date: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BundleDevice {
+    pub id: String,
+    pub asset_tag: String,
+    pub document_id: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BundleDocument {
+    pub id: String,
+    pub section: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BundleLoan {
+    pub id: String,
+    pub patient_id: String,
+    pub devices: Vec<BundleDevice>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BundleContacts {
+    pub name: String,
+    pub day_phone: String,
+    pub night_phone: String,
+}
+
+/// Prepares a phone's offline cache (an audited read of each planned patient, `offline.prepare`).
+/// Only the nurse's own approved phone gets one. Unknown numbers or tags are refused (422) so a
+/// typo is seen before leaving; a device not available is left out of the bag's lending list.
+pub async fn prepare(
+    tx: &mut Tx,
+    actor: &Actor,
+    enrolment_id: &str,
+    patient_numbers: &[String],
+    asset_tags: &[String],
+) -> Result<Bundle> {
+    authorize(actor, Action::Operate)?;
+    let enrolment = offline::enrolment(tx, enrolment_id).await?.filter(|e| e.user_id == actor.user_id);
+    if !enrolment.as_ref().is_some_and(|e| EnrolmentState::of(e) == EnrolmentState::Approved) {
+        return Err(Error::conflict(
+            "この端末はオフライン利用の承認がされていません（または取り消されています）。管理者に連絡してください。",
+            "This phone is not approved for offline use (or was revoked); ask an admin.",
+        ));
+    }
+    if patient_numbers.len() > 50 || asset_tags.len() > 50 {
+        return Err(Error::invalid(
+            "patients",
+            "一度に準備できるのは50件までです。",
+            "At most 50 patients and 50 devices.",
+        ));
+    }
+    let mut bundle = Bundle { enrolment_id: enrolment_id.to_owned(), prepared_at: tx.now(), ..Bundle::default() };
+    let mut unknown = Vec::new();
+    for number in patient_numbers.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let Some(p) = patients::by_number(tx, number).await? else {
+            unknown.push(number.to_owned());
+            continue;
+        };
+        let filter = loan_store::LoanFilter {
+            state: Some(loan_store::LoanState::Open),
+            patient_id: Some(p.id.clone()),
+            ..loan_store::LoanFilter::default()
+        };
+        for row in loan_store::list(tx, &filter, 50, 0).await?.0 {
+            let mut out = Vec::new();
+            for part in loan_store::loan_devices(tx, &row.loan.id).await?.into_iter().filter(|d| d.ended_at.is_none()) {
+                if let Some(d) = devices::get(tx, &part.device_id).await? {
+                    out.push(BundleDevice { id: d.id, asset_tag: d.asset_tag, document_id: String::new() });
+                }
+            }
+            bundle.loans.push(BundleLoan { id: row.loan.id, patient_id: p.id.clone(), devices: out });
+        }
+        tx.audit(actor, NewEvent::new("offline.prepare", "patient", &p.id).patient(&p.id));
+        bundle.patients.push(BundlePatient {
+            id: p.id,
+            number: p.number,
+            name: p.name,
+            kana: p.kana,
+            birth_date: p.birth_date,
+        });
+    }
+    let mut unknown_tags = Vec::new();
+    for tag in asset_tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        let Some(d) = devices::by_asset_tag_ignoring_case(tx, tag).await? else {
+            unknown_tags.push(tag.to_owned());
+            continue;
+        };
+        if d.status != DeviceStatus::Available {
+            continue;
+        }
+        let explained = loans::explain(tx, std::slice::from_ref(&d.id)).await?;
+        let (Some(doc), Some(section)) = (explained.documents.first(), explained.sections.first()) else { continue };
+        if !bundle.documents.iter().any(|x| x.id == doc.id) {
+            bundle.documents.push(BundleDocument { id: doc.id.clone(), section: section.clone() });
+        }
+        bundle.devices.push(BundleDevice { id: d.id, asset_tag: d.asset_tag, document_id: doc.id.clone() });
+    }
+    let mut problems = Vec::new();
+    if !unknown.is_empty() {
+        problems.push(Error::invalid(
+            "patients",
+            &format!("患者番号 {} が見つかりません。", unknown.join("、")),
+            &format!("Unknown patient numbers: {}.", unknown.join(", ")),
+        ));
+    }
+    if !unknown_tags.is_empty() {
+        problems.push(Error::invalid(
+            "devices",
+            &format!("管理番号 {} の機器が見つかりません。", unknown_tags.join("、")),
+            &format!("Unknown asset tags: {}.", unknown_tags.join(", ")),
+        ));
+    }
+    if let Some(e) = problems.into_iter().reduce(Error::merge) {
+        return Err(e);
+    }
+    if let Some(inst) = crate::store::registry::institution(tx).await? {
+        bundle.contacts = BundleContacts { name: inst.name, day_phone: inst.day_phone, night_phone: inst.night_phone };
+    }
+    Ok(bundle)
 }

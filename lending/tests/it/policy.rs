@@ -71,6 +71,7 @@ const ENTRIES: &[(&str, Action)] = &[
     ("offline::conflicts", Action::Oversee),
     ("offline::conflicts(mine)", Action::Operate),
     ("offline::resolve_conflict", Action::Operate),
+    ("offline::prepare", Action::Operate),
     ("outbox::failed", Action::Oversee),
     ("outbox::retry", Action::ManageStaff),
     ("outbox::dismiss", Action::ManageStaff),
@@ -246,6 +247,7 @@ async fn call(name: &str, store: &Store, b: &Basic, actor: &Actor, n: usize) -> 
         "offline::enrolments(mine)" => offline::enrolments(tx, actor, me).await.map(drop),
         "offline::conflicts" => offline::conflicts(tx, actor, true).await.map(drop),
         "offline::conflicts(mine)" => offline::conflicts(tx, actor, false).await.map(drop),
+        "offline::prepare" => offline::prepare(tx, actor, "no-such-phone", &[], &[]).await.map(drop),
         "offline::resolve_conflict" => {
             offline::resolve_conflict(tx, actor, "no-such-conflict", "対応済み").await.map(drop)
         }
