@@ -188,6 +188,12 @@ both_dbs!(
         assert_eq!(offline::conflicts(&mut tx, &b.admin, true).await.unwrap().len(), 1);
         assert!(offline::conflicts(&mut tx, &b.nurse2, false).await.unwrap().is_empty());
         assert_eq!(store::offline::count_open_conflicts(&mut tx).await.unwrap(), 1);
+        // The admins' digest counts it.
+        let t = store::dashboard::Thresholds::default();
+        lending::service::reminders::queue_digest(&mut tx, t, "https://staff.example").await.unwrap();
+        let mails = store::outbox::all(&mut tx).await.unwrap();
+        let digest = mails.into_iter().find(|m| m.dedupe_key.starts_with("digest:")).expect("a digest");
+        assert!(digest.body_text.contains("未解決のオフライン記録の競合: 1件"), "{}", digest.body_text);
         let refused = offline::resolve_conflict(&mut tx, &b.nurse2, &c.id, "確認").await.unwrap_err();
         assert!(matches!(refused, lending::Error::Conflict(_)), "another nurse may not resolve it");
         let done = offline::resolve_conflict(&mut tx, &b.nurse, &c.id, "次回訪問時に別の機器で再同意").await.unwrap();

@@ -106,6 +106,8 @@ pub struct UserChip {
     pub role_label: &'static str,
     /// The menu: only the pages this role may open.
     pub nav: Vec<NavLink>,
+    /// Whether this person lends (the offline app, its outbox badge and its script).
+    pub lends: bool,
 }
 
 /// One entry of the staff menu.

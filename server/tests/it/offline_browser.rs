@@ -65,6 +65,41 @@ fn badge_is(n: usize) -> String {
     )
 }
 
+/// A phone-sized Chromium signed in as n1 on the offline page, its phone enrolled (and approved
+/// by the admin) and the visits of `numbers` with the devices `tags` prepared.
+async fn phone_ready(
+    app: &crate::TestApp,
+    b: &lending::testing::Basic,
+    secret: &[u8],
+    numbers: &[String],
+    tags: &[String],
+) -> (lending::browser::Driver, fantoccini::Client) {
+    let (driver, c) = open_browser(390, 844).await;
+    browser_sign_in(&c, app, "n1", secret).await;
+    c.goto(&app.url("/offline")).await.unwrap();
+    until(&c, "return !document.getElementById('offline-app').hidden", "the offline app").await;
+    set_value(&c, "#enrol-label", "訪問用スマホ 1").await;
+    click(&c, "#enrol-button").await;
+    until(&c, "return document.getElementById('enrol-state').textContent.includes('申請')", "enrolment").await;
+    // An admin approves it (the user page's button is tested elsewhere).
+    let mut tx = app.store.begin().await.unwrap();
+    let phone = offline::enrolments(&mut tx, &b.admin, &b.nurse.user_id).await.unwrap().remove(0);
+    assert_eq!(phone.algorithm, "ES256");
+    offline::approve_enrolment(&mut tx, &b.admin, &phone.id).await.unwrap();
+    tx.commit().await.unwrap();
+    set_value(&c, "#prepare-patients", &numbers.join("\n")).await;
+    set_value(&c, "#prepare-devices", &tags.join("\n")).await;
+    click(&c, "#prepare-button").await;
+    until(&c, &status_has("準備しました"), "preparing the visits").await;
+    until(&c, "return !!navigator.serviceWorker.controller", "the service worker taking the page").await;
+    let kept = "const done = arguments[arguments.length - 1]; \
+            Promise.all(['/offline', '/static/offline.js', '/static/staff.css'].map(p => caches.match(p))) \
+            .then(rs => done(rs.every(r => !!r && r.ok)), () => done(false));";
+    assert_eq!(c.execute_async(kept, vec![]).await.unwrap(), json!(true), "the app's page and files are kept");
+
+    (driver, c)
+}
+
 both_dbs!(
     async fn a_phone_lends_and_takes_back_offline_and_both_records_sync_once(backend) {
         let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
@@ -87,24 +122,7 @@ both_dbs!(
         }
         tx.commit().await.unwrap();
 
-        let (driver, c) = open_browser(390, 844).await;
-        browser_sign_in(&c, &app, "n1", &secret).await;
-        c.goto(&app.url("/offline")).await.unwrap();
-        until(&c, "return !document.getElementById('offline-app').hidden", "the offline app").await;
-        set_value(&c, "#enrol-label", "訪問用スマホ 1").await;
-        click(&c, "#enrol-button").await;
-        until(&c, "return document.getElementById('enrol-state').textContent.includes('申請')", "enrolment").await;
-        // An admin approves it (the user page's button is tested elsewhere).
-        let mut tx = app.store.begin().await.unwrap();
-        let phone = offline::enrolments(&mut tx, &b.admin, &b.nurse.user_id).await.unwrap().remove(0);
-        assert_eq!(phone.algorithm, "ES256");
-        offline::approve_enrolment(&mut tx, &b.admin, &phone.id).await.unwrap();
-        tx.commit().await.unwrap();
-        set_value(&c, "#prepare-patients", &numbers.join("\n")).await;
-        set_value(&c, "#prepare-devices", &tags.join("\n")).await;
-        click(&c, "#prepare-button").await;
-        until(&c, &status_has("準備しました"), "preparing the visits").await;
-        until(&c, "return !!navigator.serviceWorker.controller", "the service worker taking the page").await;
+        let (driver, c) = phone_ready(&app, &b, &secret, &numbers, &tags).await;
 
         // No signal from here.
         cdp(&driver, &c, "Network.enable", json!({})).await;
@@ -171,6 +189,73 @@ both_dbs!(
         let details: Value = serde_json::from_str(&ev.details).unwrap();
         assert!(details["phone_time"].is_string() && details["server_time"].is_string(), "{details}");
         assert_ne!(details["phone_time"], details["server_time"]);
+        drop(tx);
+        app.stop().await;
+    }
+);
+
+/// Reads, alters and re-encrypts the first record of the outbox, as someone holding the unlocked
+/// phone could (the AES key is usable by the page, not extractable): `from` becomes `to` in it.
+const TAMPER: &str = "const [from, to, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+(async () => {
+  const db = await new Promise((ok, fail) => { const r = indexedDB.open('lending-offline', 1); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+  const req = (store, f) => new Promise((ok, fail) => { const r = f(db.transaction(store, 'readwrite').objectStore(store)); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+  const aes = await req('keys', s => s.get('aes'));
+  const item = (await req('outbox', s => s.getAll()))[0];
+  const rec = JSON.parse(new TextDecoder().decode(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: item.box.iv }, aes, item.box.data)));
+  rec.payload = rec.payload.split(from).join(to);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  item.box = { iv, data: await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, aes, new TextEncoder().encode(JSON.stringify(rec))) };
+  await req('outbox', s => s.put(item));
+  db.close();
+  done(true);
+})().catch(e => done(String(e)));";
+
+both_dbs!(
+    async fn a_record_altered_on_the_phone_is_refused_and_audited(backend) {
+        let app = spawn_app_with_clock(backend, lending::testing::test_clock()).await;
+        let b = seed_basic(&app.store, 2).await;
+        let secret = enroll(&app.store, "n1", &app.keys).await;
+        let mut tx = app.store.read().await.unwrap();
+        let number = lending::store::patients::get(&mut tx, &b.patients[0]).await.unwrap().unwrap().number;
+        let tag = lending::store::devices::get(&mut tx, &b.devices[0]).await.unwrap().unwrap().asset_tag;
+        drop(tx);
+        let (driver, c) = phone_ready(&app, &b, &secret, &[number], &[tag]).await;
+        cdp(&driver, &c, "Network.enable", json!({})).await;
+        offline_mode(&driver, &c, true).await;
+        until(&c, "return navigator.onLine === false", "going offline").await;
+        click(&c, &format!("input[name=patient_id][value='{}']", b.patients[0])).await;
+        click(&c, &format!("input[name=device_id][value='{}']", b.devices[0])).await;
+        set_value(&c, "#lend-due-on", "2099-01-01").await;
+        set_value(&c, "#lend-signer", "山田 花子").await;
+        click(&c, "input[name=relationship][value=self]").await;
+        let pad = c.find(Locator::Id("signature-pad")).await.unwrap();
+        c.execute("document.getElementById('signature-pad').scrollIntoView({block: 'center'})", vec![]).await.unwrap();
+        let stroke = MouseActions::new("finger".into())
+            .then(PointerAction::MoveToElement { element: pad, duration: None, x: -50.0, y: 0.0 })
+            .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+            .then(PointerAction::MoveBy { duration: Some(std::time::Duration::from_millis(20)), x: 80.0, y: 20.0 })
+            .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+        c.perform_actions(stroke).await.unwrap();
+        click(&c, "#offline-lend input[name=explained]").await;
+        click(&c, "#lend-submit").await;
+        until(&c, &badge_is(1), "「未送信 1件」").await;
+
+        // Another device written into the record after it was signed.
+        let args = vec![json!(b.devices[0]), json!(b.devices[1])];
+        assert_eq!(c.execute_async(TAMPER, args).await.unwrap(), json!(true));
+        offline_mode(&driver, &c, false).await;
+        click(&c, "#sync-button").await;
+        until(&c, "return !!document.querySelector('#sync-results .sync-refused')", "the refusal shown").await;
+        until(&c, &badge_is(1), "the refused record kept on the phone").await;
+        c.close().await.unwrap();
+        drop(driver);
+
+        let mut tx = app.store.read().await.unwrap();
+        assert_eq!(lending::store::audit::count_action(&mut tx, "offline.refused").await.unwrap(), 1);
+        for d in &b.devices {
+            assert!(lending::store::loans::open_loan_of_device(&mut tx, d).await.unwrap().is_none(), "nothing lent");
+        }
         drop(tx);
         app.stop().await;
     }
