@@ -187,7 +187,11 @@ async fn conflicts_page(State(state): State<AppState>, s: Staff) -> Result<Respo
             let kind = ConflictKind::parse(&c.kind);
             ConflictRow {
                 record: if c.record_kind == "check_out" { t.lend } else { t.offline_return },
-                at: lending::timefmt::datetime_ja(c.created_at),
+                at: if en {
+                    lending::timefmt::datetime_en(c.created_at)
+                } else {
+                    lending::timefmt::datetime_ja(c.created_at)
+                },
                 detail: if en { c.detail_en } else { c.detail_ja },
                 what_to_do: if en { kind.what_to_do_en() } else { kind.what_to_do_ja() },
                 may_resolve: s.may(Action::Operate) && lending::policy::may_correct_loan_of(&s.actor, &c.user_id),
