@@ -248,6 +248,16 @@ both_dbs!(
         click(&c, "#sync-button").await;
         until(&c, "return !!document.querySelector('#sync-results .sync-refused')", "the refusal shown").await;
         until(&c, &badge_is(1), "the refused record kept on the phone").await;
+        // Signing out clears the visits' patients from the phone, never the outbox.
+        let stores = "const done = arguments[arguments.length - 1]; \
+            const r = indexedDB.open('lending-offline', 1); r.onsuccess = () => { const db = r.result; \
+            const t = db.transaction(['cache', 'outbox']); const a = t.objectStore('cache').count(); \
+            const b = t.objectStore('outbox').count(); t.oncomplete = () => { db.close(); done([a.result, b.result]); }; }; \
+            r.onerror = () => done(null);";
+        assert_eq!(c.execute_async(stores, vec![]).await.unwrap(), json!([1, 1]), "prepared and unsent before");
+        c.execute("document.querySelector(\"form[action='/logout']\").requestSubmit()", vec![]).await.unwrap();
+        until(&c, "return location.pathname === '/login'", "signing out").await;
+        assert_eq!(c.execute_async(stores, vec![]).await.unwrap(), json!([0, 1]), "patients cleared, outbox kept");
         c.close().await.unwrap();
         drop(driver);
 
