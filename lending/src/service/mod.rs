@@ -19,6 +19,7 @@ pub mod integrity;
 pub mod labels;
 pub mod loans;
 pub mod monthly;
+pub mod offline;
 pub mod operations;
 pub mod outbox;
 pub mod oversight;

@@ -128,6 +128,7 @@ pub async fn queue_digest(tx: &mut Tx, thresholds: Thresholds, staff_base_url: &
         ("紛失・盗難のままの機器", of(View::Lost)),
         ("未対応の患者さまからの連絡", open_reports),
         ("送信できなかったメール（スタッフ画面の「送信できなかったメール」）", outbox::count_failed(tx).await?),
+        ("未解決のオフライン記録の競合", crate::store::offline::count_open_conflicts(tx).await?),
     ];
     if lines.iter().all(|(_, n)| *n == 0) {
         return Ok(0);

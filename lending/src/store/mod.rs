@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod json_list;
 pub mod loans;
 pub mod monthly;
+pub mod offline;
 pub mod outbox;
 pub mod patients;
 pub mod public;

@@ -42,8 +42,18 @@ pub async fn ensure_mobile_role(store: &Store, role: &str, password: &str) -> Re
 /// can read any of them (mobile-api refuses to start if so: it would be running with the staff
 /// credentials, or a role someone widened). SQLite has no roles: always `None`.
 pub async fn readable_private_tables(store: &Store) -> Result<Option<Vec<&'static str>>> {
-    const PRIVATE: [&str; 7] =
-        ["patients", "loans", "consents", "consent_drafts", "users", "api_tokens", "audit_events"];
+    const PRIVATE: [&str; 9] = [
+        "patients",
+        "loans",
+        "consents",
+        "consent_drafts",
+        "users",
+        "api_tokens",
+        "audit_events",
+        // Offline records keep what the phone signed: patients, signers, drawn signatures.
+        "offline_records",
+        "offline_conflicts",
+    ];
     let Some(pool) = store.pg_pool() else { return Ok(None) };
     let mut readable = Vec::new();
     for table in PRIVATE {

@@ -11,6 +11,7 @@ mod import;
 mod inspection;
 mod lifecycle;
 mod migrations;
+mod offline;
 mod oversight;
 mod policy;
 mod receipts;

@@ -11,8 +11,8 @@ use lending::service::patients::PatientEdit;
 use lending::service::registry::{NewDevice, NewDocument, NewPatient};
 use lending::service::users::{NewUser, TokenFor};
 use lending::service::{
-    archive, auth, custody, drafts, home, import, incidents, inspection, labels, loans, monthly, outbox, oversight,
-    patients, registry, reports, users, wipes,
+    archive, auth, custody, drafts, home, import, incidents, inspection, labels, loans, monthly, offline, outbox,
+    oversight, patients, registry, reports, users, wipes,
 };
 use lending::store::dashboard::{Filter, Thresholds};
 use lending::store::{self, audit};
@@ -62,6 +62,16 @@ const ENTRIES: &[(&str, Action)] = &[
     ("loans::return_kit", Action::Operate),
     ("loans::return_kit_once", Action::Operate),
     ("monthly::read", Action::Oversee),
+    ("offline::request_enrolment", Action::Operate),
+    ("offline::approve_enrolment", Action::ManageStaff),
+    ("offline::revoke_enrolment", Action::ManageStaff),
+    ("offline::enrolments", Action::ManageStaff),
+    ("offline::enrolments(mine)", Action::OwnAccount),
+    ("offline::sync", Action::Operate),
+    ("offline::conflicts", Action::Oversee),
+    ("offline::conflicts(mine)", Action::Operate),
+    ("offline::resolve_conflict", Action::Operate),
+    ("offline::prepare", Action::Operate),
     ("outbox::failed", Action::Oversee),
     ("outbox::retry", Action::ManageStaff),
     ("outbox::dismiss", Action::ManageStaff),
@@ -125,6 +135,14 @@ async fn call(name: &str, store: &Store, b: &Basic, actor: &Actor, n: usize) -> 
         "oversight::outstanding" => Some(oversight::outstanding(store, actor, &filter, t).await.map(drop)),
         "oversight::outstanding_csv" => Some(oversight::outstanding_csv(store, actor, &filter, t).await.map(drop)),
         "oversight::verify_chain" => Some(oversight::verify_chain(store, actor, &key.public_key()).await.map(drop)),
+        "offline::sync" => {
+            let envelope = offline::Envelope {
+                enrolment_id: "no-such-phone".into(),
+                payload: "{}".into(),
+                signature: String::new(),
+            };
+            Some(offline::sync(store, actor, &key, None, &envelope).await.map(drop))
+        }
         _ => None,
     };
     if let Some(got) = own {
@@ -218,6 +236,21 @@ async fn call(name: &str, store: &Store, b: &Basic, actor: &Actor, n: usize) -> 
         "loans::return_kit" => loans::return_kit(tx, actor, kit()).await.map(drop),
         "loans::return_kit_once" => loans::return_kit_once(tx, actor, kit(), idem).await.map(drop),
         "monthly::read" => monthly::read(tx, actor, Some(Month { year: 2026, month: 10 })).await.map(drop),
+        "offline::request_enrolment" => {
+            // A valid P-256 point (the generator's), so only the policy can refuse it.
+            let public = "BGsX0fLhLEJH-Lzm5WOkQPJ3A32BLeszoPShOUXYmMKWT-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU";
+            offline::request_enrolment(tx, actor, "スマホ", "ES256", public).await.map(drop)
+        }
+        "offline::approve_enrolment" => offline::approve_enrolment(tx, actor, "no-such-phone").await.map(drop),
+        "offline::revoke_enrolment" => offline::revoke_enrolment(tx, actor, "no-such-phone").await.map(drop),
+        "offline::enrolments" => offline::enrolments(tx, actor, &b.nurse2.user_id).await.map(drop),
+        "offline::enrolments(mine)" => offline::enrolments(tx, actor, me).await.map(drop),
+        "offline::conflicts" => offline::conflicts(tx, actor, true).await.map(drop),
+        "offline::conflicts(mine)" => offline::conflicts(tx, actor, false).await.map(drop),
+        "offline::prepare" => offline::prepare(tx, actor, "no-such-phone", &[], &[]).await.map(drop),
+        "offline::resolve_conflict" => {
+            offline::resolve_conflict(tx, actor, "no-such-conflict", "対応済み").await.map(drop)
+        }
         "outbox::failed" => outbox::failed(tx, actor).await.map(drop),
         "outbox::retry" => outbox::retry(tx, actor, "no-such-mail").await,
         "outbox::dismiss" => outbox::dismiss(tx, actor, "no-such-mail").await,

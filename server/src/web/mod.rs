@@ -106,6 +106,8 @@ pub struct UserChip {
     pub role_label: &'static str,
     /// The menu: only the pages this role may open.
     pub nav: Vec<NavLink>,
+    /// Whether this person lends (the offline app, its outbox badge and its script).
+    pub lends: bool,
 }
 
 /// One entry of the staff menu.
@@ -125,7 +127,7 @@ pub fn nav(role: Role, t: &Texts, path: &str) -> Vec<NavLink> {
         Role::Admin => (true, true),
         Role::Auditor => (false, true),
     };
-    let all: [(&'static str, &'static str, bool); 18] = [
+    let all: [(&'static str, &'static str, bool); 19] = [
         ("/", t.home, true),
         ("/loans/new", t.lend, writes),
         ("/dashboard", t.dashboard, true),
@@ -143,6 +145,7 @@ pub fn nav(role: Role, t: &Texts, path: &str) -> Vec<NavLink> {
         ("/audit", t.audit_log, oversees),
         ("/management-report", t.management_report, oversees),
         ("/inspection", t.inspection, oversees),
+        ("/offline/conflicts", t.offline_conflicts, true),
         ("/account/tokens", t.my_tokens, true),
     ];
     let matches = |href: &str| path == href || (href != "/" && path.starts_with(&format!("{href}/")));

@@ -82,6 +82,7 @@ impl Pending {
                 name: self.user.name.clone(),
                 role_label: role_label(self.user.role, self.lang),
                 nav: nav(self.user.role, self.lang.t(), &self.path),
+                lends: lending::policy::allows(self.actor.role, lending::Action::Operate),
             }),
             signed_in: true,
             csrf: self.session.csrf_token.clone(),

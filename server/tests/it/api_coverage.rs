@@ -71,6 +71,12 @@ const COUNTERPARTS: &[(&str, &str, &str, &str)] = &[
     ("GET", "/wipes/{id}/certificate.pdf", "GET", "/wipes/{id}/certificate.pdf"),
     ("GET", "/loans/{id}/ehr.zip", "GET", "/loans/{id}/ehr-export"),
     ("GET", "/patients/{id}/ehr.zip", "GET", "/patients/{id}/ehr-export"),
+    ("GET", "/offline/conflicts", "GET", "/offline/conflicts"),
+    ("POST", "/offline/conflicts/{id}/resolve", "POST", "/offline/conflicts/{id}/resolve"),
+    ("POST", "/admin/phones/{id}/approve", "POST", "/offline/phones/{id}/approve"),
+    ("POST", "/admin/phones/{id}/revoke", "POST", "/offline/phones/{id}/revoke"),
+    ("POST", "/offline/phone", "POST", "/offline/phones"),
+    ("POST", "/offline/sync", "POST", "/offline/records"),
 ];
 
 const SIGN_IN: &str =
@@ -103,6 +109,16 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
     ("GET", "/admin/users/{id}/reset-password", CONFIRM),
     ("POST", "/admin/users/{id}/reset-password", CREDENTIALS),
     ("GET", "/admin/tokens/{id}/revoke", CONFIRM),
+    ("GET", "/admin/phones/{id}/revoke", CONFIRM),
+    ("GET", "/offline", "the offline app's page (its script keeps records on the phone); API clients keep their own records and post them to /offline/records"),
+    (
+        "POST",
+        "/offline/prepare",
+        "the phone's encrypted cache for its visits; API clients read /patients, /loans and /models/{id}/documents",
+    ),
+    ("GET", "/sw.js", STATIC),
+    ("GET", "/manifest.webmanifest", STATIC),
+    ("GET", "/static/offline.js", STATIC),
     ("GET", "/loans/new", FORM),
     (
         "GET",

@@ -29,6 +29,8 @@ mod lending_pages;
 mod loan_page;
 mod matrix;
 mod metrics;
+mod offline;
+mod offline_browser;
 mod openapi;
 mod operations;
 mod oversight;

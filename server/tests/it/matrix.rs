@@ -207,6 +207,30 @@ pub(crate) const STAFF: &[(&str, &str, &str, [Got; 6])] = &[
     ("POST", "/api/v1/mail/{id}/retry", "", [S, F, A, F, S, S]),
     ("POST", "/api/v1/mail/{id}/dismiss", "", [S, F, A, F, S, S]),
     ("GET", "/api/v1/reports/inspection.csv", "", [S, F, A, A, S, S]),
+    // Offline records that could not be written: one's own (nurses), everyone's (admins, auditors).
+    ("GET", "/offline/conflicts", "", [S, A, A, A, S, S]),
+    ("POST", "/offline/conflicts/{id}/resolve", "resolution=x", [S, A, A, F, S, S]),
+    ("POST", "/admin/phones/{id}/approve", "", [S, F, A, F, S, S]),
+    ("GET", "/admin/phones/{id}/revoke", "", [S, F, A, F, S, S]),
+    ("POST", "/admin/phones/{id}/revoke", "confirm=yes", [S, F, A, F, S, S]),
+    // The offline app and its script endpoints (JSON answers; the page itself needs JavaScript).
+    ("GET", "/offline", "", [S, A, A, F, S, S]),
+    ("POST", "/offline/phone", "label=x&algorithm=ES256&public_key=x", [S, A, A, F, S, S]),
+    ("POST", "/offline/prepare", "enrolment_id=x", [S, A, A, F, S, S]),
+    ("POST", "/offline/sync", "enrolment_id=x&payload=%7B%7D&signature=", [S, A, A, F, S, S]),
+    ("GET", "/sw.js", "", [A, A, A, A, A, A]),
+    ("GET", "/manifest.webmanifest", "", [A, A, A, A, A, A]),
+    ("GET", "/static/offline.js", "", [A, A, A, A, A, A]),
+    ("GET", "/api/v1/offline/phones", "", [S, A, A, A, S, S]),
+    ("POST", "/api/v1/offline/phones", r#"{"label":"x","algorithm":"ES256","public_key":"x"}"#, [S, A, A, F, S, S]),
+    ("POST", "/api/v1/offline/phones/{id}/approve", "", [S, F, A, F, S, S]),
+    ("POST", "/api/v1/offline/phones/{id}/revoke", "", [S, F, A, F, S, S]),
+    // Someone else's phones: staff managers only.
+    ("GET", "/api/v1/users/{id}/phones", "", [S, F, A, F, S, S]),
+    ("POST", "/api/v1/offline/records", r#"{"enrolment_id":"x","payload":"{}","signature":""}"#, [S, A, A, F, S, S]),
+    // Everyone's conflicts (all=true): admins and auditors; one's own: anyone who lends.
+    ("GET", "/api/v1/offline/conflicts", "all=true", [S, F, A, A, S, S]),
+    ("POST", "/api/v1/offline/conflicts/{id}/resolve", r#"{"resolution":"x"}"#, [S, A, A, F, S, S]),
 ];
 
 /// The public service: the same answer for everyone (it knows no staff).

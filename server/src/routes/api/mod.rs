@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod devices;
 pub mod loans;
+pub mod offline;
 pub mod patients;
 pub mod problems;
 pub mod registry;
@@ -37,6 +38,7 @@ pub fn routes() -> Routes {
         .merge(problems::routes())
         .merge(staff::routes())
         .merge(archive::routes())
+        .merge(offline::routes())
         .fallback(not_found)
         // Last: it applies to the routes listed before it.
         .method_not_allowed_fallback(method_not_allowed)

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use lending::service::{auth, users as user_service};
+use lending::service::{auth, offline, users as user_service};
 use lending::store::users;
 use lending::Action;
 use lending::Role;
@@ -31,6 +31,18 @@ pub fn routes() -> Routes {
         .get("/admin/tokens", tokens_page)
         .get("/admin/tokens/{id}/revoke", confirm_revoke_token)
         .post("/admin/tokens/{id}/revoke", revoke_token)
+        .post("/admin/phones/{id}/approve", approve_phone)
+        .get("/admin/phones/{id}/revoke", confirm_revoke_phone)
+        .post("/admin/phones/{id}/revoke", revoke_phone)
+}
+
+/// A phone enrolled (or asking to be) for offline work, on its user's row.
+struct PhoneRow {
+    id: String,
+    label: String,
+    state: &'static str,
+    may_approve: bool,
+    may_revoke: bool,
 }
 
 struct UserRow {
@@ -43,6 +55,8 @@ struct UserRow {
     disabled: bool,
     /// The admin's own account: nobody may disable themselves, so no button for it.
     is_self: bool,
+    /// Their phones for offline work (shown to staff managers).
+    phones: Vec<PhoneRow>,
 }
 
 #[derive(Template)]
@@ -61,7 +75,21 @@ async fn users_view(state: &AppState, s: &Staff, shown_once: Option<String>) -> 
     for u in users::list(&mut tx).await? {
         let totp = users::credentials(&mut tx, &u.id).await?.is_some_and(|c| c.totp_enrolled_at.is_some());
         let is_self = u.id == s.user.id;
+        let mut phones = Vec::new();
+        if s.may(Action::ManageStaff) {
+            for e in offline::enrolments(&mut tx, &s.actor, &u.id).await.map_err(|e| s.error(e))? {
+                let state = offline::EnrolmentState::of(&e);
+                phones.push(PhoneRow {
+                    state: if s.lang == crate::i18n::Lang::En { state.label_en() } else { state.label_ja() },
+                    may_approve: state == offline::EnrolmentState::Requested,
+                    may_revoke: state != offline::EnrolmentState::Revoked,
+                    id: e.id,
+                    label: e.label,
+                });
+            }
+        }
         rows.push(UserRow {
+            phones,
             role_label: role_label(u.role, s.lang),
             id: u.id,
             login: u.login,
@@ -360,4 +388,56 @@ async fn revoke_token(
     form: StaffForm<Confirmed>,
 ) -> Result<Response, PageError> {
     revoke_token_step(&state, &form.who, &id, form.form.yes(), "/admin/tokens").await
+}
+
+async fn approve_phone(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Empty>,
+) -> Result<Response, PageError> {
+    let s = form.who;
+    change_then_go(&state, &s, "/admin/users", async |tx| offline::approve_enrolment(tx, &s.actor, &id).await.map(drop))
+        .await
+}
+
+/// Revoking a phone takes away its offline work: a confirmation step first.
+async fn phone_revocation(state: &AppState, s: &Staff, id: &str, confirmed: bool) -> Result<Response, PageError> {
+    s.require(Action::ManageStaff)?;
+    let mut tx = state.store.begin().await?;
+    if confirmed {
+        offline::revoke_enrolment(&mut tx, &s.actor, id).await.map_err(|e| s.error(e))?;
+        tx.commit().await?;
+        return Ok(Redirect::to("/admin/users").into_response());
+    }
+    let phone =
+        lending::store::offline::enrolment(&mut tx, id).await?.ok_or_else(|| s.error(lending::Error::NotFound))?;
+    let owner = users::get(&mut tx, &phone.user_id).await?.map(|u| u.name).unwrap_or_default();
+    drop(tx);
+    let t = s.lang.t();
+    let page = ConfirmPage {
+        c: s.chrome(),
+        title: t.confirm_revoke_phone_title,
+        target: format!("{}（{owner}）", phone.label),
+        points: t.confirm_revoke_phone_points,
+        action: format!("/admin/phones/{id}/revoke"),
+        button: t.revoke_phone,
+        back: "/admin/users",
+    };
+    Ok(render(&page))
+}
+
+async fn confirm_revoke_phone(
+    State(state): State<AppState>,
+    s: Staff,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    phone_revocation(&state, &s, &id, false).await
+}
+
+async fn revoke_phone(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<Confirmed>,
+) -> Result<Response, PageError> {
+    phone_revocation(&state, &form.who, &id, form.form.yes()).await
 }

@@ -14,6 +14,7 @@ pub mod labels;
 pub mod loan_record;
 pub mod loans;
 pub mod mail;
+pub mod offline;
 pub mod oversight;
 pub mod patients;
 pub mod registry;
@@ -45,6 +46,7 @@ pub fn routes() -> Routes {
         .merge(inspection::routes())
         .merge(archive::routes())
         .merge(mail::routes())
+        .merge(offline::routes())
 }
 
 /// A form with nothing but the CSRF token (sign-out buttons and the like).
