@@ -9,10 +9,10 @@ use lending::store::offline::{Conflict, Enrolment, Record};
 use serde::Serialize;
 use serde_json::json;
 
-use super::IdemKey;
+use super::{write_once, IdemKey};
 use crate::auth::ApiUser;
 use crate::routes::Routes;
-use crate::{write_tx, AppState};
+use crate::AppState;
 use lending::web::json::{ApiJson, ApiPath, ApiQuery, ApiResult};
 
 pub fn routes() -> Routes {
@@ -41,7 +41,7 @@ impl From<Enrolment> for PhoneView {
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 struct NewPhone {
     #[serde(default)]
     label: String,
@@ -54,29 +54,40 @@ struct NewPhone {
 /// The nurse asks for offline use on this phone; an admin approves it.
 async fn request(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<NewPhone>,
-) -> ApiResult<(StatusCode, Json<PhoneView>)> {
-    let e = write_tx!(state, |tx| offline::request_enrolment(tx, &actor, &req.label, &req.algorithm, &req.public_key));
-    Ok((StatusCode::CREATED, Json(e.into())))
+) -> ApiResult<Response> {
+    let fingerprint = format!("{req:?}");
+    write_once(&state, &actor, key, ("offline.enrol", &fingerprint), StatusCode::CREATED, async |tx| {
+        let e = offline::request_enrolment(tx, &actor, &req.label, &req.algorithm, &req.public_key).await?;
+        Ok(PhoneView::from(e))
+    })
+    .await
 }
 
 async fn approve(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<PhoneView>> {
-    let e = write_tx!(state, |tx| offline::approve_enrolment(tx, &actor, &id));
-    Ok(Json(e.into()))
+) -> ApiResult<Response> {
+    write_once(&state, &actor, key, ("offline.approve", &id), StatusCode::OK, async |tx| {
+        Ok(PhoneView::from(offline::approve_enrolment(tx, &actor, &id).await?))
+    })
+    .await
 }
 
 async fn revoke(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<PhoneView>> {
-    let e = write_tx!(state, |tx| offline::revoke_enrolment(tx, &actor, &id));
-    Ok(Json(e.into()))
+) -> ApiResult<Response> {
+    write_once(&state, &actor, key, ("offline.revoke", &id), StatusCode::OK, async |tx| {
+        Ok(PhoneView::from(offline::revoke_enrolment(tx, &actor, &id).await?))
+    })
+    .await
 }
 
 async fn my_phones(ApiUser(actor): ApiUser, State(state): State<AppState>) -> ApiResult<Json<Vec<PhoneView>>> {
@@ -183,7 +194,7 @@ async fn conflicts(
     Ok(Json(list.into_iter().map(ConflictView::from).collect()))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 struct Resolution {
     #[serde(default)]
     resolution: String,
@@ -191,10 +202,14 @@ struct Resolution {
 
 async fn resolve(
     ApiUser(actor): ApiUser,
+    key: IdemKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<Resolution>,
-) -> ApiResult<Json<ConflictView>> {
-    let c = write_tx!(state, |tx| offline::resolve_conflict(tx, &actor, &id, &req.resolution));
-    Ok(Json(c.into()))
+) -> ApiResult<Response> {
+    let fingerprint = format!("{id} {req:?}");
+    write_once(&state, &actor, key, ("offline.resolve", &fingerprint), StatusCode::OK, async |tx| {
+        Ok(ConflictView::from(offline::resolve_conflict(tx, &actor, &id, &req.resolution).await?))
+    })
+    .await
 }
