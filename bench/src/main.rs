@@ -84,6 +84,12 @@ enum Bench {
     Audit {
         #[arg(long, default_value_t = 1_000_000)]
         events: i64,
+        /// Events after the last signed checkpoint, for the quick check (`verify_since_last`).
+        #[arg(long, default_value_t = 10_000)]
+        since: i64,
+        /// Times each measurement is repeated on the same seeded chain (seeding is the slow part).
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
         /// A PostgreSQL server URL (a scratch database is created and dropped); default SQLite.
         #[arg(long)]
         postgres: Option<String>,
@@ -94,7 +100,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Bench::Audit { events, postgres } => rt.block_on(audit_bench(events, postgres)),
+        Bench::Audit { events, since, repeat, postgres } => rt.block_on(audit_bench(events, since, repeat, postgres)),
         Bench::HelpPage { requests, connections } => rt.block_on(help_page_bench(requests, connections)),
         Bench::Labels { count } => labels_bench(count),
         Bench::Checkout { count, clients, postgres } => rt.block_on(checkout::run(count, clients, postgres)),
@@ -258,7 +264,7 @@ async fn plain_scan(store: &Store) -> anyhow::Result<i64> {
     Ok(n)
 }
 
-async fn audit_bench(events: i64, postgres: Option<String>) -> anyhow::Result<()> {
+async fn audit_bench(events: i64, since: i64, repeat: usize, postgres: Option<String>) -> anyhow::Result<()> {
     let s = scratch(postgres).await?;
     let store = Store::connect(&s.url, Clock::system(), PoolSize(4)).await?;
     store.migrate().await?;
@@ -266,25 +272,53 @@ async fn audit_bench(events: i64, postgres: Option<String>) -> anyhow::Result<()
     let t = Instant::now();
     seed_chain(&store, events).await?;
     println!("seeded {events} chained audit events on {backend:?} in {:.1} s", t.elapsed().as_secs_f64());
+    // A signed checkpoint `since` events before the head, as the hourly signer leaves it.
+    let key = lending::receipts::ReceiptKey::from_base64("YmVuY2gtcmVjZWlwdC1rZXktMDAwMDAwMDAwMDAwMDA")
+        .ok_or_else(|| anyhow::anyhow!("key"))?;
+    let at = (events - since).max(1);
+    let mut tx = store.begin().await?;
+    let hash = audit::hash_at(&mut tx, at).await?.ok_or_else(|| anyhow::anyhow!("event {at}"))?;
+    let text = lending::audit::checkpoint_text(at, &hash);
+    let signature = key.sign_bytes(text.as_bytes());
+    let checkpoint =
+        audit::Checkpoint { seq: at, hash, at: "2026-12-03T00:00:00.000000Z".into(), key_id: key.key_id(), signature };
+    audit::insert_checkpoint(&mut tx, &checkpoint).await?;
+    tx.commit().await?;
 
-    let t = Instant::now();
-    let scanned = plain_scan(&store).await?;
-    let baseline = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let verified = audit::verify(&store).await?.map_err(|b| anyhow::anyhow!(b.describe()))?;
-    let verify = t.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        verified == events && scanned == events,
-        "verified {verified}, scanned {scanned}, expected {events}"
-    );
-    println!("baseline: stream {events} rows without checking: {baseline:.2} s");
-    println!("audit verify: {events} events in {verify:.2} s ({:.2}x the baseline scan)", verify / baseline.max(1e-9));
-    // SPEC §7: 5,000,000 events in < 30 s (6 µs an event); issue #2: 1,000,000 in < 10 s.
-    let budget = 30.0 * f64::from(u32::try_from(events).unwrap_or(u32::MAX)) / 5_000_000.0;
-    println!(
-        "target: < {budget:.1} s for {events} events (SPEC §7: 5,000,000 in < 30 s): {}",
-        verdict(verify < budget)
-    );
+    // SPEC §7: 5,000,000 events in < 30 s (6 µs an event); issue #2: 1,000,000 in < 10 s;
+    // issue #20: 5,000,000 in <= 15 s.
+    let scale = f64::from(u32::try_from(events).unwrap_or(u32::MAX)) / 5_000_000.0;
+    for run in 1..=repeat.max(1) {
+        let t = Instant::now();
+        let scanned = plain_scan(&store).await?;
+        let baseline = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let verified = audit::verify(&store).await?.map_err(|b| anyhow::anyhow!(b.describe()))?;
+        let verify = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let recent = lending::service::checkpoints::verify_since_last(&store, &key.public_key())
+            .await?
+            .map_err(|b| anyhow::anyhow!(b.describe()))?;
+        let quick = t.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            verified == events && scanned == events && recent == events - at,
+            "verified {verified}, scanned {scanned}, since the checkpoint {recent}; expected {events}"
+        );
+        println!("run {run}: baseline: stream {events} rows without checking: {baseline:.2} s");
+        println!(
+            "run {run}: audit verify: {events} events in {verify:.2} s ({:.2}x the baseline scan); target < {:.1} s (SPEC §7): {}; <= {:.1} s (issue #20): {}",
+            verify / baseline.max(1e-9),
+            30.0 * scale,
+            verdict(verify < 30.0 * scale),
+            15.0 * scale,
+            verdict(verify <= 15.0 * scale)
+        );
+        println!(
+            "run {run}: since the last signed checkpoint: {recent} events in {:.1} ms (issue #20 < 1 s: {})",
+            quick * 1000.0,
+            verdict(quick < 1.0)
+        );
+    }
     store.close().await;
     drop_scratch(s).await
 }
