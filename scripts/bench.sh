@@ -11,7 +11,7 @@ backends=("")
 [[ "${1:-}" == "--sqlite-only" ]] || backends+=("--postgres $pg")
 cargo build --release -p bench -p server -p mobile-api
 b=./target/release/bench
-echo "## help page"; $b help-page --requests 20000 --connections 16
+echo "## help page"; $b help-page --requests 10000 --connections 16 --rounds 5
 echo "## labels"; $b labels --count 1000
 for db in "${backends[@]}"; do
     echo "## ${db:-sqlite}"

@@ -32,6 +32,11 @@ enum Bench {
         /// Concurrent keep-alive connections.
         #[arg(long, default_value_t = 16)]
         connections: usize,
+        /// Measure the two servers in turn this many times (bare, help page, bare, …) and report
+        /// the median ratio: on a shared machine a burst of other work then spoils one round,
+        /// not the comparison.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
     },
     /// Render N labels (SVG) against the qrcode crate rendering the same N codes alone.
     Labels {
@@ -84,6 +89,12 @@ enum Bench {
     Audit {
         #[arg(long, default_value_t = 1_000_000)]
         events: i64,
+        /// Events after the last signed checkpoint, for the quick check (`verify_since_last`).
+        #[arg(long, default_value_t = 10_000)]
+        since: i64,
+        /// Times each measurement is repeated on the same seeded chain (seeding is the slow part).
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
         /// A PostgreSQL server URL (a scratch database is created and dropped); default SQLite.
         #[arg(long)]
         postgres: Option<String>,
@@ -94,8 +105,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Bench::Audit { events, postgres } => rt.block_on(audit_bench(events, postgres)),
-        Bench::HelpPage { requests, connections } => rt.block_on(help_page_bench(requests, connections)),
+        Bench::Audit { events, since, repeat, postgres } => rt.block_on(audit_bench(events, since, repeat, postgres)),
+        Bench::HelpPage { requests, connections, rounds } => {
+            rt.block_on(help_page_bench(requests, connections, rounds))
+        }
         Bench::Labels { count } => labels_bench(count),
         Bench::Checkout { count, clients, postgres } => rt.block_on(checkout::run(count, clients, postgres)),
         Bench::Memory { requests, postgres } => rt.block_on(memory::run(requests, postgres)),
@@ -258,7 +271,7 @@ async fn plain_scan(store: &Store) -> anyhow::Result<i64> {
     Ok(n)
 }
 
-async fn audit_bench(events: i64, postgres: Option<String>) -> anyhow::Result<()> {
+async fn audit_bench(events: i64, since: i64, repeat: usize, postgres: Option<String>) -> anyhow::Result<()> {
     let s = scratch(postgres).await?;
     let store = Store::connect(&s.url, Clock::system(), PoolSize(4)).await?;
     store.migrate().await?;
@@ -266,25 +279,53 @@ async fn audit_bench(events: i64, postgres: Option<String>) -> anyhow::Result<()
     let t = Instant::now();
     seed_chain(&store, events).await?;
     println!("seeded {events} chained audit events on {backend:?} in {:.1} s", t.elapsed().as_secs_f64());
+    // A signed checkpoint `since` events before the head, as the hourly signer leaves it.
+    let key = lending::receipts::ReceiptKey::from_base64("YmVuY2gtcmVjZWlwdC1rZXktMDAwMDAwMDAwMDAwMDA")
+        .ok_or_else(|| anyhow::anyhow!("key"))?;
+    let at = (events - since).max(1);
+    let mut tx = store.begin().await?;
+    let hash = audit::hash_at(&mut tx, at).await?.ok_or_else(|| anyhow::anyhow!("event {at}"))?;
+    let text = lending::audit::checkpoint_text(at, &hash);
+    let signature = key.sign_bytes(text.as_bytes());
+    let checkpoint =
+        audit::Checkpoint { seq: at, hash, at: "2026-12-03T00:00:00.000000Z".into(), key_id: key.key_id(), signature };
+    audit::insert_checkpoint(&mut tx, &checkpoint).await?;
+    tx.commit().await?;
 
-    let t = Instant::now();
-    let scanned = plain_scan(&store).await?;
-    let baseline = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let verified = audit::verify(&store).await?.map_err(|b| anyhow::anyhow!(b.describe()))?;
-    let verify = t.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        verified == events && scanned == events,
-        "verified {verified}, scanned {scanned}, expected {events}"
-    );
-    println!("baseline: stream {events} rows without checking: {baseline:.2} s");
-    println!("audit verify: {events} events in {verify:.2} s ({:.2}x the baseline scan)", verify / baseline.max(1e-9));
-    // SPEC §7: 5,000,000 events in < 30 s (6 µs an event); issue #2: 1,000,000 in < 10 s.
-    let budget = 30.0 * f64::from(u32::try_from(events).unwrap_or(u32::MAX)) / 5_000_000.0;
-    println!(
-        "target: < {budget:.1} s for {events} events (SPEC §7: 5,000,000 in < 30 s): {}",
-        verdict(verify < budget)
-    );
+    // SPEC §7: 5,000,000 events in < 30 s (6 µs an event); issue #2: 1,000,000 in < 10 s;
+    // issue #20: 5,000,000 in <= 15 s.
+    let scale = f64::from(u32::try_from(events).unwrap_or(u32::MAX)) / 5_000_000.0;
+    for run in 1..=repeat.max(1) {
+        let t = Instant::now();
+        let scanned = plain_scan(&store).await?;
+        let baseline = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let verified = audit::verify(&store).await?.map_err(|b| anyhow::anyhow!(b.describe()))?;
+        let verify = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let recent = lending::service::checkpoints::verify_since_last(&store, &key.public_key())
+            .await?
+            .map_err(|b| anyhow::anyhow!(b.describe()))?;
+        let quick = t.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            verified == events && scanned == events && recent == events - at,
+            "verified {verified}, scanned {scanned}, since the checkpoint {recent}; expected {events}"
+        );
+        println!("run {run}: baseline: stream {events} rows without checking: {baseline:.2} s");
+        println!(
+            "run {run}: audit verify: {events} events in {verify:.2} s ({:.2}x the baseline scan); target < {:.1} s (SPEC §7): {}; <= {:.1} s (issue #20): {}",
+            verify / baseline.max(1e-9),
+            30.0 * scale,
+            verdict(verify < 30.0 * scale),
+            15.0 * scale,
+            verdict(verify <= 15.0 * scale)
+        );
+        println!(
+            "run {run}: since the last signed checkpoint: {recent} events in {:.1} ms (issue #20 < 1 s: {})",
+            quick * 1000.0,
+            verdict(quick < 1.0)
+        );
+    }
     store.close().await;
     drop_scratch(s).await
 }
@@ -322,7 +363,7 @@ fn percentile(sorted: &[f64], p: usize) -> f64 {
     sorted.get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1))).copied().unwrap_or(0.0)
 }
 
-async fn help_page_bench(requests: usize, connections: usize) -> anyhow::Result<()> {
+async fn help_page_bench(requests: usize, connections: usize, rounds: usize) -> anyhow::Result<()> {
     // The real public service on the demo clinic (SQLite, durable settings).
     let s = scratch(None).await?;
     let store = Store::connect(&s.url, Clock::system(), PoolSize(8)).await?;
@@ -356,28 +397,52 @@ async fn help_page_bench(requests: usize, connections: usize) -> anyhow::Result<
     // Warm up both (connections, caches), then measure each in turn.
     load(&bare_url, 500, connections).await?;
     load(&public_url, 500, connections).await?;
-    let (bare_rps, bare_lat) = load(&bare_url, requests, connections).await?;
-    let (help_rps, help_lat) = load(&public_url, requests, connections).await?;
+    let mut ratios = Vec::new();
+    let (mut bare_all, mut help_all) = (Vec::new(), Vec::new());
+    let (mut bare_sum, mut help_sum) = (0.0, 0.0);
     let page_bytes = reqwest::get(&public_url).await?.bytes().await?.len();
     println!(
-        "machine: {} cores; {requests} requests per server over {connections} keep-alive connections",
-        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
+        "machine: {} cores; {requests} requests per server over {connections} keep-alive connections, {} round(s)",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        rounds.max(1)
+    );
+    for round in 1..=rounds.max(1) {
+        let (bare_rps, bare_lat) = load(&bare_url, requests, connections).await?;
+        let (help_rps, help_lat) = load(&public_url, requests, connections).await?;
+        println!(
+            "round {round}: baseline bare axum handler: {bare_rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+            percentile(&bare_lat, 50),
+            percentile(&bare_lat, 99)
+        );
+        println!(
+            "round {round}: help page /d/{{token}} ({page_bytes} bytes): {help_rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms; ratio {:.0}%",
+            percentile(&help_lat, 50),
+            percentile(&help_lat, 99),
+            help_rps / bare_rps * 100.0
+        );
+        ratios.push(help_rps / bare_rps);
+        bare_sum += bare_rps;
+        help_sum += help_rps;
+        bare_all.extend(bare_lat);
+        help_all.extend(help_lat);
+    }
+    bare_all.sort_by(f64::total_cmp);
+    help_all.sort_by(f64::total_cmp);
+    ratios.sort_by(f64::total_cmp);
+    let n = f64::from(u32::try_from(ratios.len()).unwrap_or(1));
+    let ratio = ratios[ratios.len() / 2];
+    let p99 = percentile(&help_all, 99);
+    println!(
+        "all rounds: bare {:.0} req/s, p99 {:.2} ms; help page {:.0} req/s, p50 {:.2} ms, p99 {p99:.2} ms",
+        bare_sum / n,
+        percentile(&bare_all, 99),
+        help_sum / n,
+        percentile(&help_all, 50)
     );
     println!(
-        "baseline bare axum handler: {bare_rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-        percentile(&bare_lat, 50),
-        percentile(&bare_lat, 99)
-    );
-    println!(
-        "help page /d/{{token}} ({page_bytes} bytes): {help_rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-        percentile(&help_lat, 50),
-        percentile(&help_lat, 99)
-    );
-    let ratio = help_rps / bare_rps;
-    let p99 = percentile(&help_lat, 99);
-    println!(
-        "ratio: {:.0}% of the bare handler (SPEC §7 >= 50%: {}; issue #20 goal >= 80%: {}); p99 {p99:.2} ms (SPEC < 10 ms: {}; goal < 2 ms: {})",
+        "ratio: {:.0}% of the bare handler (median of {} round(s); SPEC §7 >= 50%: {}; issue #20 goal >= 80%: {}); p99 {p99:.2} ms (SPEC < 10 ms: {}; goal < 2 ms: {})",
         ratio * 100.0,
+        ratios.len(),
         verdict(ratio >= 0.5),
         verdict(ratio >= 0.8),
         verdict(p99 < 10.0),

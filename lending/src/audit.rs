@@ -66,10 +66,8 @@ pub struct EventRow {
 impl EventRow {
     /// The hash this row should carry, from its content and its `prev_hash`.
     pub fn compute_hash(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(DOMAIN);
         let seq = self.seq.to_string();
-        for field in [
+        hex::encode(hash_fields(&[
             seq.as_str(),
             &self.at,
             &self.actor_id,
@@ -82,13 +80,24 @@ impl EventRow {
             &self.details,
             &self.source,
             &self.prev_hash,
-        ] {
-            let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
-            h.update(len.to_be_bytes());
-            h.update(field.as_bytes());
-        }
-        hex::encode(h.finalize())
+        ]))
     }
+}
+
+/// An event's fields in hashing order (seq as decimal text first, `prev_hash` last), borrowed
+/// from wherever they were read; the verifier's fast path needs no `String` per field.
+pub type Fields<'a> = [&'a str; 12];
+
+/// The chain hash (raw digest) of an event's fields: the one definition of the format.
+pub fn hash_fields(fields: &Fields<'_>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(DOMAIN);
+    for field in fields {
+        let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
+        h.update(len.to_be_bytes());
+        h.update(field.as_bytes());
+    }
+    h.finalize().into()
 }
 
 /// Where verification stopped.
@@ -177,17 +186,45 @@ impl Verifier {
     }
 
     pub fn push(&mut self, row: &EventRow) -> Result<(), Break> {
-        if row.seq != self.expected_seq {
+        let seq = row.seq.to_string();
+        self.push_fields(
+            row.seq,
+            &[
+                &seq,
+                &row.at,
+                &row.actor_id,
+                &row.actor_login,
+                &row.role,
+                &row.action,
+                &row.target_type,
+                &row.target_id,
+                &row.patient_id,
+                &row.details,
+                &row.source,
+                &row.prev_hash,
+            ],
+            &row.hash,
+        )
+    }
+
+    /// [`Self::push`] for an event read as borrowed fields (`fields[0]` is `seq` as text, which
+    /// must be `seq`'s canonical decimal form); allocates nothing.
+    pub fn push_fields(&mut self, seq: i64, fields: &Fields<'_>, hash: &str) -> Result<(), Break> {
+        if seq != self.expected_seq {
             return Err(Break::Missing { seq: self.expected_seq });
         }
-        if row.prev_hash != self.prev_hash {
-            return Err(Break::BadLink { seq: row.seq });
+        if fields[11] != self.prev_hash {
+            return Err(Break::BadLink { seq });
         }
-        if row.compute_hash() != row.hash {
-            return Err(Break::BadHash { seq: row.seq });
+        let mut hex = [0u8; 64];
+        // 32 bytes always fit in 64 hex digits.
+        let _ = hex::encode_to_slice(hash_fields(fields), &mut hex);
+        if hex.as_slice() != hash.as_bytes() {
+            return Err(Break::BadHash { seq });
         }
         self.expected_seq += 1;
-        self.prev_hash.clone_from(&row.hash);
+        self.prev_hash.clear();
+        self.prev_hash.push_str(hash);
         Ok(())
     }
 }

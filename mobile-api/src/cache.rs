@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use lending::store::public::{self, DeviceHelp, PublicInstitution};
 use lending::{Result, Store};
 
+use crate::i18n::Lang;
+
 /// What a token leads to.
 pub enum Lookup {
     Found(Arc<DeviceHelp>),
@@ -22,13 +24,33 @@ struct Cached {
     version: i64,
     institution: Option<Arc<PublicInstitution>>,
     devices: HashMap<String, Arc<DeviceHelp>>,
-    /// Rendered pages by (token, language, form-token period): the page is the same for
-    /// everyone scanning that label in that period.
-    pages: HashMap<PageKey, Rendered>,
+    /// Rendered pages by token, then language, each for the form-token period it was rendered
+    /// in: the page is the same for everyone scanning that label in that period. Keyed by the
+    /// token alone so a request looks its page up with the token it holds (no key to build).
+    pages: HashMap<String, LabelPages>,
 }
 
-/// (token, language, form-token period).
-pub type PageKey = (String, &'static str, i64);
+/// One label's rendered pages: (form-token period, page) per language.
+#[derive(Default)]
+struct LabelPages {
+    ja: Option<(i64, Rendered)>,
+    en: Option<(i64, Rendered)>,
+}
+
+impl LabelPages {
+    fn slot(&mut self, lang: Lang) -> &mut Option<(i64, Rendered)> {
+        if lang.is_en() {
+            &mut self.en
+        } else {
+            &mut self.ja
+        }
+    }
+
+    fn get(&self, lang: Lang, period: i64) -> Option<&Rendered> {
+        let slot = if lang.is_en() { &self.en } else { &self.ja };
+        slot.as_ref().filter(|(p, _)| *p == period).map(|(_, page)| page)
+    }
+}
 
 /// A rendered help page and its entity tag (a scan from the same phone within the period
 /// revalidates with `If-None-Match` and gets a 304 without the body).
@@ -88,17 +110,38 @@ impl HelpCache {
         Ok(found)
     }
 
-    /// A rendered page, if one is cached (call after [`Self::device`], which refreshes).
-    pub fn page(&self, key: &PageKey) -> Option<Rendered> {
-        self.cached.read().unwrap_or_else(std::sync::PoisonError::into_inner).pages.get(key).cloned()
+    /// The label's rendered page for `lang` in the form-token `period`, if one is cached, after
+    /// the same freshness check as [`Self::device`]: a page is cached only for a label found at
+    /// the cached `public_version`, so a hit stands for that lookup (the hot path of a scan).
+    pub async fn fresh_page(&self, store: &Store, token: &str, lang: Lang, period: i64) -> Result<Option<Rendered>> {
+        self.refresh_if_due(store).await?;
+        Ok(self.page(token, lang, period))
     }
 
-    pub fn keep_page(&self, key: PageKey, page: Rendered) {
+    /// A rendered page, if one is cached (call after [`Self::device`], which refreshes).
+    pub fn page(&self, token: &str, lang: Lang, period: i64) -> Option<Rendered> {
+        let cached = self.cached.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached.pages.get(token).and_then(|p| p.get(lang, period)).cloned()
+    }
+
+    /// The `public_version` the cache holds; read it before the lookups a page is rendered
+    /// from, and hand it to [`Self::keep_page`].
+    pub fn version(&self) -> i64 {
+        self.cached.read().unwrap_or_else(std::sync::PoisonError::into_inner).version
+    }
+
+    /// Keeps the page rendered for `token`, `lang` and `period` (replacing an older period's),
+    /// unless the cache moved past `version` meanwhile: a page rendered before a change (a
+    /// rotated label) must not be served after it.
+    pub fn keep_page(&self, version: i64, token: &str, lang: Lang, period: i64, page: Rendered) {
         let mut cached = self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cached.pages.len() >= MAX_ENTRIES {
+        if cached.version != version {
+            return;
+        }
+        if cached.pages.len() >= MAX_ENTRIES && !cached.pages.contains_key(token) {
             cached.pages.clear();
         }
-        cached.pages.insert(key, page);
+        *cached.pages.entry(token.to_owned()).or_default().slot(lang) = Some((period, page));
     }
 
     pub async fn device(&self, store: &Store, token: &str) -> Result<Lookup> {

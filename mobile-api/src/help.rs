@@ -273,17 +273,18 @@ pub async fn lookup(
     Ok(Ok(found))
 }
 
-/// The help page from the rendered-page cache, rendering it on a miss; 304 when the phone
-/// already holds this very page (`If-None-Match`).
+/// The help page from the rendered-page cache, rendering it on a miss (and keeping it when the
+/// cache is still at `version`, read before the lookups).
 fn cached_page(
     state: &AppState,
     headers: &HeaderMap,
+    version: i64,
     i: Option<&PublicInstitution>,
     d: &DeviceHelp,
     lang: Lang,
 ) -> Response {
-    let key = (d.token.clone(), lang.code(), crate::form_token::period(state.store.clock().now().timestamp()));
-    let page = match state.cache.page(&key) {
+    let period = crate::form_token::period(state.store.clock().now().timestamp());
+    let page = match state.cache.page(&d.token, lang, period) {
         Some(page) => page,
         None => match HelpPage::new(state, i, d, lang)
             .render()
@@ -291,7 +292,7 @@ fn cached_page(
             .and_then(|html| Rendered::new(html).map_err(|e| e.to_string()))
         {
             Ok(page) => {
-                state.cache.keep_page(key, page.clone());
+                state.cache.keep_page(version, &d.token, lang, period, page.clone());
                 page
             }
             Err(e) => {
@@ -300,6 +301,12 @@ fn cached_page(
             }
         },
     };
+    rendered(headers, page)
+}
+
+/// A rendered page as the answer, or a 304 when the phone already holds this very page
+/// (`If-None-Match`).
+fn rendered(headers: &HeaderMap, page: Rendered) -> Response {
     // Revalidate every time (the form token inside changes with the period): never stale.
     let cache = (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if headers.get(header::IF_NONE_MATCH).is_some_and(|tags| etag_matches(tags, &page.etag)) {
@@ -332,8 +339,16 @@ async fn page(
 ) -> Response {
     let lang = lang_of(&q, &headers);
     let respond = async {
+        // The hot path: this label's page, already rendered for this language and period.
+        if q.reported.is_none() {
+            let period = crate::form_token::period(state.store.clock().now().timestamp());
+            if let Some(page) = state.cache.fresh_page(&state.store, &token, lang, period).await? {
+                return Ok(rendered(&headers, page));
+            }
+        }
         let institution = state.cache.institution(&state.store).await?;
         let i = institution.as_deref();
+        let version = state.cache.version();
         Ok::<_, lending::Error>(match lookup(&state, peer, &headers, &token).await? {
             Err(()) => message_page(i, lang, StatusCode::TOO_MANY_REQUESTS, lang.t().too_many),
             Ok(Lookup::Found(d)) => {
@@ -342,7 +357,7 @@ async fn page(
                     page.reported = true;
                     html(StatusCode::OK, &page)
                 } else {
-                    cached_page(&state, &headers, i, &d, lang)
+                    cached_page(&state, &headers, version, i, &d, lang)
                 }
             }
             Ok(Lookup::Revoked) => not_found_page(i, lang, true),

@@ -13,9 +13,9 @@ impl Lang {
             Some("en") => Self::En,
             Some("ja") => Self::Ja,
             _ => {
-                let first =
-                    accept_language.and_then(|h| h.split(',').next()).unwrap_or("ja").trim().to_ascii_lowercase();
-                if first.starts_with("en") {
+                let first = accept_language.and_then(|h| h.split(',').next()).unwrap_or("ja").trim();
+                // Compared in place: no lower-cased copy per request.
+                if first.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("en")) {
                     Self::En
                 } else {
                     Self::Ja

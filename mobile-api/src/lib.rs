@@ -85,8 +85,12 @@ pub fn build_app(state: AppState) -> Router {
     let state_for_refusals = state.clone();
     let app = routes()
         .into_router()
-        .layer(axum::middleware::from_fn(access_log))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), same_origin_only))
+        // One `layer` call for both: each call boxes the stack again (see `harden_with`).
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(state.clone(), same_origin_only))
+                .layer(axum::middleware::from_fn(access_log)),
+        )
         .with_state(state);
     let refusals = |app: Router| app.layer(axum::middleware::from_fn_with_state(state_for_refusals, help::refusals));
     lending::web::harden_with(app, if tls { &[lending::web::HSTS] } else { &[] }, MAX_BODY_BYTES, &metrics, refusals)
@@ -114,18 +118,21 @@ async fn metrics(State(state): State<AppState>) -> Response {
 /// outcome and the time taken.
 async fn access_log(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str).to_owned();
-    let path = req.uri().path();
-    let token_prefix: String = path
-        .strip_prefix("/d/")
-        .or_else(|| path.strip_prefix("/api/v1/devices/"))
-        .map(|rest| rest.chars().take(4).collect())
-        .unwrap_or_default();
+    // Shared handles (reference counts), not copies: nothing is allocated for the log line.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let uri = req.uri().clone();
     let method = req.method().clone();
     let response = next.run(req).await;
+    let route = route.as_ref().map_or("-", MatchedPath::as_str);
+    let path = uri.path();
+    let token_prefix = path
+        .strip_prefix("/d/")
+        .or_else(|| path.strip_prefix("/api/v1/devices/"))
+        .map_or("", |rest| rest.char_indices().nth(4).map_or(rest, |(end, _)| &rest[..end]));
     tracing::info!(
         target: "access",
-        %method, %route, token = %token_prefix, status = response.status().as_u16(),
+        %method, %route, token = %token_prefix,
+        status = response.status().as_u16(),
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
     );
     response
@@ -134,8 +141,10 @@ async fn access_log(req: Request, next: Next) -> Response {
 /// Posts only from our own pages (the report form, at `LENDING_PUBLIC_BASE_URL`) or from
 /// non-browser clients.
 async fn same_origin_only(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let origin = lending::web::origin_of(&state.cfg.public_base_url);
-    if req.method() == axum::http::Method::POST && !lending::web::is_same_origin(req.headers(), &origin) {
+    // Only posts are checked; the origin is worked out only for them (not on every page view).
+    if req.method() == axum::http::Method::POST
+        && !lending::web::is_same_origin(req.headers(), &lending::web::origin_of(&state.cfg.public_base_url))
+    {
         if req.uri().path().starts_with("/api/") {
             return ApiError::Domain(lending::Error::Forbidden).into_response();
         }

@@ -83,3 +83,17 @@ pub async fn verify(
     }
     Ok(Ok(n))
 }
+
+/// The quick check: the last stored checkpoint's signature, then only the events after it
+/// ([`audit::verify_since`]); with no checkpoint yet, the whole chain. `Ok(n)`: events checked.
+/// A full `audit verify` still checks everything before the checkpoint.
+pub async fn verify_since_last(store: &Store, key: &VerifyingKey) -> Result<std::result::Result<i64, Break>> {
+    let mut tx = store.read().await?;
+    let last = audit::last_checkpoint(&mut tx).await?;
+    drop(tx);
+    let Some(c) = last else { return audit::verify(store).await };
+    if !verify_bytes(key, checkpoint_text(c.seq, &c.hash).as_bytes(), &c.signature) {
+        return Ok(Err(Break::BadCheckpointSignature { seq: c.seq }));
+    }
+    audit::verify_since(store, c.seq, &c.hash).await
+}

@@ -70,6 +70,10 @@ both_dbs!(
         assert_eq!(audit::head(&mut tx).await.unwrap().0, n);
         assert_eq!(audit::count_action(&mut tx, "loan.check_out").await.unwrap(), 1);
         drop(tx);
+        // The fast walk (one text per chunk) checks out on its own, not through its fallback.
+        let head_hash = audit::head(&mut store.read().await.unwrap()).await.unwrap().1;
+        assert_eq!(audit::verify_range_fast(&store, 1, n).await.unwrap(), Some(Ok(head_hash.clone())));
+        assert_eq!(audit::verify_range_fast(&store, 4, n).await.unwrap(), Some(Ok(head_hash)));
         assert!(raw(&store, "UPDATE audit_events SET details = '{}' WHERE seq = 3").await.is_err());
         assert!(raw(&store, "DELETE FROM audit_events WHERE seq = 3").await.is_err());
         assert_eq!(verify(&store).await, Ok(n));
@@ -201,5 +205,41 @@ both_dbs!(
         assert_eq!((last[0].action.as_str(), last[1].action.as_str()), ("test.after", "test.other"));
         drop(tx);
         other.close().await;
+    }
+);
+
+both_dbs!(
+    /// The quick check (issue #20): only the events after the last signed checkpoint, which must
+    /// link on from the checkpointed event and end on the head; tampering after it is named.
+    async fn the_events_since_the_last_checkpoint_are_checked(backend) {
+        let (_db, store, n) = chain(backend).await;
+        let key = lending::testing::receipt_key();
+        let quick = |store: Store| async move {
+            lending::service::checkpoints::verify_since_last(&store, &lending::testing::receipt_key().public_key())
+                .await
+                .unwrap()
+        };
+        // No checkpoint yet: the whole chain.
+        assert_eq!(quick(store.clone()).await, Ok(n));
+        let mut tx = store.begin().await.unwrap();
+        let c = lending::service::checkpoints::sign_now(&mut tx, &key).await.unwrap().expect("a checkpoint");
+        tx.commit().await.unwrap();
+        assert_eq!(c.seq, n);
+        assert_eq!(quick(store.clone()).await, Ok(0));
+        for i in 0..3 {
+            let mut tx = store.begin().await.unwrap();
+            let actor = lending::actor::Actor::cli();
+            tx.audit(&actor, lending::audit::NewEvent::new("test.after", "loan", &format!("x{i}")));
+            tx.commit().await.unwrap();
+        }
+        assert_eq!(quick(store.clone()).await, Ok(3));
+        assert_eq!(audit::verify_since(&store, 0, lending::audit::GENESIS).await.unwrap(), Ok(n + 3));
+        drop_triggers(&store).await;
+        raw(&store, &format!("UPDATE audit_events SET details = '{{}}' WHERE seq = {}", n + 2)).await.unwrap();
+        assert_eq!(quick(store.clone()).await, Err(Break::BadHash { seq: n + 2 }));
+        assert_eq!(verify(&store).await, Err(Break::BadHash { seq: n + 2 }));
+        // The checkpointed event itself rewritten: the quick check names it.
+        raw(&store, &format!("UPDATE audit_events SET hash = '{}' WHERE seq = {n}", "1".repeat(64))).await.unwrap();
+        assert_eq!(quick(store.clone()).await, Err(Break::CheckpointMismatch { seq: n }));
     }
 );
