@@ -97,9 +97,9 @@ backend() { # sqlite|postgres
     for role in auditor nurse admin; do
         token=${!role}
         run "server-$role-$be" server "http://$LENDING_SERVER_LISTEN" \
-            -H "Authorization: Bearer $token" --exclude-path-regex '/revoke$'
+            -H "Authorization: Bearer $token" --exclude-path-regex '^/api/v1/tokens/\{id\}/revoke$'
         run "server-$role-revoke-$be" server "http://$LENDING_SERVER_LISTEN" \
-            -H "Authorization: Bearer $token" --include-path-regex '/revoke$'
+            -H "Authorization: Bearer $token" --include-path-regex '^/api/v1/tokens/\{id\}/revoke$'
     done
 
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

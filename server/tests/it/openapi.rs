@@ -61,6 +61,7 @@ fn the_document_lists_every_api_route_and_nothing_else() {
             // chain writes only its own audit event, and a repeat should verify again.
             let keyed = params.iter().any(|x| x["$ref"] == "#/components/parameters/IdempotencyKey");
             assert_eq!(keyed, p != "/api/v1/audit/verify", "{m} {p}: the Idempotency-Key header");
+            assert!(!keyed || responses.contains_key("422"), "{m} {p}: a malformed key is 422");
         }
         // One error format: a JSON body that is not JSON is 415, input that cannot be read 422.
         if op["requestBody"]["content"]["application/json"].is_object() {
