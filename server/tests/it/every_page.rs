@@ -92,6 +92,8 @@ fn pages(s: &Seeded) -> Vec<String> {
         "/admin/mail".into(),
         "/account/password".into(),
         "/account/tokens".into(),
+        "/offline".into(),
+        "/offline/conflicts".into(),
     ]
 }
 
@@ -234,10 +236,27 @@ fn without(html: &str, tag: &str) -> String {
 
 /// Words of two or more Latin letters that are not codes, units or URLs.
 fn latin_words(text: &str) -> Vec<String> {
-    // Initialisms and names Japanese staff read as they are; units (SpO₂).
+    // Initialisms and product names Japanese staff read as they are; units (SpO₂).
     const ALLOWED: &[&str] = &[
-        "QR", "ID", "CSV", "PDF", "ZIP", "FHIR", "API", "URL", "SHA", "IoT", "NIST", "SP", "Excel", "mm", "English",
+        "QR",
+        "ID",
+        "CSV",
+        "PDF",
+        "ZIP",
+        "FHIR",
+        "API",
+        "URL",
+        "SHA",
+        "IoT",
+        "NIST",
+        "SP",
+        "Excel",
+        "mm",
+        "English",
         "SpO",
+        "iPhone",
+        "Safari",
+        "JavaScript",
     ];
     // A code: verification codes, asset tags, ids and hashes (capitals, digits, hyphens; or hex).
     let code = |w: &str| {
