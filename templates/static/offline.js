@@ -111,7 +111,12 @@
 
   var app = byId("offline-app");
   function say(name) { return app ? app.getAttribute("data-t-" + name) || "" : ""; }
-  function status(text) { var s = byId("offline-status"); if (s) { s.textContent = text; } }
+  // The answer to what the nurse just did, brought into view: after saving, the form is cleared and
+  // a message off-screen would read as "nothing happened".
+  function status(text) {
+    var s = byId("offline-status");
+    if (s) { s.textContent = text; if (text && s.scrollIntoView) { s.scrollIntoView({ block: "center" }); } }
+  }
   function note(item, outcome) {
     var list = byId("sync-results");
     if (!list) { return; }

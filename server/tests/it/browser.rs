@@ -74,7 +74,7 @@ async fn text(c: &fantoccini::Client, css: &str) -> String {
 
 /// Keeps a screenshot of the page in test-artifacts/ and checks the page with axe-core: every
 /// state a browser test looks at must have no accessibility violation of any impact.
-async fn save_screenshot(c: &fantoccini::Client, name: &str) {
+pub async fn save_screenshot(c: &fantoccini::Client, name: &str) {
     keep_screenshot(c, name).await;
     c.execute(&lending::browser::axe_source(), vec![]).await.unwrap();
     let found = c.execute_async(lending::browser::AXE_RUN, vec![]).await.unwrap();

@@ -12,7 +12,7 @@ use lending::service::{loans, offline};
 use lending::testing::{enroll, seed_basic};
 use serde_json::{json, Value};
 
-use crate::browser::{browser_sign_in, open_browser};
+use crate::browser::{browser_sign_in, open_browser, save_screenshot};
 use crate::spawn_app_with_clock;
 
 /// Sends a Chrome DevTools Protocol command through chromedriver.
@@ -146,9 +146,11 @@ both_dbs!(
         }
         c.perform_actions(strokes.then(PointerAction::Up { button: MOUSE_BUTTON_LEFT })).await.unwrap();
         click(&c, "#offline-lend input[name=explained]").await;
+        save_screenshot(&c, "offline-1-lend-signed-390x844.png").await;
         click(&c, "#lend-submit").await;
         until(&c, &status_has("端末に保存しました"), "keeping the loan on the phone").await;
         until(&c, &badge_is(1), "「未送信 1件」").await;
+        save_screenshot(&c, "offline-2-kept-on-the-phone-390x844.png").await;
 
         // Reloaded without a signal: the page comes from the service worker, the outbox stays.
         c.refresh().await.unwrap();
@@ -159,6 +161,7 @@ both_dbs!(
         set_value(&c, "#return-by", "山田 太郎").await;
         click(&c, "#return-submit").await;
         until(&c, &badge_is(2), "「未送信 2件」").await;
+        save_screenshot(&c, "offline-3-two-unsent-after-reload-390x844.png").await;
         let mut tx = app.store.read().await.unwrap();
         assert!(lending::store::loans::open_loan_of_device(&mut tx, &b.devices[0]).await.unwrap().is_none());
         assert!(lending::store::loans::open_loan_of_device(&mut tx, &b.devices[3]).await.unwrap().is_some());
