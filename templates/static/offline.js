@@ -190,6 +190,9 @@
     return phone().then(function (p) {
       var el = byId("enrol-state");
       if (el) { el.textContent = !p ? say("not-enrolled") : p.state === "approved" ? say("approved") : say("requested"); }
+      // An enrolled phone needs the button only to start again with a new key (after a revocation).
+      var button = byId("enrol-button");
+      if (button) { button.textContent = p ? say("reenrol") : say("enrol"); button.className = p ? "secondary" : ""; }
       return p;
     });
   }
