@@ -575,12 +575,8 @@ pub async fn verify_in_parts(store: &Store, part: i64) -> Result<Result<i64, Bre
     if last_hash != head_hash {
         return Ok(Err(Break::HeadMismatch { head_seq }));
     }
-    // Anything past the head is checked as a continuation, so a forged event is named.
-    if let Some(max) = max_seq.filter(|&m| m > head_seq) {
-        if let Err(b) = verify_range(store.clone(), head_seq + 1, max, Some(head_hash)).await? {
-            return Ok(Err(b));
-        }
-        return Ok(Err(Break::HeadMismatch { head_seq }));
+    if let Some(b) = past_the_head(store, head_seq, head_hash, max_seq).await? {
+        return Ok(Err(b));
     }
     if below_one > 0 {
         return Ok(Err(Break::BadLink { seq: 1 }));
@@ -609,13 +605,20 @@ pub async fn verify_since(store: &Store, seq: i64, hash: &str) -> Result<Result<
     if last_hash != head_hash {
         return Ok(Err(Break::HeadMismatch { head_seq }));
     }
-    if let Some(max) = max_seq.filter(|&m| m > head_seq) {
-        if let Err(b) = verify_range(store.clone(), head_seq + 1, max, Some(head_hash)).await? {
-            return Ok(Err(b));
-        }
-        return Ok(Err(Break::HeadMismatch { head_seq }));
+    if let Some(b) = past_the_head(store, head_seq, head_hash, max_seq).await? {
+        return Ok(Err(b));
     }
     Ok(Ok(head_seq - seq))
+}
+
+/// Events stored past the recorded head are a break: checked as a continuation of the chain,
+/// so a forged event is named, and otherwise reported as the head not matching.
+async fn past_the_head(store: &Store, head_seq: i64, head_hash: String, max_seq: Option<i64>) -> Result<Option<Break>> {
+    let Some(max) = max_seq.filter(|&m| m > head_seq) else { return Ok(None) };
+    Ok(Some(match verify_range(store.clone(), head_seq + 1, max, Some(head_hash)).await? {
+        Err(b) => b,
+        Ok(_) => Break::HeadMismatch { head_seq },
+    }))
 }
 
 /// What the auditors' log viewer filters on; empty fields match everything.
