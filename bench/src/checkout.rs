@@ -132,6 +132,7 @@ async fn concurrent(
     raw_rate: f64,
 ) -> anyhow::Result<()> {
     let per_client = devices.len() / clients;
+    let commits_before = store.group_commits();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for share in devices.chunks(per_client.max(1)).take(clients) {
@@ -163,6 +164,14 @@ async fn concurrent(
         crate::percentile(&all, 50),
         crate::percentile(&all, 99)
     );
+    if let (Some(before), Some(after)) = (commits_before, store.group_commits()) {
+        let (commits, writes) = (after.commits - before.commits, after.transactions - before.transactions);
+        println!(
+            "  group commit: {writes} write transactions in {commits} database commits ({:.1} a commit)",
+            f64::from(u32::try_from(writes).unwrap_or(u32::MAX))
+                / f64::from(u32::try_from(commits.max(1)).unwrap_or(1))
+        );
+    }
     println!(
         "ratio: {:.0}% of the single-client raw insert rate (issue #20 goal >= 100%: {})",
         ratio * 100.0,

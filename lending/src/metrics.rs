@@ -34,9 +34,47 @@ struct Route {
 }
 
 /// Request counts by route template, method and status; latency by route template and method.
-#[derive(Default)]
+///
+/// Kept in a few shards, each thread recording into its own: with one lock, the runtime's
+/// worker threads queued on it (and slept in the kernel) on every request of the public help
+/// page, the hottest path of the product. A scrape adds the shards up.
 pub struct HttpMetrics {
-    routes: Mutex<BTreeMap<String, Route>>,
+    shards: [Mutex<BTreeMap<String, Route>>; SHARDS],
+}
+
+const SHARDS: usize = 8;
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        Self { shards: std::array::from_fn(|_| Mutex::default()) }
+    }
+}
+
+/// This thread's shard: threads are numbered as they first record, so the runtime's few worker
+/// threads each get their own.
+fn shard_of_this_thread() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
+}
+
+impl Route {
+    fn add(&mut self, other: &Route) {
+        for (&k, &n) in &other.by_status {
+            *self.by_status.entry(k).or_default() += n;
+        }
+        for (&method, h) in &other.latency {
+            let sum = self.latency.entry(method).or_default();
+            sum.count += h.count;
+            sum.seconds += h.seconds;
+            for (a, b) in sum.buckets.iter_mut().zip(h.buckets) {
+                *a += b;
+            }
+        }
+    }
 }
 
 fn method_label(m: &Method) -> &'static str {
@@ -55,7 +93,7 @@ fn method_label(m: &Method) -> &'static str {
 impl HttpMetrics {
     /// Records one answered request. `route` is a route template or `unmatched`.
     pub fn observe(&self, route: &str, method: &Method, status: u16, seconds: f64) {
-        let mut routes = self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut routes = self.shards[shard_of_this_thread()].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let r = match routes.get_mut(route) {
             Some(r) => r,
             None => routes.entry(route.to_owned()).or_default(),
@@ -72,10 +110,18 @@ impl HttpMetrics {
 
     /// Writes `<prefix>_http_requests_total` and `<prefix>_http_request_duration_seconds`.
     pub fn render(&self, prefix: &str, out: &mut Text) {
-        let routes = self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut routes: BTreeMap<String, Route> = BTreeMap::new();
+        for shard in &self.shards {
+            for (route, r) in shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+                match routes.get_mut(route) {
+                    Some(sum) => sum.add(r),
+                    None => routes.entry(route.clone()).or_default().add(r),
+                }
+            }
+        }
         let total = format!("{prefix}_http_requests_total");
         out.header(&total, "counter", "Requests answered, by route template, method and status.");
-        for (route, r) in routes.iter() {
+        for (route, r) in &routes {
             for (&(method, status), &n) in &r.by_status {
                 out.count(&total, &[("route", route), ("method", method), ("status", &status.to_string())], n);
             }
@@ -84,7 +130,7 @@ impl HttpMetrics {
         let (bucket, sum, count) =
             (format!("{duration}_bucket"), format!("{duration}_sum"), format!("{duration}_count"));
         out.header(&duration, "histogram", "Time to answer, by route template and method.");
-        for (route, r) in routes.iter() {
+        for (route, r) in &routes {
             for (&method, h) in &r.latency {
                 let mut cumulative = 0;
                 for (bound, n) in BUCKETS.iter().zip(h.buckets) {

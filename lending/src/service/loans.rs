@@ -184,14 +184,12 @@ pub async fn check_out(
     let (signature, code) = receipts.sign(&consent, &asset_tags, &loan.due_on.to_string());
     consent.receipt_signature = signature;
     consent.verification_code = code;
-    loans::insert(tx, &loan).await?;
-    loans::insert_consent(tx, &consent).await?;
     let shown_docs: Vec<(String, i32, String)> =
         documents.iter().zip(&sections).map(|(doc, text)| (doc.id.clone(), doc.version, sha256_hex(text))).collect();
-    loans::insert_consent_documents(tx, &consent.id, &shown_docs).await?;
     let kit_ids: Vec<String> = kit.iter().map(|d| d.id.clone()).collect();
+    let write = loans::NewCheckOut { loan: &loan, consent: &consent, documents: &shown_docs, kit: &kit_ids };
     // The partial unique index refuses a second open loan even if two check-outs race.
-    loans::add_devices(tx, &loan.id, &kit_ids).await.map_err(|e| match e {
+    let written = loans::insert_check_out(tx, &write).await.map_err(|e| match e {
         Error::Conflict(_) => {
             let tags = asset_tags.join("、");
             Error::conflict(
@@ -201,7 +199,12 @@ pub async fn check_out(
         }
         other => other,
     })?;
-    devices::set_status_many(tx, &kit_ids, DeviceStatus::Available, DeviceStatus::OnLoan).await?;
+    if written == loans::CheckOutWrite::DeviceMoved {
+        return Err(Error::conflict(
+            "機器の状態がほかの操作で変わりました。画面を更新してください。",
+            "The device's status was changed by someone else; reload and try again.",
+        ));
+    }
     for device in &mut kit {
         device.status = DeviceStatus::OnLoan;
     }

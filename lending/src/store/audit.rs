@@ -127,18 +127,27 @@ async fn append_if_head(tx: &mut Tx, (seq, hash): (i64, String), rows: &[EventRo
             }
         }
         TxInner::Sqlite(t) => {
-            let moved =
-                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4")
-                    .bind(last.seq)
-                    .bind(&last.hash)
-                    .bind(seq)
-                    .bind(&hash)
-                    .execute(&mut **t)
-                    .await?
-                    .rows_affected();
-            if moved != 1 {
-                return Ok(false);
+            // One round trip to SQLite's connection thread for both statements: the rows go in
+            // only if the head now is the new head, i.e. the UPDATE matched the guess (a hash
+            // names one chain position). The result counts both statements' rows.
+            let mut sql = String::from(
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4; \
+                 INSERT INTO audit_events (",
+            );
+            sql.push_str(COLUMNS);
+            sql.push_str(") SELECT * FROM (VALUES ");
+            for i in 0..rows.len() {
+                let b = 4 + i * 13;
+                let p: Vec<String> = (1..=13).map(|k| format!("${}", b + k)).collect();
+                let _ = write!(sql, "{}({})", if i == 0 { "" } else { ", " }, p.join(", "));
             }
+            sql.push_str(") WHERE EXISTS (SELECT 1 FROM audit_head WHERE id = 1 AND seq = $1 AND hash = $2)");
+            let mut q = sqlx::query(&sql).bind(last.seq).bind(&last.hash).bind(seq).bind(&hash);
+            for r in rows {
+                q = bind_event!(q, r);
+            }
+            let n = q.execute(&mut **t).await?.rows_affected();
+            return Ok(n == rows.len() as u64 + 1);
         }
         TxInner::Postgres(t) => {
             // One statement: the head moves (row lock held to commit) and the rows go in only

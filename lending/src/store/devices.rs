@@ -65,31 +65,6 @@ pub async fn get_many(tx: &mut Tx, ids: &[String]) -> Result<Vec<Device>> {
     })?)
 }
 
-/// [`set_status`] for several devices in one statement: all of them move, or it is a conflict.
-pub async fn set_status_many(tx: &mut Tx, ids: &[String], from: DeviceStatus, to: DeviceStatus) -> Result<()> {
-    from.check(to)?;
-    let now = tx.now();
-    let sql = format!(
-        "UPDATE devices SET status = $1, status_changed_at = $2, updated_at = $2 WHERE status = $3 AND id IN ({})",
-        placeholders(4, ids.len())
-    );
-    let done = on!(tx, c => {
-        let mut q = sqlx::query(&sql).bind(to.as_str()).bind(now).bind(from.as_str());
-        for id in ids {
-            q = q.bind(id);
-        }
-        q.execute(c).await.map(|r| r.rows_affected())
-    })?;
-    if done == ids.len() as u64 {
-        Ok(())
-    } else {
-        Err(Error::conflict(
-            "機器の状態がほかの操作で変わりました。画面を更新してください。",
-            "The device's status was changed by someone else; reload and try again.",
-        ))
-    }
-}
-
 pub async fn by_asset_tag(tx: &mut Tx, tag: &str) -> Result<Option<Device>> {
     let sql = format!("SELECT {COLUMNS} FROM devices WHERE asset_tag = $1");
     Ok(on!(tx, c => sqlx::query_as::<_, Device>(&sql).bind(tag).fetch_optional(c).await)?)

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{on, Tx};
 use crate::error::Result;
+use crate::lifecycle::DeviceStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct Loan {
@@ -20,44 +21,9 @@ pub struct Loan {
 
 const LOAN_COLUMNS: &str = "id, patient_id, consent_id, lent_by, lent_at, due_on, purpose, site, closed_at";
 
-pub async fn insert(tx: &mut Tx, l: &Loan) -> Result<()> {
-    let sql = format!("INSERT INTO loans ({LOAN_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5)");
-    on!(tx, c => sqlx::query(&sql)
-        .bind(&l.id).bind(&l.patient_id).bind(&l.consent_id).bind(&l.lent_by).bind(l.lent_at).bind(l.due_on)
-        .bind(&l.purpose).bind(&l.site).bind(l.closed_at)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
 pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<Loan>> {
     let sql = format!("SELECT {LOAN_COLUMNS} FROM loans WHERE id = $1");
     Ok(on!(tx, c => sqlx::query_as::<_, Loan>(&sql).bind(id).fetch_optional(c).await)?)
-}
-
-pub async fn add_device(tx: &mut Tx, loan_id: &str, device_id: &str) -> Result<()> {
-    on!(tx, c => sqlx::query("INSERT INTO loan_devices (loan_id, device_id) VALUES ($1, $2)")
-        .bind(loan_id)
-        .bind(device_id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// Puts devices on a loan, one statement for the kit.
-pub async fn add_devices(tx: &mut Tx, loan_id: &str, device_ids: &[String]) -> Result<()> {
-    let values: Vec<String> = (0..device_ids.len()).map(|i| format!("($1, ${})", i + 2)).collect();
-    let sql = format!("INSERT INTO loan_devices (loan_id, device_id) VALUES {}", values.join(", "));
-    on!(tx, c => {
-        let mut q = sqlx::query(&sql).bind(loan_id);
-        for d in device_ids {
-            q = q.bind(d);
-        }
-        q.execute(c).await.map(|r| r.rows_affected())
-    })?;
-    Ok(())
 }
 
 /// What a check-out reads before it writes, in one query: the patient, the lending user's site
@@ -143,20 +109,124 @@ const CONSENT_COLUMNS: &str = "id, loan_id, patient_id, document_sha256, documen
     relationship_note, proxy_writer, proxy_written_for, proxy_reason, signature_svg, explained_by, signed_at, \
     receipt_signature, verification_code";
 
-pub async fn insert_consent(tx: &mut Tx, c: &Consent) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO consents ({CONSENT_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-    );
-    on!(tx, conn => sqlx::query(&sql)
-        .bind(&c.id).bind(&c.loan_id).bind(&c.patient_id).bind(&c.document_sha256).bind(&c.document_text)
-        .bind(&c.signer_name).bind(&c.relationship).bind(&c.relationship_note)
-        .bind(&c.proxy_writer).bind(&c.proxy_written_for).bind(&c.proxy_reason).bind(&c.signature_svg)
-        .bind(&c.explained_by).bind(c.signed_at).bind(&c.receipt_signature).bind(&c.verification_code)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
+/// What a check-out writes.
+pub struct NewCheckOut<'a> {
+    pub loan: &'a Loan,
+    pub consent: &'a Consent,
+    /// The explanation documents shown: (document id, version, SHA-256 of the text shown).
+    pub documents: &'a [(String, i32, String)],
+    pub kit: &'a [String],
+}
+
+/// How a check-out's writes ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CheckOutWrite {
+    Done,
+    /// A device of the kit was no longer available (its status changed meanwhile).
+    DeviceMoved,
+}
+
+/// Writes a check-out: the loan, its consent, the documents shown, the kit, and the devices
+/// now on loan, in as few round trips as the backend allows. Each round trip is a wake-up of
+/// another thread (SQLite's connection thread) or process (PostgreSQL's backend), which cost
+/// more than the statements themselves. SQLite takes the five statements as one query;
+/// PostgreSQL the four inserts as one statement (data-modifying `WITH`), then the status change,
+/// whose trigger checks that the kit rows exist. A second open loan of a device is refused by
+/// the partial unique index (a conflict error, even if two check-outs race).
+pub async fn insert_check_out(tx: &mut Tx, new: &NewCheckOut<'_>) -> Result<CheckOutWrite> {
+    use std::fmt::Write as _;
+    let (loan_row, consent_row, now) = (new.loan, new.consent, tx.now());
+    let mut count = 0;
+    let mut next = |k: usize| {
+        let list: Vec<String> = (count + 1..=count + k).map(|i| format!("${i}")).collect();
+        count += k;
+        list.join(", ")
+    };
+    let loan = format!("INSERT INTO loans ({LOAN_COLUMNS}, created_at) VALUES ({})", next(10));
+    let consent = format!("INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ({})", next(16));
+    let mut documents =
+        String::from("INSERT INTO consent_documents (consent_id, document_id, version, sha256) VALUES ");
+    for i in 0..new.documents.len() {
+        let _ = write!(documents, "{}({})", if i == 0 { "" } else { ", " }, next(4));
+    }
+    let mut kit = String::from("INSERT INTO loan_devices (loan_id, device_id) VALUES ");
+    for i in 0..new.kit.len() {
+        let _ = write!(kit, "{}({})", if i == 0 { "" } else { ", " }, next(2));
+    }
+    let inserts = count;
+    let (from, to) = (DeviceStatus::Available, DeviceStatus::OnLoan);
+    from.check(to)?;
+    let status_sql = |first: usize| {
+        format!(
+            "UPDATE devices SET status = '{}', status_changed_at = ${first}, updated_at = ${first} \
+             WHERE status = '{}' AND id IN ({})",
+            to.as_str(),
+            from.as_str(),
+            super::devices::placeholders(first + 1, new.kit.len())
+        )
+    };
+    macro_rules! bind_inserts {
+        ($q:expr) => {{
+            let mut q = $q
+                .bind(&loan_row.id)
+                .bind(&loan_row.patient_id)
+                .bind(&loan_row.consent_id)
+                .bind(&loan_row.lent_by)
+                .bind(loan_row.lent_at)
+                .bind(loan_row.due_on)
+                .bind(&loan_row.purpose)
+                .bind(&loan_row.site)
+                .bind(loan_row.closed_at)
+                .bind(loan_row.lent_at)
+                .bind(&consent_row.id)
+                .bind(&consent_row.loan_id)
+                .bind(&consent_row.patient_id)
+                .bind(&consent_row.document_sha256)
+                .bind(&consent_row.document_text)
+                .bind(&consent_row.signer_name)
+                .bind(&consent_row.relationship)
+                .bind(&consent_row.relationship_note)
+                .bind(&consent_row.proxy_writer)
+                .bind(&consent_row.proxy_written_for)
+                .bind(&consent_row.proxy_reason)
+                .bind(&consent_row.signature_svg)
+                .bind(&consent_row.explained_by)
+                .bind(consent_row.signed_at)
+                .bind(&consent_row.receipt_signature)
+                .bind(&consent_row.verification_code);
+            for (id, version, sha) in new.documents {
+                q = q.bind(&consent_row.id).bind(id).bind(*version).bind(sha);
+            }
+            for device in new.kit {
+                q = q.bind(&loan_row.id).bind(device);
+            }
+            q
+        }};
+    }
+    let kit_n = new.kit.len() as u64;
+    let moved = match &mut tx.inner {
+        super::TxInner::Sqlite(t) => {
+            let sql = format!("{loan}; {consent}; {documents}; {kit}; {}", status_sql(inserts + 1));
+            let mut q = bind_inserts!(sqlx::query(&sql)).bind(now);
+            for device in new.kit {
+                q = q.bind(device);
+            }
+            // Every statement's rows: loan, consent, documents, kit, then the devices moved.
+            let rows = q.execute(&mut **t).await?.rows_affected();
+            rows.saturating_sub(2 + new.documents.len() as u64 + kit_n)
+        }
+        super::TxInner::Postgres(t) => {
+            let sql = format!("WITH l AS ({loan}), c AS ({consent}), d AS ({documents}) {kit}");
+            bind_inserts!(sqlx::query(&sql)).execute(&mut **t).await?;
+            let sql = status_sql(1);
+            let mut q = sqlx::query(&sql).bind(now);
+            for device in new.kit {
+                q = q.bind(device);
+            }
+            q.execute(&mut **t).await?.rows_affected()
+        }
+    };
+    Ok(if moved == kit_n { CheckOutWrite::Done } else { CheckOutWrite::DeviceMoved })
 }
 
 pub async fn consent(tx: &mut Tx, id: &str) -> Result<Option<Consent>> {
@@ -173,41 +243,6 @@ pub async fn consent_documents(tx: &mut Tx, consent_id: &str) -> Result<Vec<(Str
         .bind(consent_id)
         .fetch_all(c)
         .await)?)
-}
-
-pub async fn insert_consent_document(
-    tx: &mut Tx,
-    consent_id: &str,
-    document_id: &str,
-    version: i32,
-    sha256: &str,
-) -> Result<()> {
-    on!(tx, c => sqlx::query(
-        "INSERT INTO consent_documents (consent_id, document_id, version, sha256) VALUES ($1, $2, $3, $4)")
-        .bind(consent_id).bind(document_id).bind(version).bind(sha256)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// The explanation documents a consent was given on, one statement: (document id, version,
-/// SHA-256 of the text shown).
-pub async fn insert_consent_documents(tx: &mut Tx, consent_id: &str, docs: &[(String, i32, String)]) -> Result<()> {
-    let values: Vec<String> =
-        (0..docs.len()).map(|i| format!("($1, ${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4)).collect();
-    let sql = format!(
-        "INSERT INTO consent_documents (consent_id, document_id, version, sha256) VALUES {}",
-        values.join(", ")
-    );
-    on!(tx, c => {
-        let mut q = sqlx::query(&sql).bind(consent_id);
-        for (id, version, sha) in docs {
-            q = q.bind(id).bind(*version).bind(sha);
-        }
-        q.execute(c).await.map(|r| r.rows_affected())
-    })?;
-    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]

@@ -25,6 +25,9 @@ pub mod sessions;
 pub mod throttle;
 pub mod users;
 pub mod wipes;
+mod writer;
+
+pub use writer::GroupCommits;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -81,14 +84,40 @@ pub(crate) struct Memo {
     pub(crate) registry: std::sync::Mutex<Option<std::sync::Arc<registry::Snapshot>>>,
     /// SQLite's one writer, queued in this process: writers wait here in turn instead of in
     /// SQLite's busy handler, which sleeps up to 100 ms between tries (a p99 of 1.5 s under 64
-    /// concurrent check-outs). Other processes still meet the busy timeout.
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// concurrent check-outs), and queued writers are committed together ([`writer`]). Other
+    /// processes still meet the busy timeout.
+    writers: std::sync::Arc<writer::Writers>,
 }
 
 /// An open transaction on either backend.
 pub(crate) enum TxInner {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// A SQLite read transaction, or a write transaction of this process's one writer.
+pub(crate) enum SqliteTx {
+    Read(Transaction<'static, Sqlite>),
+    Write(writer::Write),
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Read(t) => t,
+            Self::Write(w) => w.conn_ref(),
+        }
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Self::Read(t) => t,
+            Self::Write(w) => w.conn(),
+        }
+    }
 }
 
 /// Runs one body against whichever connection a [`Tx`] holds: the same SQL text, compiled
@@ -195,6 +224,12 @@ impl Store {
         }
     }
 
+    /// SQLite only: how many database commits the writer made for how many write transactions
+    /// (fewer commits than transactions when queued writers were committed together).
+    pub fn group_commits(&self) -> Option<GroupCommits> {
+        matches!(self.db, Db::Sqlite(_)).then(|| self.memo.writers.group_commits())
+    }
+
     pub fn backend(&self) -> Backend {
         match self.db {
             Db::Sqlite(_) => Backend::Sqlite,
@@ -286,39 +321,24 @@ impl Store {
     /// A write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
     /// so a read-then-write transaction cannot fail to upgrade under concurrency.
     pub async fn begin(&self) -> Result<Tx> {
-        let (inner, writer) = match &self.db {
-            Db::Sqlite(p) => {
-                // As long as SQLite's own busy timeout would wait, then the same refusal.
-                let writer = tokio::time::timeout(Duration::from_secs(30), self.memo.writer.clone().lock_owned())
-                    .await
-                    .map_err(|_| Error::Other(anyhow::anyhow!("database is locked (waited 30 s for the writer)")))?;
-                (TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?), Some(writer))
-            }
-            Db::Postgres(p) => (TxInner::Postgres(p.begin().await?), None),
+        let inner = match &self.db {
+            Db::Sqlite(p) => TxInner::Sqlite(SqliteTx::Write(self.memo.writers.begin(p).await?)),
+            Db::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
-        let mut tx = self.tx(inner);
-        tx.writer = writer;
-        Ok(tx)
+        Ok(self.tx(inner))
     }
 
     /// A read-only transaction: one consistent snapshot for a page or a report.
     pub async fn read(&self) -> Result<Tx> {
         let inner = match &self.db {
-            Db::Sqlite(p) => TxInner::Sqlite(p.begin().await?),
+            Db::Sqlite(p) => TxInner::Sqlite(SqliteTx::Read(p.begin().await?)),
             Db::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
         Ok(self.tx(inner))
     }
 
     fn tx(&self, inner: TxInner) -> Tx {
-        Tx {
-            inner,
-            events: Vec::new(),
-            clock: self.clock.clone(),
-            memo: self.memo.clone(),
-            read_registry: None,
-            writer: None,
-        }
+        Tx { inner, events: Vec::new(), clock: self.clock.clone(), memo: self.memo.clone(), read_registry: None }
     }
 
     pub async fn close(&self) {
@@ -337,8 +357,6 @@ pub struct Tx {
     pub(crate) memo: std::sync::Arc<Memo>,
     /// Registry rows read in this transaction, published to `memo` once it commits.
     pub(crate) read_registry: Option<std::sync::Arc<registry::Snapshot>>,
-    /// Held until commit or rollback (SQLite writes only, see [`Memo`]).
-    writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Tx {
@@ -362,7 +380,8 @@ impl Tx {
             audit::append(&mut self, events).await?;
         }
         match self.inner {
-            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Sqlite(SqliteTx::Read(t)) => t.commit().await?,
+            TxInner::Sqlite(SqliteTx::Write(w)) => w.commit().await?,
             TxInner::Postgres(t) => t.commit().await?,
         }
         if let Some(read) = self.read_registry {

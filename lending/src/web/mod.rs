@@ -118,6 +118,8 @@ pub fn harden_with(
         }))
         .map_response(move |mut response: axum::response::Response| {
             let h = response.headers_mut();
+            // Room for all of them at once, not a regrowth of the map halfway.
+            h.reserve(headers.len());
             for (name, value) in headers.iter() {
                 if !h.contains_key(name) {
                     h.insert(name.clone(), value.clone());

@@ -1,0 +1,304 @@
+//! SQLite's one writer, with group commit.
+//!
+//! SQLite lets one transaction write at a time, and with `synchronous=FULL` each commit waits
+//! for the disk. When several writers are queued in this process (many nurses lending at
+//! once), the writer commits them together: each logical transaction runs in a savepoint of
+//! one open database transaction, and when it commits while another writer is waiting, it
+//! releases its savepoint and leaves the database transaction open for the next one; the last
+//! writer of the batch (none queued after it, or the batch full) commits it once for all.
+//! Every caller's `commit` returns only after that durable commit, with its outcome, so an
+//! acknowledged write is on disk exactly as before. A writer that fails or is dropped rolls
+//! back to its savepoint: the others' work in the batch is untouched.
+//!
+//! A writer alone (the usual case) makes no savepoint: `BEGIN IMMEDIATE`, its statements,
+//! `COMMIT`, as without batching. Deferred foreign keys (a loan and its consent) are checked at
+//! the shared `COMMIT`: a writer that broke one would fail its whole batch (every caller told
+//! so), never commit it; the domain writes both rows in the same writer.
+//!
+//! Cancellation (a request whose client went away) can stop a writer at any `await`. The open
+//! database transaction therefore always stays in [`Batch`], which records whose work is in
+//! progress ([`Running`]); whoever takes the turn next, or a clean-up task, undoes an abandoned
+//! writer's work, and a batch is never left open with nobody to commit it. When its outcome
+//! cannot be known, the callers waiting on it are told it failed, never that it succeeded.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use tokio::sync::{oneshot, Mutex, OwnedMutexGuard};
+
+use crate::error::{Error, Result};
+
+/// Logical transactions committed together at most (bounds the first one's wait).
+const MAX_BATCH: usize = 32;
+
+/// How long a writer waits for the others in this process, as SQLite's busy timeout would.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The queue of this process's SQLite writers.
+#[derive(Debug, Default)]
+pub(crate) struct Writers {
+    state: Arc<Mutex<Batch>>,
+    /// Writers waiting for [`Self::state`]: a committing writer leaves the batch open for them.
+    queued: AtomicUsize,
+    /// Database commits of write transactions, and the logical transactions they committed.
+    commits: AtomicU64,
+    committed: AtomicU64,
+}
+
+/// How many database commits SQLite's writer made, for how many write transactions
+/// ([`crate::Store::group_commits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommits {
+    pub commits: u64,
+    pub transactions: u64,
+}
+
+type Answer = oneshot::Sender<std::result::Result<(), String>>;
+
+/// The database transaction a batch runs in, kept here between and during its writers.
+#[derive(Debug, Default)]
+struct Batch {
+    open: Option<Transaction<'static, Sqlite>>,
+    /// The writer whose work is in progress in `open`, if it has not finished.
+    running: Running,
+    /// Callers whose committed work is in `open`, answered when it commits.
+    waiting: Vec<Answer>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Running {
+    #[default]
+    Nobody,
+    /// The first writer of `open`: nobody else's work is in it.
+    Alone,
+    /// A later writer, in the savepoint `batched`.
+    Savepoint,
+}
+
+/// One logical write transaction: the writer's turn (see the module's comment).
+#[derive(Debug)]
+pub(crate) struct Write {
+    /// `None` once handed on (committed or passed to the next writer).
+    batch: Option<OwnedMutexGuard<Batch>>,
+    writers: Arc<Writers>,
+}
+
+/// A writer waiting for its turn; counted in [`Writers::queued`] until it has it or gives up.
+struct Queued<'a> {
+    writers: &'a Arc<Writers>,
+    waiting: bool,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.writers.queued.fetch_sub(1, Ordering::SeqCst);
+        if self.waiting {
+            // Cancelled while queued: a writer may have left the batch open for this one.
+            finish_later(self.writers);
+        }
+    }
+}
+
+impl Writers {
+    pub(crate) fn group_commits(&self) -> GroupCommits {
+        GroupCommits {
+            commits: self.commits.load(Ordering::Relaxed),
+            transactions: self.committed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits for this process's turn to write, then joins the open batch or begins one.
+    pub(crate) async fn begin(self: &Arc<Self>, pool: &SqlitePool) -> Result<Write> {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let mut queued = Queued { writers: self, waiting: true };
+        let turn = tokio::time::timeout(WAIT, self.state.clone().lock_owned()).await;
+        queued.waiting = false;
+        drop(queued);
+        let batch =
+            turn.map_err(|_| Error::Other(anyhow::anyhow!("database is locked (waited 30 s for the writer)")))?;
+        // From here a cancelled or failed start is cleaned up by `Write`'s drop.
+        let mut w = Write { batch: Some(batch), writers: self.clone() };
+        let batch = w.batch_mut();
+        tidy(batch).await;
+        match batch.open.as_mut() {
+            None => {
+                batch.open = Some(pool.begin_with("BEGIN IMMEDIATE").await?);
+                batch.running = Running::Alone;
+            }
+            Some(tx) => {
+                batch.running = Running::Savepoint;
+                sqlx::query("SAVEPOINT batched").execute(&mut **tx).await?;
+            }
+        }
+        Ok(w)
+    }
+}
+
+/// Undoes the work of a writer that did not finish (cancelled, failed, dropped).
+async fn tidy(batch: &mut Batch) {
+    match batch.running {
+        Running::Nobody => {}
+        // Nobody else's work is in it: the whole transaction goes (sqlx rolls it back).
+        Running::Alone => fail(batch, "abandoned"),
+        Running::Savepoint => {
+            let undone = match batch.open.as_mut() {
+                Some(tx) => match sqlx::query("ROLLBACK TO batched").execute(&mut **tx).await {
+                    Ok(_) => sqlx::query("RELEASE batched").execute(&mut **tx).await.map(|_| ()),
+                    // The writer was cancelled while its `SAVEPOINT` (it wrote nothing) or its
+                    // `RELEASE` (its work, audit events included, is whole) was being run.
+                    Err(e) if e.to_string().contains("no such savepoint") => Ok(()),
+                    Err(e) => Err(e),
+                },
+                None => Ok(()),
+            };
+            if let Err(e) = undone {
+                fail(batch, &e.to_string());
+            }
+        }
+    }
+    batch.running = Running::Nobody;
+}
+
+/// Gives up the whole batch (its transaction can no longer be trusted): rolls it back and tells
+/// every waiting caller.
+fn fail(batch: &mut Batch, why: &str) {
+    batch.open = None; // sqlx rolls it back
+    batch.running = Running::Nobody;
+    for w in batch.waiting.drain(..) {
+        let _ = w.send(Err(format!("group commit failed: {why}")));
+    }
+}
+
+/// Callers to answer; any not answered (the commit was cancelled midway) are told it failed.
+struct Answers(Vec<Answer>);
+
+impl Drop for Answers {
+    fn drop(&mut self) {
+        for w in self.0.drain(..) {
+            let _ = w.send(Err("group commit: the outcome is unknown".into()));
+        }
+    }
+}
+
+/// Commits the batch once and answers every caller in it; `own`: whether the writer settling
+/// it has work of its own in it (not after a rollback).
+async fn settle(writers: &Writers, batch: &mut Batch, own: bool) -> Result<()> {
+    let Some(tx) = batch.open.take() else { return Ok(()) };
+    let mut answers = Answers(std::mem::take(&mut batch.waiting));
+    let outcome = tx.commit().await;
+    if outcome.is_ok() {
+        writers.commits.fetch_add(1, Ordering::Relaxed);
+        writers.committed.fetch_add(answers.0.len() as u64 + u64::from(own), Ordering::Relaxed);
+    }
+    let answer = outcome.as_ref().copied().map_err(ToString::to_string);
+    for w in answers.0.drain(..) {
+        let _ = w.send(answer.clone());
+    }
+    Ok(outcome?)
+}
+
+/// Whether a finishing writer leaves the batch open: another writer is queued and there is room.
+fn goes_on(writers: &Writers, batch: &Batch) -> bool {
+    writers.queued.load(Ordering::SeqCst) > 0 && batch.waiting.len() < MAX_BATCH
+}
+
+/// Later, with the writer's turn: undoes an abandoned writer's work and commits the batch if
+/// nobody is queued to go on with it.
+fn finish_later(writers: &Arc<Writers>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+    let writers = writers.clone();
+    drop(rt.spawn(async move {
+        let mut batch = writers.state.clone().lock_owned().await;
+        tidy(&mut batch).await;
+        if batch.open.is_some() && writers.queued.load(Ordering::SeqCst) == 0 {
+            if let Err(e) = settle(&writers, &mut batch, false).await {
+                tracing::error!(error = %e, "group commit failed");
+            }
+        }
+    }));
+}
+
+impl Write {
+    fn batch_mut(&mut self) -> &mut Batch {
+        match self.batch.as_mut() {
+            Some(b) => b,
+            None => unreachable!("a finished write transaction is never used"),
+        }
+    }
+
+    /// The connection, for statements.
+    pub(crate) fn conn(&mut self) -> &mut SqliteConnection {
+        match self.batch_mut().open.as_mut() {
+            Some(tx) => tx,
+            None => unreachable!("a write transaction's database transaction is open while it runs"),
+        }
+    }
+
+    pub(crate) fn conn_ref(&self) -> &SqliteConnection {
+        match self.batch.as_ref().and_then(|b| b.open.as_ref()) {
+            Some(tx) => tx,
+            None => unreachable!("a write transaction's database transaction is open while it runs"),
+        }
+    }
+
+    /// Commits this writer's work; returns once it is durable (alone, or with its batch).
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        let writers = self.writers.clone();
+        let batch = self.batch_mut();
+        if batch.running == Running::Savepoint {
+            if let Some(tx) = batch.open.as_mut() {
+                sqlx::query("RELEASE batched").execute(&mut **tx).await?;
+            }
+        }
+        // This writer's work is now the batch's.
+        batch.running = Running::Nobody;
+        if goes_on(&writers, batch) {
+            // Another writer is waiting: it goes on in this transaction; the last one commits.
+            let (answer, outcome) = oneshot::channel();
+            batch.waiting.push(answer);
+            drop(self.batch.take());
+            return match outcome.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(why)) => Err(Error::Other(anyhow::anyhow!(why))),
+                Err(_) => Err(Error::Other(anyhow::anyhow!("group commit: the outcome is unknown"))),
+            };
+        }
+        if batch.waiting.is_empty() {
+            let outcome = settle(&writers, batch, true).await;
+            drop(self.batch.take());
+            return outcome;
+        }
+        // Others wait on this commit: it runs to its end in a task of its own even if this
+        // request is cancelled meanwhile, so each of them learns the real outcome.
+        let Some(mut batch) = self.batch.take() else { unreachable!("checked above") };
+        tokio::spawn(async move { settle(&writers, &mut batch, true).await })
+            .await
+            .map_err(|e| Error::Other(anyhow::anyhow!("group commit: {e}")))?
+    }
+}
+
+impl Drop for Write {
+    /// Not committed (an error, a refusal, or cancelled midway): this writer's work is undone.
+    /// Alone, its transaction is dropped (sqlx rolls it back); in a batch, its savepoint is
+    /// rolled back by the next writer or a clean-up task, which also commits the batch if
+    /// nobody else is queued.
+    fn drop(&mut self) {
+        let Some(mut batch) = self.batch.take() else { return };
+        match batch.running {
+            // Nobody else's work is in it: the whole transaction goes (sqlx rolls it back).
+            Running::Alone => fail(&mut batch, "abandoned"),
+            Running::Savepoint => {
+                drop(batch);
+                finish_later(&self.writers);
+            }
+            Running::Nobody => {
+                if batch.open.is_some() {
+                    drop(batch);
+                    finish_later(&self.writers);
+                }
+            }
+        }
+    }
+}
