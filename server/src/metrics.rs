@@ -22,6 +22,14 @@ async fn scrape(State(state): State<AppState>) -> Response {
     out.sample("lending_db_pool_connections", &[("state", "in_use")], f64::from(pool.open - pool.idle.min(pool.open)));
     out.sample("lending_db_pool_connections", &[("state", "idle")], f64::from(pool.idle));
     out.gauge("lending_db_pool_max_connections", "The pool's limit.", i64::from(pool.max));
+    if let Some(g) = state.store.group_commits() {
+        let name = "lending_sqlite_commits_total";
+        out.header(name, "counter", "Durable commits of SQLite write transactions (several share one when queued).");
+        out.count(name, &[], g.commits);
+        let name = "lending_sqlite_write_transactions_total";
+        out.header(name, "counter", "SQLite write transactions committed.");
+        out.count(name, &[], g.transactions);
+    }
     let gauges = lending::service::operations::gauges(&state.store).await;
     out.gauge("lending_database_up", "1 if the database answered this scrape.", i64::from(gauges.is_ok()));
     match gauges {

@@ -73,8 +73,12 @@ enum Running {
     Nobody,
     /// The first writer of `open`: nobody else's work is in it.
     Alone,
+    /// A later writer whose `SAVEPOINT batched` was sent but not seen to succeed.
+    Starting,
     /// A later writer, in the savepoint `batched`.
     Savepoint,
+    /// A later writer whose `RELEASE batched` was sent but not seen to succeed.
+    Releasing,
 }
 
 /// One logical write transaction: the writer's turn (see the module's comment).
@@ -114,7 +118,8 @@ impl Writers {
         self.queued.fetch_add(1, Ordering::SeqCst);
         let mut queued = Queued { writers: self, waiting: true };
         let turn = tokio::time::timeout(WAIT, self.state.clone().lock_owned()).await;
-        queued.waiting = false;
+        // Given up after the wait: a writer may have left the batch open for this one.
+        queued.waiting = turn.is_err();
         drop(queued);
         let batch =
             turn.map_err(|_| Error::Other(anyhow::anyhow!("database is locked (waited 30 s for the writer)")))?;
@@ -128,8 +133,9 @@ impl Writers {
                 batch.running = Running::Alone;
             }
             Some(tx) => {
-                batch.running = Running::Savepoint;
+                batch.running = Running::Starting;
                 sqlx::query("SAVEPOINT batched").execute(&mut **tx).await?;
+                batch.running = Running::Savepoint;
             }
         }
         Ok(w)
@@ -142,13 +148,15 @@ async fn tidy(batch: &mut Batch) {
         Running::Nobody => {}
         // Nobody else's work is in it: the whole transaction goes (sqlx rolls it back).
         Running::Alone => fail(batch, "abandoned"),
-        Running::Savepoint => {
+        running @ (Running::Starting | Running::Savepoint | Running::Releasing) => {
             let undone = match batch.open.as_mut() {
                 Some(tx) => match sqlx::query("ROLLBACK TO batched").execute(&mut **tx).await {
                     Ok(_) => sqlx::query("RELEASE batched").execute(&mut **tx).await.map(|_| ()),
-                    // The writer was cancelled while its `SAVEPOINT` (it wrote nothing) or its
-                    // `RELEASE` (its work, audit events included, is whole) was being run.
-                    Err(e) if e.to_string().contains("no such savepoint") => Ok(()),
+                    // Cancelled while its `SAVEPOINT` (it wrote nothing) or its `RELEASE` (its
+                    // work, audit events included, is whole) was being run. In the savepoint
+                    // itself, the same answer means SQLite rolled the whole transaction back on
+                    // its own (a full disk, an I/O error): the batch is lost.
+                    Err(e) if running != Running::Savepoint && e.to_string().contains("no such savepoint") => Ok(()),
                     Err(e) => Err(e),
                 },
                 None => Ok(()),
@@ -207,7 +215,13 @@ fn goes_on(writers: &Writers, batch: &Batch) -> bool {
 /// Later, with the writer's turn: undoes an abandoned writer's work and commits the batch if
 /// nobody is queued to go on with it.
 fn finish_later(writers: &Arc<Writers>) {
-    let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        // No runtime (the process is ending): give the batch up now, telling everyone.
+        if let Ok(mut batch) = writers.state.clone().try_lock_owned() {
+            fail(&mut batch, "the process is ending");
+        }
+        return;
+    };
     let writers = writers.clone();
     drop(rt.spawn(async move {
         let mut batch = writers.state.clone().lock_owned().await;
@@ -249,6 +263,7 @@ impl Write {
         let batch = self.batch_mut();
         if batch.running == Running::Savepoint {
             if let Some(tx) = batch.open.as_mut() {
+                batch.running = Running::Releasing;
                 sqlx::query("RELEASE batched").execute(&mut **tx).await?;
             }
         }
@@ -289,7 +304,7 @@ impl Drop for Write {
         match batch.running {
             // Nobody else's work is in it: the whole transaction goes (sqlx rolls it back).
             Running::Alone => fail(&mut batch, "abandoned"),
-            Running::Savepoint => {
+            Running::Starting | Running::Savepoint | Running::Releasing => {
                 drop(batch);
                 finish_later(&self.writers);
             }

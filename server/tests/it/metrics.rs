@@ -232,6 +232,16 @@ both_dbs!(
         assert_eq!(value(&staff, "lending_backup_age_seconds", &[]), Some(3600.0));
         assert!(value(&staff, "lending_db_pool_max_connections", &[]).unwrap() >= 1.0);
         assert!(value(&staff, "lending_db_pool_connections", &[("state", "idle")]).is_some());
+        // SQLite only: write transactions and the durable commits they took (never more commits).
+        let commits = value(&staff, "lending_sqlite_commits_total", &[]);
+        let writes = value(&staff, "lending_sqlite_write_transactions_total", &[]);
+        match backend {
+            lending::store::Backend::Sqlite => {
+                let (commits, writes) = (commits.unwrap(), writes.unwrap());
+                assert!(commits >= 1.0 && commits <= writes, "{commits} commits for {writes} writes");
+            }
+            lending::store::Backend::Postgres => assert_eq!((commits, writes), (None, None)),
+        }
 
         let public_requests = "lending_public_http_requests_total";
         assert_eq!(value(&public_samples, public_requests, &[("route", "/d/{token}"), ("status", "200")]), Some(4.0));
