@@ -17,7 +17,7 @@ for db in "${backends[@]}"; do
     echo "## ${db:-sqlite}"
     # shellcheck disable=SC2086 # $db is empty or two words on purpose
     {
-        $b checkout --count 2000 $db
+        $b checkout --count 2000 --clients 64 $db
         $b dashboard --devices 100000 --loans 1000000 --events 5000000 $db
         $b audit --events 5000000 $db
         $b memory --requests 20000 $db

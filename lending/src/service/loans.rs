@@ -133,11 +133,12 @@ pub async fn check_out(
     }
     // One query for the patient, the nurse's site and the registry version; the registry rows
     // themselves usually come from memory (see `store::registry::snapshot`).
-    let (patient, site, version) = loans::checkout_context(tx, &req.patient_id, &actor.user_id)
-        .await?
-        .ok_or_else(|| Error::invalid("patient_id", "患者が見つかりません。", "Unknown patient."))?;
+    let loans::CheckOutReads { patient, site, version, devices: found } =
+        loans::checkout_reads(tx, &req.patient_id, &actor.user_id, &req.device_ids)
+            .await?
+            .ok_or_else(|| Error::invalid("patient_id", "患者が見つかりません。", "Unknown patient."))?;
     // Each device must be available; each model's current document must be what was shown.
-    let Explanation { mut kit, documents, sections, .. } = explain_at(tx, &req.device_ids, version).await?;
+    let Explanation { mut kit, documents, sections, .. } = explain_found(tx, &req.device_ids, found, version).await?;
     let shown: BTreeSet<&String> = consent_in.document_ids.iter().collect();
     let current: BTreeSet<&String> = documents.iter().map(|d| &d.id).collect();
     if shown != current {
@@ -273,14 +274,24 @@ pub async fn explain(tx: &mut Tx, device_ids: &[String]) -> Result<Explanation> 
     explain_at(tx, device_ids, version).await
 }
 
-/// [`explain`] once the registry's `public_version` is read (the check-out reads it with the
-/// patient): the devices in one query, the registry from memory when its version still matches.
+/// [`explain`] once the registry's `public_version` is read: the devices in one query.
 async fn explain_at(tx: &mut Tx, device_ids: &[String], version: i64) -> Result<Explanation> {
+    let found = devices::get_many(tx, device_ids).await?;
+    explain_found(tx, device_ids, found, version).await
+}
+
+/// [`explain_at`] with the devices already read (the check-out reads them with the patient);
+/// the registry comes from memory when its version still matches.
+async fn explain_found(
+    tx: &mut Tx,
+    device_ids: &[String],
+    mut found: Vec<devices::Device>,
+    version: i64,
+) -> Result<Explanation> {
     let registry = registry::snapshot(tx, version).await?;
     let institution = registry.institution.as_ref().ok_or_else(|| {
         Error::conflict("医療機関の設定（連絡先）が未登録です。", "Institution settings (contacts) are not set up.")
     })?;
-    let mut found = devices::get_many(tx, device_ids).await?;
     let mut kit = Vec::new();
     let mut documents: Vec<Document> = Vec::new();
     let mut sections = Vec::new();

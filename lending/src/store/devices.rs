@@ -24,7 +24,7 @@ pub struct Device {
     pub notes: String,
 }
 
-const COLUMNS: &str = "id, asset_tag, serial, model_id, firmware_version, firmware_updated_on, status, \
+pub(crate) const COLUMNS: &str = "id, asset_tag, serial, model_id, firmware_version, firmware_updated_on, status, \
     status_changed_at, qr_token, site, location, notes";
 
 pub async fn insert(tx: &mut Tx, d: &Device) -> Result<()> {

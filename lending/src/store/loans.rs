@@ -26,26 +26,67 @@ pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<Loan>> {
     Ok(on!(tx, c => sqlx::query_as::<_, Loan>(&sql).bind(id).fetch_optional(c).await)?)
 }
 
-/// What a check-out reads before it writes, in one query: the patient, the lending user's site
-/// (empty if unknown) and the registry's `public_version` (see [`super::registry::snapshot`]).
-pub async fn checkout_context(
+/// What a check-out reads before it writes, in one query (one round trip): the patient, the
+/// lending user's site (empty if unknown), the registry's `public_version` (see
+/// [`super::registry::snapshot`]) and the kit's devices that exist. `None`: no such patient.
+pub async fn checkout_reads(
     tx: &mut Tx,
     patient_id: &str,
     user_id: &str,
-) -> Result<Option<(super::patients::Patient, String, i64)>> {
-    type Row = (String, String, String, String, String, Option<NaiveDate>, String, i64);
-    let row: Option<Row> = on!(tx, c => sqlx::query_as(
-        "SELECT p.id, p.number, p.name, p.kana, p.phone, p.birth_date, \
-         COALESCE((SELECT u.site FROM users u WHERE u.id = $2), ''), \
-         (SELECT v.version FROM public_version v WHERE v.id = 1) \
-         FROM patients p WHERE p.id = $1")
-        .bind(patient_id)
-        .bind(user_id)
-        .fetch_optional(c)
-        .await)?;
-    Ok(row.map(|(id, number, name, kana, phone, birth_date, site, version)| {
-        (super::patients::Patient { id, number, name, kana, phone, birth_date }, site, version)
-    }))
+    device_ids: &[String],
+) -> Result<Option<CheckOutReads>> {
+    use sqlx::Row as _;
+    let devices = super::devices::COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ");
+    // One row a device found (the patient's columns repeated), or one row with no device.
+    let sql = format!(
+        "SELECT p.id AS ctx_id, p.number AS ctx_number, p.name AS ctx_name, p.kana AS ctx_kana, \
+         p.phone AS ctx_phone, p.birth_date AS ctx_birth_date, \
+         COALESCE((SELECT u.site FROM users u WHERE u.id = $2), '') AS ctx_site, \
+         (SELECT v.version FROM public_version v WHERE v.id = 1) AS ctx_version, {devices} \
+         FROM patients p LEFT JOIN devices d ON d.id IN ({}) WHERE p.id = $1",
+        super::devices::placeholders(3, device_ids.len().max(1))
+    );
+    Ok(on!(tx, c => {
+        let mut q = sqlx::query(&sql).bind(patient_id).bind(user_id);
+        if device_ids.is_empty() {
+            q = q.bind("");
+        }
+        for id in device_ids {
+            q = q.bind(id);
+        }
+        let mut reads: Option<CheckOutReads> = None;
+        for row in q.fetch_all(c).await? {
+            let ctx = match reads.as_mut() {
+                Some(ctx) => ctx,
+                None => reads.insert(CheckOutReads {
+                    patient: super::patients::Patient {
+                        id: row.try_get("ctx_id")?,
+                        number: row.try_get("ctx_number")?,
+                        name: row.try_get("ctx_name")?,
+                        kana: row.try_get("ctx_kana")?,
+                        phone: row.try_get("ctx_phone")?,
+                        birth_date: row.try_get("ctx_birth_date")?,
+                    },
+                    site: row.try_get("ctx_site")?,
+                    version: row.try_get("ctx_version")?,
+                    devices: Vec::new(),
+                }),
+            };
+            if row.try_get::<Option<String>, _>("id")?.is_some() {
+                ctx.devices.push(sqlx::FromRow::from_row(&row)?);
+            }
+        }
+        Ok::<_, sqlx::Error>(reads)
+    })?)
+}
+
+/// See [`checkout_reads`].
+pub struct CheckOutReads {
+    pub patient: super::patients::Patient,
+    pub site: String,
+    pub version: i64,
+    /// The kit's devices that exist, in no particular order.
+    pub devices: Vec<super::devices::Device>,
 }
 
 /// The loan a device is out on, if any.

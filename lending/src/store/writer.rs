@@ -77,8 +77,11 @@ enum Running {
     Starting,
     /// A later writer, in the savepoint `batched`.
     Savepoint,
-    /// A later writer whose `RELEASE batched` was sent but not seen to succeed.
+    /// A writer whose `RELEASE batched` (or, handing on, the next writer's `SAVEPOINT batched`)
+    /// was sent but not seen to succeed.
     Releasing,
+    /// Handed on: the savepoint `batched` is open, empty, for the next writer.
+    Ready,
 }
 
 /// One logical write transaction: the writer's turn (see the module's comment).
@@ -126,6 +129,11 @@ impl Writers {
         // From here a cancelled or failed start is cleaned up by `Write`'s drop.
         let mut w = Write { batch: Some(batch), writers: self.clone() };
         let batch = w.batch_mut();
+        if batch.running == Running::Ready {
+            // The writer before opened this one's savepoint as it handed on.
+            batch.running = Running::Savepoint;
+            return Ok(w);
+        }
         tidy(batch).await;
         match batch.open.as_mut() {
             None => {
@@ -148,7 +156,7 @@ async fn tidy(batch: &mut Batch) {
         Running::Nobody => {}
         // Nobody else's work is in it: the whole transaction goes (sqlx rolls it back).
         Running::Alone => fail(batch, "abandoned"),
-        running @ (Running::Starting | Running::Savepoint | Running::Releasing) => {
+        running @ (Running::Starting | Running::Savepoint | Running::Releasing | Running::Ready) => {
             let undone = match batch.open.as_mut() {
                 Some(tx) => match sqlx::query("ROLLBACK TO batched").execute(&mut **tx).await {
                     Ok(_) => sqlx::query("RELEASE batched").execute(&mut **tx).await.map(|_| ()),
@@ -156,7 +164,12 @@ async fn tidy(batch: &mut Batch) {
                     // work, audit events included, is whole) was being run. In the savepoint
                     // itself, the same answer means SQLite rolled the whole transaction back on
                     // its own (a full disk, an I/O error): the batch is lost.
-                    Err(e) if running != Running::Savepoint && e.to_string().contains("no such savepoint") => Ok(()),
+                    Err(e)
+                        if matches!(running, Running::Starting | Running::Releasing)
+                            && e.to_string().contains("no such savepoint") =>
+                    {
+                        Ok(())
+                    }
                     Err(e) => Err(e),
                 },
                 None => Ok(()),
@@ -261,15 +274,21 @@ impl Write {
     pub(crate) async fn commit(mut self) -> Result<()> {
         let writers = self.writers.clone();
         let batch = self.batch_mut();
-        if batch.running == Running::Savepoint {
-            if let Some(tx) = batch.open.as_mut() {
-                batch.running = Running::Releasing;
-                sqlx::query("RELEASE batched").execute(&mut **tx).await?;
-            }
+        let hand_on = goes_on(&writers, batch);
+        // This writer's work joins the batch; handing on, the next writer's savepoint is opened
+        // in the same round trip.
+        let sql = match (batch.running == Running::Savepoint, hand_on) {
+            (true, true) => Some("RELEASE batched; SAVEPOINT batched"),
+            (true, false) => Some("RELEASE batched"),
+            (false, true) => Some("SAVEPOINT batched"),
+            (false, false) => None,
+        };
+        if let (Some(sql), Some(tx)) = (sql, batch.open.as_mut()) {
+            batch.running = Running::Releasing;
+            sqlx::query(sql).execute(&mut **tx).await?;
         }
-        // This writer's work is now the batch's.
-        batch.running = Running::Nobody;
-        if goes_on(&writers, batch) {
+        batch.running = if hand_on { Running::Ready } else { Running::Nobody };
+        if hand_on {
             // Another writer is waiting: it goes on in this transaction; the last one commits.
             let (answer, outcome) = oneshot::channel();
             batch.waiting.push(answer);
@@ -304,7 +323,7 @@ impl Drop for Write {
         match batch.running {
             // Nobody else's work is in it: the whole transaction goes (sqlx rolls it back).
             Running::Alone => fail(&mut batch, "abandoned"),
-            Running::Starting | Running::Savepoint | Running::Releasing => {
+            Running::Starting | Running::Savepoint | Running::Releasing | Running::Ready => {
                 drop(batch);
                 finish_later(&self.writers);
             }
