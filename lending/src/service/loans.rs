@@ -131,8 +131,8 @@ pub async fn check_out(
             "The due date is in the past.",
         ));
     }
-    // One query for the patient, the nurse's site and the registry version; the registry rows
-    // themselves usually come from memory (see `store::registry::snapshot`).
+    // One query for the patient, the nurse's site, the registry version and the kit's devices;
+    // the registry rows themselves usually come from memory (see `store::registry::snapshot`).
     let loans::CheckOutReads { patient, site, version, devices: found } =
         loans::checkout_reads(tx, &req.patient_id, &actor.user_id, &req.device_ids)
             .await?
@@ -271,16 +271,11 @@ pub struct Explanation {
 /// Builds the explanation of a kit; refuses a device that is not available.
 pub async fn explain(tx: &mut Tx, device_ids: &[String]) -> Result<Explanation> {
     let version = crate::store::public::version(tx).await?;
-    explain_at(tx, device_ids, version).await
-}
-
-/// [`explain`] once the registry's `public_version` is read: the devices in one query.
-async fn explain_at(tx: &mut Tx, device_ids: &[String], version: i64) -> Result<Explanation> {
     let found = devices::get_many(tx, device_ids).await?;
     explain_found(tx, device_ids, found, version).await
 }
 
-/// [`explain_at`] with the devices already read (the check-out reads them with the patient);
+/// [`explain`] with the registry's `public_version` and the devices already read (the check-out reads them with the patient);
 /// the registry comes from memory when its version still matches.
 async fn explain_found(
     tx: &mut Tx,
