@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use futures_util::TryStreamExt as _;
 
-use super::{on, Store, Tx, TxInner};
+use super::writer::Finish;
+use super::{on, SqliteTx, Store, Tx, TxInner};
 use crate::actor::Actor;
 use crate::audit::{Break, EventRow, NewEvent, Verifier, GENESIS};
 use crate::error::{Error, Result};
@@ -82,19 +83,20 @@ fn remember_head(tx: &Tx, rows: &[EventRow]) {
     }
 }
 
-/// Appends `events` to the chain. The head this process remembers is tried first: the head row
-/// moves only if it still holds exactly that (seq, hash), checked by the database under SQLite's
-/// write lock or PostgreSQL's row lock, so another writer (another process, another connection)
-/// can never fork the chain; if it moved, the head is read and locked as before. Usual cost: two
-/// statements on SQLite (head, rows), one on PostgreSQL (both in one statement).
-pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Result<()> {
+/// Appends `events` to the chain. The head this process remembers is tried first: the rows go
+/// in only if the head still holds exactly that (seq, hash), checked by the database under
+/// SQLite's write lock or PostgreSQL's row lock, so another writer (another process, another
+/// connection) can never fork the chain; if it moved, the head is read and locked as before.
+/// Usual cost: one statement on either backend. `finish`: a batched SQLite writer's release,
+/// sent in the same round trip when the guess holds; returns whether it was.
+pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>, finish: Option<Finish>) -> Result<bool> {
     let at = audit_time(tx.now());
     let guess = tx.memo.audit_head.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     if let Some(head) = guess {
         let rows = chain_rows(&events, &at, head.clone());
-        if append_if_head(tx, head, &rows).await? {
+        if let Some(finished) = append_if_head(tx, head, &rows, finish).await? {
             remember_head(tx, &rows);
-            return Ok(());
+            return Ok(finished);
         }
     }
     let head = lock_head(tx).await?;
@@ -104,13 +106,23 @@ pub(crate) async fn append(tx: &mut Tx, events: Vec<(Actor, NewEvent)>) -> Resul
     }
     insert_rows(tx, &rows).await?;
     remember_head(tx, &rows);
-    Ok(())
+    Ok(false)
 }
 
-/// Moves the head from `head` to the last of `rows` and writes `rows`, if the head is still
-/// `head`; `false` (and nothing written) otherwise.
-async fn append_if_head(tx: &mut Tx, (seq, hash): (i64, String), rows: &[EventRow]) -> Result<bool> {
-    let Some(last) = rows.last() else { return Ok(true) };
+/// SQLite's refusal of an event row without its hash: the head was not the guess.
+fn head_moved(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.message().contains("NOT NULL constraint failed: audit_events.hash"))
+}
+
+/// Writes `rows` and moves the head from `head` to the last of them, if the head is still
+/// `head`: `Some(whether finish ran too)`; `None` (and nothing written) otherwise.
+async fn append_if_head(
+    tx: &mut Tx,
+    (seq, hash): (i64, String),
+    rows: &[EventRow],
+    finish: Option<Finish>,
+) -> Result<Option<bool>> {
+    let Some(last) = rows.last() else { return Ok(Some(false)) };
     match &mut tx.inner {
         TxInner::Postgres(_) | TxInner::Sqlite(_) if rows.len() > ONE_STATEMENT => {
             let moved = on!(tx, c => sqlx::query(
@@ -123,31 +135,44 @@ async fn append_if_head(tx: &mut Tx, (seq, hash): (i64, String), rows: &[EventRo
                 .await
                 .map(|r| r.rows_affected()))?;
             if moved != 1 {
-                return Ok(false);
+                return Ok(None);
             }
         }
         TxInner::Sqlite(t) => {
-            // One round trip to SQLite's connection thread for both statements: the rows go in
-            // only if the head now is the new head, i.e. the UPDATE matched the guess (a hash
-            // names one chain position). The result counts both statements' rows.
-            let mut sql = String::from(
-                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4; \
-                 INSERT INTO audit_events (",
+            // One round trip to SQLite's connection thread: the rows, the head, and a batched
+            // writer's RELEASE. Each row's hash is NULL, which NOT NULL refuses, unless the head
+            // is still the guess: then SQLite stops at this first statement, nothing written or
+            // released. (A hash names one chain position.)
+            let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) SELECT ");
+            for k in 1..=12 {
+                let _ = write!(sql, "column{k}, ");
+            }
+            sql.push_str(
+                "CASE WHEN EXISTS (SELECT 1 FROM audit_head WHERE id = 1 AND seq = $3 AND hash = $4) \
+                 THEN column13 END FROM (VALUES ",
             );
-            sql.push_str(COLUMNS);
-            sql.push_str(") SELECT * FROM (VALUES ");
             for i in 0..rows.len() {
                 let b = 4 + i * 13;
                 let p: Vec<String> = (1..=13).map(|k| format!("${}", b + k)).collect();
                 let _ = write!(sql, "{}({})", if i == 0 { "" } else { ", " }, p.join(", "));
             }
-            sql.push_str(") WHERE EXISTS (SELECT 1 FROM audit_head WHERE id = 1 AND seq = $1 AND hash = $2)");
+            sql.push_str("); UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1");
+            if let Some(finish) = finish {
+                let _ = write!(sql, "; {}", finish.sql);
+            }
             let mut q = sqlx::query(&sql).bind(last.seq).bind(&last.hash).bind(seq).bind(&hash);
             for r in rows {
                 q = bind_event!(q, r);
             }
-            let n = q.execute(&mut **t).await?.rows_affected();
-            return Ok(n == rows.len() as u64 + 1);
+            let result = match t {
+                SqliteTx::Write(w) if finish.is_some() => w.run_finishing(q, &last.hash, head_moved).await,
+                _ => q.execute(&mut **t).await,
+            };
+            return match result {
+                Ok(_) => Ok(Some(finish.is_some())),
+                Err(e) if head_moved(&e) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
         }
         TxInner::Postgres(t) => {
             // One statement: the head moves (row lock held to commit) and the rows go in only
@@ -173,11 +198,11 @@ async fn append_if_head(tx: &mut Tx, (seq, hash): (i64, String), rows: &[EventRo
                 q = bind_event!(q, r);
             }
             let n = q.execute(&mut **t).await?.rows_affected();
-            return Ok(n == rows.len() as u64);
+            return Ok((n == rows.len() as u64).then_some(false));
         }
     }
     insert_rows(tx, rows).await?;
-    Ok(true)
+    Ok(Some(false))
 }
 
 /// Events written in one statement at most (a 10,000-row import writes many statements).

@@ -376,12 +376,20 @@ impl Tx {
     /// Appends the pending audit events to the chain, then commits everything at once.
     pub async fn commit(mut self) -> Result<()> {
         let events = std::mem::take(&mut self.events);
+        let mut finished = None;
         if !events.is_empty() {
-            audit::append(&mut self, events).await?;
+            // A later writer of a SQLite batch releases its work in the audit rows' round trip.
+            let finish = match &mut self.inner {
+                TxInner::Sqlite(SqliteTx::Write(w)) => w.finish(),
+                _ => None,
+            };
+            if audit::append(&mut self, events, finish).await? {
+                finished = finish;
+            }
         }
         match self.inner {
             TxInner::Sqlite(SqliteTx::Read(t)) => t.commit().await?,
-            TxInner::Sqlite(SqliteTx::Write(w)) => w.commit().await?,
+            TxInner::Sqlite(SqliteTx::Write(w)) => w.commit(finished).await?,
             TxInner::Postgres(t) => t.commit().await?,
         }
         if let Some(read) = self.read_registry {

@@ -202,3 +202,63 @@ both_dbs!(
         store.close().await;
     }
 );
+
+both_dbs!(
+    /// A later writer of a SQLite batch sends its audit rows with its RELEASE in one query
+    /// (issue #20). If the chain head this process remembers is stale (another process appended
+    /// since), the rows must still link to the real head, and the whole batch commits.
+    async fn a_batched_writer_with_a_stale_chain_head_links_to_the_real_one(backend) {
+        let db = TestDb::new(backend).await;
+        let store = db.store(lending::testing::test_clock()).await;
+        let b = std::sync::Arc::new(seed_basic(&store, 8).await);
+        let key = lending::testing::receipt_key();
+        let mut tx = store.begin().await.unwrap();
+        loans::check_out(&mut tx, &b.nurse, b.check_out_request(0, &[0]), &key).await.unwrap();
+        tx.commit().await.unwrap();
+        // Another process appends: this one's remembered head is now stale.
+        let other = db.store(lending::testing::test_clock()).await;
+        let mut tx = other.begin().await.unwrap();
+        tx.audit(&b.nurse, lending::audit::NewEvent::new("test.other", "loan", "y"));
+        tx.commit().await.unwrap();
+        other.close().await;
+        let events_before = audit::verify(&store).await.unwrap().unwrap();
+        let commits_before = store.group_commits();
+
+        // The first writer of the batch appends nothing and keeps the turn until the seven
+        // others queue, so the first to append is a later writer, with the stale head.
+        let first = store.begin().await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 1..8 {
+            let (store, b, key) = (store.clone(), b.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut tx = store.begin().await?;
+                loans::check_out(&mut tx, &b.nurse, b.check_out_request(i % 3, &[i]), &key).await?;
+                tx.commit().await
+            }));
+        }
+        if commits_before.is_some() {
+            let queued = async {
+                while store.group_commits().is_some_and(|g| g.queued < 7) {
+                    tokio::task::yield_now().await;
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_mins(1), queued).await.expect("the writers queue");
+        }
+        first.commit().await.unwrap();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+
+        let mut tx = store.read().await.unwrap();
+        assert_eq!(audit::count_action(&mut tx, "loan.check_out").await.unwrap(), 8);
+        let v = lending::store::loans::invariant_violations(&mut tx).await.unwrap();
+        assert!(v.is_clean(), "{v:?}");
+        drop(tx);
+        assert_eq!(audit::verify(&store).await.unwrap(), Ok(events_before + 7), "one chain, linked on");
+        if let (Some(before), Some(after)) = (commits_before, store.group_commits()) {
+            assert_eq!(after.transactions - before.transactions, 8);
+            assert!(after.commits - before.commits < 8, "the writers were batched: {after:?}");
+        }
+        store.close().await;
+    }
+);
