@@ -151,11 +151,7 @@ async fn append_if_head(
                 "CASE WHEN EXISTS (SELECT 1 FROM audit_head WHERE id = 1 AND seq = $3 AND hash = $4) \
                  THEN column13 END FROM (VALUES ",
             );
-            for i in 0..rows.len() {
-                let b = 4 + i * 13;
-                let p: Vec<String> = (1..=13).map(|k| format!("${}", b + k)).collect();
-                let _ = write!(sql, "{}({})", if i == 0 { "" } else { ", " }, p.join(", "));
-            }
+            push_row_placeholders(&mut sql, 4, rows.len());
             sql.push_str("); UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1");
             if let Some(finish) = finish {
                 let _ = write!(sql, "; {}", finish.sql);
@@ -216,13 +212,18 @@ async fn insert_rows(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
     Ok(())
 }
 
-async fn insert_chunk(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
-    let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
-    for i in 0..rows.len() {
-        let b = i * 13;
+/// `($b+1, …, $b+13), …` for `rows` event rows, their values bound after the first `before`.
+fn push_row_placeholders(sql: &mut String, before: usize, rows: usize) {
+    for i in 0..rows {
+        let b = before + i * 13;
         let p: Vec<String> = (1..=13).map(|k| format!("${}", b + k)).collect();
         let _ = write!(sql, "{}({})", if i == 0 { "" } else { ", " }, p.join(", "));
     }
+}
+
+async fn insert_chunk(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
+    let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
+    push_row_placeholders(&mut sql, 0, rows.len());
     on!(tx, c => {
         let mut q = sqlx::query(&sql);
         for r in rows {

@@ -189,10 +189,7 @@ async fn tidy(batch: &mut Batch) {
                     // work, audit events included, is whole) was being run. In the savepoint
                     // itself, the same answer means SQLite rolled the whole transaction back on
                     // its own (a full disk, an I/O error): the batch is lost.
-                    Err(e)
-                        if matches!(running, Running::Starting | Running::Releasing)
-                            && e.to_string().contains("no such savepoint") =>
-                    {
+                    Err(e) if matches!(running, Running::Starting | Running::Releasing) && no_such_savepoint(&e) => {
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -207,6 +204,11 @@ async fn tidy(batch: &mut Batch) {
     batch.running = Running::Nobody;
 }
 
+/// SQLite's answer to `ROLLBACK TO batched` when that savepoint is not open.
+fn no_such_savepoint(e: &sqlx::Error) -> bool {
+    e.to_string().contains("no such savepoint")
+}
+
 /// After a cancelled [`Write::run_finishing`]: if the writer's savepoint (or the next one's,
 /// empty) is still there, rolling back to it undoes the writer's work or nothing; if it is not,
 /// either the `RELEASE` ran (the work and its audit rows are whole: the chain head is the one
@@ -215,7 +217,7 @@ async fn undo_finishing(batch: &mut Batch) -> std::result::Result<(), String> {
     let Some(tx) = batch.open.as_mut() else { return Ok(()) };
     match sqlx::query("ROLLBACK TO batched").execute(&mut **tx).await {
         Ok(_) => sqlx::query("RELEASE batched").execute(&mut **tx).await.map(|_| ()).map_err(|e| e.to_string()),
-        Err(e) if e.to_string().contains("no such savepoint") => {
+        Err(e) if no_such_savepoint(&e) => {
             let head: String = sqlx::query_scalar("SELECT hash FROM audit_head WHERE id = 1")
                 .fetch_one(&mut **tx)
                 .await
